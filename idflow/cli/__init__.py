@@ -1,0 +1,88 @@
+"""The ``idflow`` command line: a thin click layer over the core.
+
+This is the one place where errors become exit codes: ``IdflowError`` and usage errors exit 1 with
+one line on stderr (a traceback only with ``--debug``), Ctrl-C exits 130, anything unexpected exits 3.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from idflow import __version__
+from idflow.cli.context import AppContext
+from idflow.errors import IdflowError
+
+EXIT_ERROR = 1
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class IdflowGroup(click.Group):
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv or os.environ.get("IDFLOW_DEBUG") == "1"
+        try:
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.ClickException as exc:
+            exc.show()
+            code = EXIT_ERROR
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            code = EXIT_ERROR
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            code = EXIT_INTERRUPTED
+        except IdflowError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            for line in exc.details():
+                click.echo(f"  {line}", err=True)
+            code = exc.exit_code
+        except Exception as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            code = EXIT_INTERNAL
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=IdflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="idflow")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="IDFLOW_CONFIG",
+              help="Config file (default: config/idflow.yml found by walking up).")
+@click.option("-v", "--verbose", is_flag=True, help="Say more.")
+@click.option("--debug", is_flag=True, help="Debug logging and tracebacks.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Format of log lines on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool, log_format: str) -> None:
+    """Keep Conductor task and workflow definitions in git, and the server in step with them."""
+    from idflow.log import configure_logging
+
+    configure_logging(level="debug" if verbose else "info", fmt=log_format, debug=debug)
+    ctx.obj = AppContext(config_path=config_path, verbose=verbose, debug=debug)
+
+
+def _register() -> None:
+    from idflow.cli import server
+
+    cli.add_command(server.server)
+
+
+_register()
+
+
+def main() -> None:
+    cli.main(prog_name="idflow")

@@ -1,0 +1,3 @@
+from idflow.cli import main
+
+main()

@@ -1,0 +1,42 @@
+"""What every command gets through ``ctx.obj``: the config (loaded on first use) and the remote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from idflow.config import Config
+    from idflow.remote import ConductorRemote
+
+
+@dataclass
+class AppContext:
+    config_path: str | None
+    verbose: bool = False
+    debug: bool = False
+    _config: Config | None = field(default=None, repr=False)
+    _remote: ConductorRemote | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from idflow.config import load_config
+            from idflow.log import register_secrets
+
+            self._config = load_config(self.config_path)
+            register_secrets(self._config.secrets)
+        return self._config
+
+    @property
+    def remote(self) -> ConductorRemote:
+        if self._remote is None:
+            from idflow.remote import ConductorRemote
+
+            self._remote = ConductorRemote(self.config)
+        return self._remote
+
+
+pass_app = click.make_pass_decorator(AppContext)

@@ -1,0 +1,244 @@
+"""Configuration: ``config/idflow.yml`` found by walking up, ``--config`` or ``$IDFLOW_CONFIG``.
+
+Every relative path in the config is resolved against the project root, the folder that holds
+``config/`` (or the working directory when there is no config file).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from idflow.errors import ConfigError
+
+CONFIG_RELATIVE_PATH = Path("config") / "idflow.yml"
+DEFAULT_SERVER_URL = "http://localhost:8080/api"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Orkes key id and secret. Never printed: ``repr`` hides both."""
+
+    key_id: str = field(repr=False)
+    key_secret: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Credentials(<hidden>)"
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    source: Path | None
+    server_url: str
+    credentials: Credentials | None
+    timeout_seconds: float
+    retries: int
+    tasks_dir: Path
+    workflows_dir: Path
+    stages_dir: Path
+    state_dir: Path
+    owner_email: str | None
+    ignore: tuple[str, ...]
+    vars: dict[str, Any]
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in output (masked by the logging and rendering layers)."""
+        if self.credentials is None:
+            return ()
+        return tuple(s for s in (self.credentials.key_id, self.credentials.key_secret) if s)
+
+
+# key -> (expected types, description used in error messages)
+_TOP_LEVEL: dict[str, tuple[tuple[type, ...], str]] = {
+    "conductor_server_url": ((str,), "a URL"),
+    "conductor_api_key_env_var": ((str,), "an environment variable name"),
+    "conductor_api_secret_env_var": ((str,), "an environment variable name"),
+    "conductor": ((dict,), "a mapping"),
+    "tasks_dir": ((str,), "a path"),
+    "workflows_dir": ((str,), "a path"),
+    "stages_dir": ((str,), "a path"),
+    "state_dir": ((str,), "a path"),
+    "owner_email": ((str,), "an email address"),
+    "ignore": ((list,), "a list of glob patterns"),
+    "vars": ((dict,), "a mapping"),
+}
+_CONDUCTOR_BLOCK: dict[str, tuple[tuple[type, ...], str]] = {
+    "server_url": ((str,), "a URL"),
+    "api_key_env_var": ((str,), "an environment variable name"),
+    "api_secret_env_var": ((str,), "an environment variable name"),
+    "timeout_seconds": ((int, float), "a number of seconds"),
+    "retries": ((int,), "a whole number"),
+}
+
+
+def normalise_server_url(url: str) -> str:
+    """``http://h:8080``, ``http://h:8080/``, ``http://h:8080/api/`` all become ``http://h:8080/api``."""
+    cleaned = url.strip().rstrip("/")
+    if not cleaned.startswith(("http://", "https://")):
+        raise ConfigError(f"server URL {url!r} must start with http:// or https://")
+    if not cleaned.endswith("/api"):
+        cleaned += "/api"
+    return cleaned
+
+
+def find_config_file(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_RELATIVE_PATH
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line numbers (1-based) of mapping keys, as dotted paths, for error messages."""
+    lines: dict[str, int] = {}
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(n: yaml.Node, prefix: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for key_node, value_node in n.value:
+                path = f"{prefix}{key_node.value}"
+                lines[path] = key_node.start_mark.line + 1
+                walk(value_node, path + ".")
+
+    if node is not None:
+        walk(node, "")
+    return lines
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: config file is not UTF-8 (byte {exc.start})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the config must be a mapping of keys to values")
+    return data, _key_lines(text)
+
+
+def _check_keys(
+    data: dict[str, Any],
+    schema: dict[str, tuple[tuple[type, ...], str]],
+    path: Path,
+    lines: dict[str, int],
+    prefix: str = "",
+) -> None:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        where = f"{path}:{lines.get(dotted, 1)}"
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise ConfigError(f"{where}: unknown key {dotted!r} (known keys: {known})")
+        types, description = schema[key]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ConfigError(f"{where}: {dotted!r} must be {description}, not {type(value).__name__}")
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None,
+    cwd: Path | None = None,
+    environ: dict[str, str] | os._Environ[str] | None = None,
+) -> Config:
+    """Load and validate the configuration; environment variables override the file."""
+    env = os.environ if environ is None else environ
+    cwd = (cwd or Path.cwd()).resolve()
+    chosen = explicit or env.get("IDFLOW_CONFIG") or None
+    if chosen:
+        source: Path | None = Path(chosen).expanduser()
+        if not source.is_absolute():
+            source = cwd / source
+        if not source.is_file():
+            raise ConfigError(f"{source}: config file not found")
+    else:
+        source = find_config_file(cwd)
+
+    data: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    if source is not None:
+        data, lines = _read_yaml(source)
+        _check_keys(data, _TOP_LEVEL, source, lines)
+        _check_keys(data.get("conductor") or {}, _CONDUCTOR_BLOCK, source, lines, "conductor.")
+        root = source.parent.parent if source.parent.name == "config" else source.parent
+    else:
+        root = cwd
+    block = data.get("conductor") or {}
+
+    def pick(flat: str, nested: str) -> Any:
+        return block.get(nested) if block.get(nested) is not None else data.get(flat)
+
+    def where(key: str) -> str:
+        return f"{source}:{lines.get(key, 1)}" if source else "environment"
+
+    url = env.get("CONDUCTOR_SERVER_URL") or pick("conductor_server_url", "server_url") or DEFAULT_SERVER_URL
+    try:
+        server_url = normalise_server_url(url)
+    except ConfigError as exc:
+        origin = "CONDUCTOR_SERVER_URL" if env.get("CONDUCTOR_SERVER_URL") else where("conductor_server_url")
+        raise ConfigError(f"{origin}: {exc}") from None
+
+    key_var = pick("conductor_api_key_env_var", "api_key_env_var") or "CONDUCTOR_AUTH_KEY"
+    secret_var = pick("conductor_api_secret_env_var", "api_secret_env_var") or "CONDUCTOR_AUTH_SECRET"
+    key_id = env.get(key_var) or env.get("CONDUCTOR_AUTH_KEY")
+    key_secret = env.get(secret_var) or env.get("CONDUCTOR_AUTH_SECRET")
+    if bool(key_id) != bool(key_secret):
+        missing = secret_var if key_id else key_var
+        raise ConfigError(f"an API key is set but {missing} is not: set both or neither")
+    credentials = Credentials(key_id, key_secret) if key_id and key_secret else None
+
+    timeout = block.get("timeout_seconds", 30)
+    retries = block.get("retries", 4)
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"{where('conductor.timeout_seconds')}: 'conductor.timeout_seconds' must be > 0")
+    if retries is not None and retries < 0:
+        raise ConfigError(f"{where('conductor.retries')}: 'conductor.retries' must be >= 0")
+
+    ignore = data.get("ignore") or []
+    for pattern in ignore:
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError(f"{where('ignore')}: 'ignore' entries must be non-empty strings")
+    owner_email = data.get("owner_email")
+    if owner_email is not None and "@" not in owner_email:
+        raise ConfigError(f"{where('owner_email')}: 'owner_email' {owner_email!r} is not an email address")
+
+    def folder(key: str, default: str) -> Path:
+        return (root / (data.get(key) or default)).resolve()
+
+    return Config(
+        root=root,
+        source=source,
+        server_url=server_url,
+        credentials=credentials,
+        timeout_seconds=float(timeout if timeout is not None else 30),
+        retries=int(retries if retries is not None else 4),
+        tasks_dir=folder("tasks_dir", "idflow/tasks"),
+        workflows_dir=folder("workflows_dir", "idflow/workflows"),
+        stages_dir=folder("stages_dir", "idflow/stages"),
+        state_dir=folder("state_dir", "state"),
+        owner_email=owner_email or None,
+        ignore=tuple(ignore),
+        vars=dict(data.get("vars") or {}),
+    )

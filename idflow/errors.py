@@ -1,0 +1,146 @@
+"""idflow's exception tree.
+
+Every expected failure is an ``IdflowError``; the CLI turns it into one line on stderr and exit 1.
+Anything else reaching the CLI is a bug and is reported as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class IdflowError(Exception):
+    """Root of every error idflow expects and reports without a traceback."""
+
+    exit_code = 1
+
+    def details(self) -> list[str]:
+        """Extra lines shown under the one-line message (problem lists, field errors)."""
+        return []
+
+
+class ConfigError(IdflowError):
+    """The configuration file or environment is unusable."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a source file, located as ``path:line:col``."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+
+class DefinitionError(IdflowError):
+    """Local definitions (task files, workflow files) are invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem], what: str = "definition"):
+        self.problems = sorted(problems, key=lambda p: (p.path, p.line, p.col, p.message))
+        count = len(self.problems)
+        if count == 1:
+            message = str(self.problems[0])
+        else:
+            message = f"{count} problems in local {what}s"
+        super().__init__(message)
+
+    def details(self) -> list[str]:
+        return [str(p) for p in self.problems] if len(self.problems) > 1 else []
+
+
+class RemoteError(IdflowError):
+    """The Conductor server could not do what was asked."""
+
+    transient = False
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ServerUnreachable(RemoteError):
+    """Connection refused, DNS failure, reset: nothing (or not all) reached the server."""
+
+    transient = True
+
+
+class RemoteTimeout(RemoteError):
+    """The server did not answer within the configured timeout."""
+
+    transient = True
+
+
+class ServerUnavailable(RemoteError):
+    """502/503/504: the server or a proxy in front of it is temporarily unavailable."""
+
+    transient = True
+
+
+class AuthError(RemoteError):
+    """401/403: credentials missing, wrong or not allowed."""
+
+
+class NotFound(RemoteError):
+    """404 for a named object."""
+
+
+class Conflict(RemoteError):
+    """409: the object already exists."""
+
+
+class ValidationRejected(RemoteError):
+    """400: the server rejected a definition; carries its field messages."""
+
+    def __init__(self, message: str, field_errors: list[str] | None = None, status: int | None = 400):
+        super().__init__(message, status)
+        self.field_errors = field_errors or []
+
+    def details(self) -> list[str]:
+        return list(self.field_errors)
+
+
+class ServerError(RemoteError):
+    """Any other unexpected answer (500 and the like)."""
+
+
+class DevServerError(IdflowError):
+    """Starting, stopping or finding the local Conductor server failed."""
+
+
+class PlanFileError(IdflowError):
+    """A plan file cannot be read or is not acceptable (checksum, version, server, applied)."""
+
+
+class StalePlanError(IdflowError):
+    """The server changed since the plan was made; nothing was written."""
+
+    def __init__(self, message: str, changes: list[str]):
+        super().__init__(message)
+        self.changes = changes
+
+    def details(self) -> list[str]:
+        return list(self.changes)
+
+
+class LockError(IdflowError):
+    """Another apply holds the state lock."""
+
+
+class ApplyFailed(IdflowError):
+    """Some changes of an apply failed; the report says which."""
+
+
+class ConfirmationRefused(IdflowError):
+    """The user declined, or no confirmation could be asked for."""
+
+
+class StageError(IdflowError):
+    """A stage file is invalid, or its workflow run did not succeed."""
+
+
+class WorkerError(IdflowError):
+    """Workers cannot be started (missing requirements, nothing to run)."""

@@ -1,0 +1,75 @@
+"""structlog set-up: human lines (default) or JSON lines on stderr, with secrets masked."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import structlog
+
+from idflow.secrets import MASK, mask_secrets
+
+_known_secrets: set[str] = set()
+
+
+def register_secrets(values: tuple[str, ...] | list[str]) -> None:
+    """Values (API key, secret, tokens) that must be masked wherever they would be logged."""
+    _known_secrets.update(v for v in values if v)
+
+
+def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    return mask_secrets(event, tuple(_known_secrets))
+
+
+class _StderrLogger:
+    """Writes to whatever ``sys.stderr`` is at call time (so CliRunner and redirects see it)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def configure_logging(level: str = "info", fmt: str = "text", debug: bool = False) -> None:
+    numeric = logging.DEBUG if debug else getattr(logging, level.upper(), logging.INFO)
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
+    if fmt == "json":
+        processors.append(structlog.processors.JSONRenderer(sort_keys=True))
+    else:
+        colors = sys.stderr.isatty() and not _no_color()
+        processors.append(structlog.dev.ConsoleRenderer(colors=colors, pad_event_to=30))
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=lambda *args: _StderrLogger(),
+        cache_logger_on_first_use=False,
+    )
+    # The SDK logs through the standard library; keep it quiet unless debugging, and masked always.
+    sdk_logger = logging.getLogger("conductor")
+    sdk_logger.setLevel(logging.DEBUG if debug else logging.ERROR)
+    if not any(isinstance(f, _MaskFilter) for f in sdk_logger.filters):
+        sdk_logger.addFilter(_MaskFilter())
+
+
+class _MaskFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for secret in _known_secrets:
+            message = message.replace(secret, MASK)
+        record.msg, record.args = message, ()
+        return True
+
+
+def _no_color() -> bool:
+    return "NO_COLOR" in os.environ
+
+
+def get_logger(name: str = "idflow") -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,77 @@
+"""Shared fixtures. The real Conductor server is one per test session.
+
+``CONDUCTOR_SERVER_URL`` set: that server is used. Otherwise ``idflow server start`` starts one on a free
+port with its data in a temporary folder, and stops it at the end. Where no server can be had, the
+integration tests fail when ``CI`` or ``IDFLOW_REQUIRE_SERVER`` is set, and are skipped with a loud
+reason at the end of the run otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_server_problem: list[str] = []
+
+
+def _require_server() -> bool:
+    return bool(os.environ.get("CI") or os.environ.get("IDFLOW_REQUIRE_SERVER"))
+
+
+@pytest.fixture(scope="session")
+def conductor_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    explicit = os.environ.get("CONDUCTOR_SERVER_URL")
+    if explicit:
+        yield explicit.rstrip("/") if explicit.rstrip("/").endswith("/api") else explicit.rstrip("/") + "/api"
+        return
+    if _server_problem:
+        _no_server(_server_problem[0])
+    from idflow.devserver import free_port
+
+    data_dir = tmp_path_factory.mktemp("conductor")
+    port = free_port()
+    command = [sys.executable, "-m", "idflow.cli", "server", "start", "--port", str(port),
+               "--data-dir", str(data_dir)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=data_dir)
+    if result.returncode != 0:
+        _server_problem.append(f"`idflow server start` failed:\n{result.stdout}{result.stderr}")
+        _no_server(_server_problem[0])
+    try:
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        subprocess.run([sys.executable, "-m", "idflow.cli", "server", "stop", "--data-dir", str(data_dir)],
+                       capture_output=True, check=False, cwd=data_dir)
+
+
+def _no_server(reason: str) -> None:
+    if _require_server():
+        pytest.fail(f"no real Conductor server (required in CI): {reason}", pytrace=False)
+    pytest.skip(f"NO REAL CONDUCTOR SERVER: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+    if _server_problem:
+        terminalreporter.section("REAL-SERVER TESTS DID NOT RUN", sep="!", red=True, bold=True)
+        terminalreporter.write_line(_server_problem[0])
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique prefix for names on the shared server."""
+    return "t" + uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty idflow project folder with a config file; tests add tasks and settings."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "idflow.yml").write_text("{}\n")
+    (tmp_path / "idflow" / "tasks").mkdir(parents=True)
+    return tmp_path
