@@ -76,9 +76,12 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register() -> None:
-    from idflow.cli import server
+    from idflow.cli import apply, plan, server
 
     cli.add_command(server.server)
+    cli.add_command(plan.plan)
+    cli.add_command(plan.show)
+    cli.add_command(apply.apply)
 
 
 _register()

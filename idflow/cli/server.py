@@ -73,7 +73,7 @@ def status(app: AppContext, data_dir: Path | None) -> None:
     info, state = devserver.status(_data_dir(app, data_dir))
     if info is None:
         click.echo("stopped")
-        raise SystemExit(1)
+        click.get_current_context().exit(1)
     messages = {
         "running": f"running at {info.url} (pid {info.pid})",
         "starting": f"starting at {info.url} (pid {info.pid}), not healthy yet",
@@ -81,7 +81,7 @@ def status(app: AppContext, data_dir: Path | None) -> None:
     }
     click.echo(messages[state])
     if state != "running":
-        raise SystemExit(1)
+        click.get_current_context().exit(1)
 
 
 @server.command()

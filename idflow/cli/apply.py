@@ -1,0 +1,78 @@
+"""``idflow apply``: execute exactly a saved plan, after confirmation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from idflow.cli.common import confirm_plan, emit_plan
+from idflow.cli.context import AppContext, pass_app
+from idflow.cli.plan import options_from, plan_options
+from idflow.errors import ApplyFailed
+
+
+@click.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-y", "--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Updates sent at once.")
+@click.option("--plan-now", is_flag=True, help="Plan, show, confirm and apply in one go (no saved plan).")
+@click.option("--dry-run", is_flag=True, help="Say which requests would be sent, and send none.")
+@plan_options
+@pass_app
+def apply(app: AppContext, plan_file: Path | None, auto_approve: bool, parallelism: int, plan_now: bool,
+          dry_run: bool, **shape: object) -> None:
+    """Apply a saved plan (default: state/plan.json), refusing it if the server changed since."""
+    from idflow.apply import explain
+    from idflow.core import apply_saved_plan, check_plan_file, make_plan
+    from idflow.planfile import read_plan
+
+    config = app.config
+    if plan_now:
+        if plan_file is not None:
+            raise click.UsageError("give either a PLAN_FILE or --plan-now, not both")
+        the_plan, path = make_plan(config, app.remote, options_from(**shape)), None  # type: ignore[arg-type]
+    else:
+        if any(shape.values()):
+            raise click.UsageError("--target/--only/--force/--overwrite/--prune-workflows shape a new plan: "
+                                   "use them with `idflow plan` or with --plan-now")
+        path = plan_file or config.state_dir / "plan.json"
+        the_plan, applied = read_plan(path)
+        check_plan_file(the_plan, applied, config, path)
+
+    emit_plan(app, the_plan, "text")
+    if not the_plan.actionable:
+        click.echo("Nothing to apply.")
+        return
+    if dry_run:
+        for line in explain(the_plan):
+            click.echo(f"would send: {line}")
+        return
+    confirm_plan(the_plan, auto_approve)
+
+    total = len(the_plan.actionable)
+    if sys.stderr.isatty():
+        with click.progressbar(length=total, label="Applying", file=sys.stderr) as bar:
+            outcome = apply_saved_plan(config, app.remote, the_plan, path, parallelism=parallelism,
+                                       on_result=lambda _r: bar.update(1))
+    else:
+        from idflow.log import get_logger
+
+        log = get_logger("idflow.apply")
+        outcome = apply_saved_plan(
+            config, app.remote, the_plan, path, parallelism=parallelism,
+            on_result=lambda r: log.info(r.status.value, change=r.change.key, action=r.change.action.value,
+                                         detail=r.detail or None),
+        )
+    for result in outcome.results:
+        if result.status.value != "applied":
+            click.echo(f"  {result.status.value}: {result.change.kind.value} {result.change.label}: {result.detail}")
+            for field_error in result.field_errors:
+                click.echo(f"      {field_error}")
+    counts = {s: sum(1 for r in outcome.results if r.status.value == s) for s in ("applied", "failed", "skipped")}
+    click.echo(f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped. "
+               f"Report: {outcome.report_path}")
+    if outcome.failed:
+        raise ApplyFailed(f"{len(outcome.failed)} change(s) failed; run `idflow plan` to see what is left")

@@ -1,0 +1,71 @@
+"""Helpers shared by commands: output of plans, confirmation, option types."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from idflow.cli.context import AppContext
+from idflow.errors import ConfirmationRefused
+from idflow.plan import Action, Plan
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+    help="Output format.",
+)
+
+
+def use_color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def interactive() -> bool:
+    """Whether a person can answer a prompt. IDFLOW_INTERACTIVE=1 says yes for tests and wrappers."""
+    return sys.stdin.isatty() or os.environ.get("IDFLOW_INTERACTIVE") == "1"
+
+
+def emit_plan(app: AppContext, plan: Plan, fmt: str, *, max_chars: int = 65_000,
+              parts_dir: Path | None = None, show_noop: bool = False) -> None:
+    """Print a plan in the chosen format (markdown parts can also be written to files)."""
+    literals = app.config.secrets
+    if fmt == "json":
+        from idflow.render.json_render import render_json
+
+        click.echo(render_json(plan, literals=literals), nl=False)
+    elif fmt == "markdown":
+        from idflow.render.markdown import render_markdown
+
+        parts = render_markdown(plan, max_chars=max_chars, literals=literals, show_noop=show_noop)
+        if parts_dir is not None:
+            parts_dir.mkdir(parents=True, exist_ok=True)
+            for old in parts_dir.glob("plan-part-*.md"):
+                old.unlink()
+            for number, part in enumerate(parts, 1):
+                (parts_dir / f"plan-part-{number}.md").write_text(part, encoding="utf-8")
+        click.echo("\n".join(parts), nl=False)
+    else:
+        from idflow.render.text import render_text
+
+        click.echo(render_text(plan, color=use_color(), show_noop=show_noop or app.verbose, literals=literals),
+                   nl=False)
+
+
+def confirm_plan(plan: Plan, auto_approve: bool, question: str = "Apply these changes?") -> None:
+    """Ask before writing; deletes are named in the question. Refuses without a person to ask."""
+    if auto_approve:
+        return
+    deletes = [c.label for c in plan.actionable if c.action is Action.DELETE]
+    if not interactive():
+        raise ConfirmationRefused("refusing to write without confirmation: no terminal to ask; pass -y")
+    if deletes:
+        click.echo(f"This will DELETE {len(deletes)} definition(s): {', '.join(deletes)}", err=True)
+    if not click.confirm(question, default=False, err=True):
+        raise ConfirmationRefused("nothing was changed (not confirmed)")
+
+
+def plan_path_option(default_help: str = "state/plan.json") -> click.Option:
+    return click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+                        help=f"Where to write the plan file (default: {default_help}).")

@@ -1,0 +1,78 @@
+"""``idflow plan`` and ``idflow show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from idflow.cli.common import emit_plan, format_option
+from idflow.cli.context import AppContext, pass_app
+from idflow.plan import Action, PlanOptions
+
+EXIT_CHANGES = 2
+
+
+def plan_options(func):  # type: ignore[no-untyped-def]
+    """The options that shape a plan, shared by `plan` and `apply --plan-now`."""
+    options = [
+        click.option("--target", "targets", multiple=True, metavar="NAME", help="Only this task/workflow (repeatable)."),
+        click.option("--only", "only", multiple=True, type=click.Choice(["create", "update", "delete"]),
+                     help="Only these actions (repeatable)."),
+        click.option("--force", is_flag=True, help="Make deletes of tasks that workflows use applicable."),
+        click.option("--overwrite", is_flag=True, help="Plan an update even for definitions already equal."),
+        click.option("--prune-workflows", is_flag=True,
+                     help="Plan deletes for server workflow versions that have no local file."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def options_from(targets: tuple[str, ...], only: tuple[str, ...], force: bool, overwrite: bool,
+                 prune_workflows: bool) -> PlanOptions:
+    return PlanOptions(targets=tuple(targets), only=tuple(Action(a) for a in only), force=force,
+                       overwrite=overwrite, prune_workflows=prune_workflows)
+
+
+@click.command()
+@format_option
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Plan file to write (default: state/plan.json).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
+@click.option("--max-chars", type=click.IntRange(min=1000), default=65_000, show_default=True,
+              help="Markdown: split the output into parts of at most this many characters.")
+@click.option("--parts-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Markdown: also write each part to DIR/plan-part-N.md.")
+@plan_options
+@pass_app
+def plan(app: AppContext, fmt: str, out: Path | None, detailed_exitcode: bool, max_chars: int,
+         parts_dir: Path | None, **shape: object) -> None:
+    """Compare local definitions with the server and save what would change."""
+    from idflow.core import make_plan
+    from idflow.planfile import write_plan
+
+    options = options_from(**shape)  # type: ignore[arg-type]
+    the_plan = make_plan(app.config, app.remote, options)
+    path = out or app.config.state_dir / "plan.json"
+    write_plan(the_plan, path)
+    emit_plan(app, the_plan, fmt, max_chars=max_chars, parts_dir=parts_dir)
+    if fmt == "text":
+        click.echo(f"Saved the plan to {path}. Apply it with: idflow apply {path}", err=True)
+    if detailed_exitcode and the_plan.has_changes:
+        click.get_current_context().exit(EXIT_CHANGES)
+
+
+@click.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@format_option
+@click.option("--max-chars", type=click.IntRange(min=1000), default=65_000, show_default=True)
+@pass_app
+def show(app: AppContext, plan_file: Path | None, fmt: str, max_chars: int) -> None:
+    """Render a saved plan (default: state/plan.json)."""
+    from idflow.planfile import read_plan
+
+    the_plan, applied = read_plan(plan_file or app.config.state_dir / "plan.json")
+    emit_plan(app, the_plan, fmt, max_chars=max_chars)
+    if applied and fmt == "text":
+        click.echo(f"(This plan was applied at {applied.get('at', '?')}.)", err=True)

@@ -1,0 +1,99 @@
+"""make_plan and apply_saved_plan: the two halves of idflow, shared by every command and by scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from idflow.apply import Executor, Result, StateLock, Status, check_stale, write_report
+from idflow.config import Config
+from idflow.errors import DefinitionError, PlanFileError
+from idflow.log import get_logger
+from idflow.plan import Plan, PlanOptions
+from idflow.planner import build_plan
+from idflow.remote import Remote
+from idflow.state import DesiredState, load_desired, read_actual
+
+log = get_logger("idflow.core")
+
+
+def validate_desired_workflows(desired: DesiredState, known_tasks: set[str], known_workflows: set[Any]) -> None:
+    if not desired.manages_workflows or not desired.workflows:
+        return
+    from idflow.desired.workflows import LocalWorkflow, validate_workflows
+
+    workflows = [
+        LocalWorkflow(name, version, obj.definition, Path(obj.source.rsplit(":", 1)[0]),
+                      int(obj.source.rsplit(":", 1)[1]))
+        for (name, version), obj in desired.workflows.items()
+    ]
+    problems = validate_workflows(workflows, known_task_names=known_tasks, known_workflows=known_workflows)
+    if problems:
+        raise DefinitionError(problems, what="workflow")
+
+
+def make_plan(config: Config, remote: Remote, options: PlanOptions) -> Plan:
+    """Read local definitions (without running them), read the server (two requests), and plan."""
+    desired = load_desired(config)
+    actual = read_actual(remote)
+    validate_desired_workflows(
+        desired,
+        known_tasks=set(desired.tasks) | set(actual.tasks),
+        known_workflows=set(desired.workflows) | set(actual.workflows)
+        | {n for n, _v in (*desired.workflows, *actual.workflows)},
+    )
+    plan = build_plan(
+        desired, actual, options, server_url=config.server_url, owner_email=config.owner_email,
+        ignore=config.ignore,
+    )
+    log.debug("planned", **plan.counts())
+    return plan
+
+
+def check_plan_file(plan: Plan, applied: dict[str, Any] | None, config: Config, path: Path) -> None:
+    """The refusals that need no server: already applied, made against another server."""
+    if applied:
+        raise PlanFileError(
+            f"{path}: this plan was already applied at {applied.get('at', '?')}; run `idflow plan` again"
+        )
+    if plan.server_url.rstrip("/") != config.server_url.rstrip("/"):
+        raise PlanFileError(
+            f"{path}: the plan was made against {plan.server_url}, but the configured server is "
+            f"{config.server_url}; run `idflow plan` against this server"
+        )
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    results: list[Result]
+    report_path: Path
+
+    @property
+    def failed(self) -> list[Result]:
+        return [r for r in self.results if r.status is Status.FAILED]
+
+
+def apply_saved_plan(
+    config: Config,
+    remote: Remote,
+    plan: Plan,
+    plan_path: Path | None,
+    *,
+    parallelism: int = 8,
+    on_result: Callable[[Result], None] = lambda _r: None,
+) -> ApplyOutcome:
+    """Lock, refuse if stale, execute, write the report and mark the plan file applied."""
+    from idflow.planfile import mark_applied
+
+    with StateLock(config.state_dir, purpose=f"idflow apply {plan_path or '(unsaved plan)'}"):
+        check_stale(plan, remote)
+        started = datetime.now(UTC)
+        results = Executor(remote, plan, parallelism=parallelism, on_result=on_result).run()
+        report = write_report(config.state_dir, plan, plan_path, results, started)
+        if plan_path is not None:
+            mark_applied(plan_path, plan, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                           "report": str(report)})
+    return ApplyOutcome(results, report)

@@ -1,0 +1,95 @@
+"""Plan files: versioned, checksummed JSON, written atomically with mode 0600.
+
+The document is the plan's own dict plus ``applied`` (null until apply marks it) and ``checksum``, a
+sha256 over the canonical JSON of everything else. Later format versions only add fields; a reader
+accepts any ``1.x`` and refuses another major version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from idflow.errors import PlanFileError
+from idflow.normal import canonical_json
+from idflow.plan import FORMAT_VERSION, Plan
+
+SUPPORTED_MAJOR = FORMAT_VERSION.split(".")[0]
+
+
+def checksum(document: dict[str, Any]) -> str:
+    body = {k: v for k, v in document.items() if k != "checksum"}
+    return "sha256:" + hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def document(plan: Plan, applied: dict[str, Any] | None = None) -> dict[str, Any]:
+    doc = plan.to_dict()
+    doc["applied"] = applied
+    doc["checksum"] = checksum(doc)
+    return doc
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write JSON to ``path`` through a temp file and a rename, readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_plan(plan: Plan, path: Path, applied: dict[str, Any] | None = None) -> Path:
+    return write_json_atomic(path, document(plan, applied))
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: no plan file here; run `idflow plan` first") from None
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read plan file: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PlanFileError(f"{path}: not a plan file (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not a plan file (invalid JSON: {exc.msg})") from None
+    if not isinstance(doc, dict) or "format_version" not in doc:
+        raise PlanFileError(f"{path}: not an idflow plan file (no format_version)")
+    version = str(doc.get("format_version"))
+    if version.split(".")[0] != SUPPORTED_MAJOR:
+        raise PlanFileError(
+            f"{path}: plan format {version} is not supported by this idflow (reads {SUPPORTED_MAJOR}.x); "
+            "make the plan again with this version"
+        )
+    if doc.get("checksum") != checksum(doc):
+        raise PlanFileError(f"{path}: checksum mismatch: the plan file was edited or truncated; run `idflow plan` again")
+    return doc
+
+
+def read_plan(path: Path) -> tuple[Plan, dict[str, Any] | None]:
+    """The plan and its ``applied`` record (None if never applied)."""
+    doc = read_document(path)
+    try:
+        plan = Plan.from_dict(doc)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PlanFileError(f"{path}: malformed plan file ({type(exc).__name__}: {exc})") from None
+    return plan, doc.get("applied")
+
+
+def mark_applied(path: Path, plan: Plan, applied: dict[str, Any]) -> None:
+    write_plan(plan, path, applied)

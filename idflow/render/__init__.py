@@ -1,0 +1,45 @@
+"""Renderers: pure functions of a plan (no I/O, no prompts, no API calls).
+
+Every renderer works from ``plan_view(plan)``: the plan file's structure with secret-looking values
+masked, so what a person reads, what a bot posts and what ``--format json`` prints agree.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from idflow.plan import Plan
+from idflow.secrets import MASK, is_secret_key, mask_secrets
+
+FORMATS = ("text", "json", "markdown")
+
+
+def _path_is_secret(path: str) -> bool:
+    return any(is_secret_key(part) for part in re.split(r"[.\[\]]+", path) if part)
+
+
+def plan_view(plan: Plan, literals: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The plan as a JSON-ready dict with secret-looking values masked."""
+    view = plan.to_dict()
+    for change in view["changes"]:
+        change["before"] = mask_secrets(change["before"], literals)
+        change["after"] = mask_secrets(change["after"], literals)
+        for diff in change["diff"]:
+            if _path_is_secret(diff["path"]):
+                diff["before"] = MASK if diff["before"] is not None else None
+                diff["after"] = MASK if diff["after"] is not None else None
+            else:
+                diff["before"] = mask_secrets(diff["before"], literals)
+                diff["after"] = mask_secrets(diff["after"], literals)
+    return view
+
+
+def summary_line(counts: dict[str, int]) -> str:
+    if not any(counts[a] for a in ("create", "update", "delete")):
+        return "No changes. The server matches the local definitions."
+    blocked = f" ({counts['blocked']} blocked)" if counts["blocked"] else ""
+    return (
+        f"Plan: {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['delete']} to delete{blocked}."
+    )

@@ -1,0 +1,117 @@
+"""Markdown for pull-request comments, from the jinja2 templates shipped in the package.
+
+GitHub rejects comments over 65,536 characters, so the output is a list of parts, each under
+``max_chars``: the summary is always in part 1, the table of changes and then one collapsible block per
+change follow in order, and a block too large for any part is cut with a visible note. Nothing is
+dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from idflow.plan import Plan
+from idflow.render import plan_view, summary_line
+
+DEFAULT_MAX_CHARS = 65_000
+_PART_HEADER_RESERVE = 80
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "_(absent)_"
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("idflow", "render/templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = _md
+    env.filters["cell"] = _cell
+    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, sort_keys=True)
+    return env
+
+
+def _glyph(change: dict[str, Any], forced: bool) -> str:
+    if change["action"] == "delete" and change["blockers"] and not forced:
+        return "!"
+    return {"create": "+", "update": "~", "delete": "-"}.get(change["action"], " ")
+
+
+def render_markdown(
+    plan: Plan, *, max_chars: int = DEFAULT_MAX_CHARS, literals: tuple[str, ...] = (), show_noop: bool = False
+) -> list[str]:
+    """The plan as one or more markdown parts, each at most ``max_chars`` characters long."""
+    if max_chars < 1000:
+        raise ValueError("max_chars must be at least 1000")
+    env = _environment()
+    view = plan_view(plan, literals)
+    forced = view["options"]["force"]
+    summary = env.get_template("summary.md.j2").render(view=view, summary_line=summary_line(view["summary"]))
+    table_header = env.get_template("table_header.md.j2").render()
+    rows: list[str] = []
+    blocks: list[str] = []
+    for change in view["changes"]:
+        if change["action"] == "no-op" and not show_noop:
+            continue
+        context = {
+            "change": change,
+            "glyph": _glyph(change, forced),
+            "label": change["name"] + (f" v{change['version']}" if change["version"] is not None else ""),
+            "blocked": change["action"] == "delete" and bool(change["blockers"]),
+            "forced": forced,
+        }
+        rows.append(env.get_template("table_row.md.j2").render(**context))
+        blocks.append(env.get_template("change.md.j2").render(**context))
+    budget = max_chars - _PART_HEADER_RESERVE
+    units = [("summary", _fit(summary, budget))]
+    units += [("row", _fit(r, budget - len(table_header))) for r in rows]
+    units += [("details", _fit(b, budget)) for b in blocks]
+    parts = _pack(units, budget, table_header)
+    if len(parts) == 1:
+        return parts
+    return [f"<!-- idflow-plan part {i} of {len(parts)} -->\n**Part {i} of {len(parts)}**\n\n{p}"
+            for i, p in enumerate(parts, 1)]
+
+
+def _fit(text: str, budget: int) -> str:
+    if len(text) <= budget:
+        return text
+    closing = "</details>\n" if "<details>" in text else ""
+    note = "\n\n_(cut here: {} more characters; the whole change is in the plan file)_\n" + closing
+    keep = budget - len(note) - 10
+    return text[:keep] + note.format(len(text) - keep)
+
+
+def _pack(units: list[tuple[str, str]], budget: int, table_header: str) -> list[str]:
+    parts: list[str] = []
+    current = ""
+    previous = ""
+    for section, text in units:
+        needs_header = section == "row" and (previous != "row" or not current)
+        piece = (table_header + text) if needs_header else text
+        if current and len(current) + len(piece) > budget:
+            parts.append(current)
+            current = ""
+            piece = (table_header + text) if section == "row" else text
+        current += piece
+        previous = section
+    if current:
+        parts.append(current)
+    return parts

@@ -1,0 +1,57 @@
+"""Terraform-like text: ``+`` create, ``~`` update (one line per field), ``-`` delete, ``!`` blocked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from idflow.plan import Plan
+from idflow.render import plan_view, summary_line
+
+_COLOURS = {"+": "green", "~": "yellow", "-": "red", "!": "magenta", " ": None}
+
+
+def value_text(value: Any, limit: int = 120) -> str:
+    text = "(absent)" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, literals: tuple[str, ...] = ()) -> str:
+    view = plan_view(plan, literals)
+    force = view["options"]["force"]
+    lines: list[str] = []
+
+    def style(text: str, glyph: str) -> str:
+        colour = _COLOURS.get(glyph)
+        return click.style(text, fg=colour) if color and colour else text
+
+    for change in view["changes"]:
+        action = change["action"]
+        if action == "no-op" and not show_noop:
+            continue
+        blocked = action == "delete" and bool(change["blockers"])
+        glyph = "!" if blocked and not force else {"create": "+", "update": "~", "delete": "-"}.get(action, " ")
+        label = change["name"] + (f" v{change['version']}" if change["version"] is not None else "")
+        notes = [change["reason"]]
+        if blocked:
+            notes.append("FORCED although in use" if force else "blocked: in use, will not be deleted")
+        source = f"  {change['source']}" if change["source"] and action != "delete" else ""
+        lines.append(style(f"  {glyph} {change['kind']} {label}", glyph) + f"  ({', '.join(notes)}){source}")
+        for diff in change["diff"]:
+            lines.append(f"      {diff['path']}: {value_text(diff['before'])} -> {value_text(diff['after'])}")
+        for blocker in change["blockers"]:
+            lines.append(
+                f"      used by workflow {blocker['workflow']} v{blocker['version']} at {blocker['location']}"
+            )
+        for warning in change["warnings"]:
+            lines.append(f"      warning: {warning}")
+    for key in view["unmanaged"]:
+        lines.append(f"  ? {key.replace(':', ' ', 1)}  (on the server only, not managed: left alone)")
+    for warning in view["warnings"]:
+        lines.append(style(f"Warning: {warning}", "!"))
+    if lines:
+        lines.append("")
+    lines.append(summary_line(view["summary"]))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,91 @@
+"""Desired state (local files) and actual state (the server), in the normal form plans compare."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from idflow.normal import content_hash, normalise_taskdef
+
+if TYPE_CHECKING:
+    from idflow.config import Config
+    from idflow.remote import Remote
+
+WorkflowKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    definition: Mapping[str, Any]
+    source: str  # "path:line"
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    tasks: Mapping[str, DesiredObject]
+    workflows: Mapping[WorkflowKey, DesiredObject] = field(default_factory=lambda: MappingProxyType({}))
+    manages_workflows: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    definition: Mapping[str, Any]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ActualState:
+    tasks: Mapping[str, RemoteObject]
+    workflows: Mapping[WorkflowKey, RemoteObject]
+
+
+def fingerprint(normalised: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    """Content plus the server's change markers: a rewrite of equal content still counts as a change."""
+    return content_hash({"content": normalised, "createTime": raw.get("createTime"), "updateTime": raw.get("updateTime")})
+
+
+def actual_from_server(task_defs: list[dict[str, Any]], workflow_defs: list[dict[str, Any]]) -> ActualState:
+    from idflow.normal_workflow import normalise_workflowdef
+
+    tasks: dict[str, RemoteObject] = {}
+    for raw in task_defs:
+        normalised = normalise_taskdef(raw)
+        tasks[str(raw.get("name"))] = RemoteObject(normalised, fingerprint(normalised, raw))
+    workflows: dict[WorkflowKey, RemoteObject] = {}
+    for raw in workflow_defs:
+        normalised = normalise_workflowdef(raw)
+        key = (str(raw.get("name")), int(raw.get("version") or 1))
+        workflows[key] = RemoteObject(normalised, fingerprint(normalised, raw))
+    return ActualState(MappingProxyType(tasks), MappingProxyType(workflows))
+
+
+def read_actual(remote: Remote) -> ActualState:
+    """The whole actual state in two requests."""
+    return actual_from_server(remote.list_task_defs(), remote.list_workflow_defs())
+
+
+def load_desired(config: Config) -> DesiredState:
+    """Read task files (statically) and workflow files. Raises DefinitionError with every problem."""
+    from idflow.desired.tasks import discover_tasks
+    from idflow.desired.workflows import load_workflows
+
+    tasks = discover_tasks(config.tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    workflows = load_workflows(config.workflows_dir, variables=config.vars, owner_email=config.owner_email)
+    return DesiredState(
+        tasks=MappingProxyType(
+            {t.name: DesiredObject(t.definition, f"{_rel(t.path, config)}:{t.line}") for t in tasks}
+        ),
+        workflows=MappingProxyType(
+            {(w.name, w.version): DesiredObject(w.definition, f"{_rel(w.path, config)}:{w.line}") for w in workflows}
+        ),
+        manages_workflows=config.workflows_dir.is_dir(),
+    )
+
+
+def _rel(path: Any, config: Config) -> str:
+    try:
+        return str(path.relative_to(config.root))
+    except ValueError:
+        return str(path)

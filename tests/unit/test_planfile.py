@@ -1,0 +1,69 @@
+import json
+import stat
+
+import pytest
+
+from idflow.errors import PlanFileError
+from idflow.planfile import read_plan, write_plan
+from tests.factories import actual, desired, plan_of, simple, workflow
+
+
+def sample_plan():
+    return plan_of(
+        desired({"name": "new", "inputTemplate": {"a": [1, 2]}}, {"name": "upd", "retryCount": 1}),
+        actual({"name": "upd"}, {"name": "old"}, workflows=[workflow("w", 1, [simple("old")])]),
+        force=True, targets=("new", "upd", "old"),
+    )
+
+
+def test_round_trip(tmp_path):
+    plan = sample_plan()
+    path = write_plan(plan, tmp_path / "state" / "plan.json")
+    again, applied = read_plan(path)
+    assert again.to_dict() == plan.to_dict()
+    assert applied is None
+    assert again.options.force and again.changes[0].blockers == plan.changes[0].blockers
+
+
+def test_written_owner_only(tmp_path):
+    path = write_plan(sample_plan(), tmp_path / "plan.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda t: t[: len(t) // 2], "invalid JSON"),
+        (lambda t: t.replace('"retryCount": 1', '"retryCount": 9'), "checksum mismatch"),
+        (lambda t: t.replace('"format_version": "1.0"', '"format_version": "2.0"'), "plan format 2.0"),
+        (lambda t: "[1, 2]", "no format_version"),
+        (lambda t: "", "invalid JSON"),
+    ],
+)
+def test_bad_plan_files_are_refused(tmp_path, mutate, message):
+    path = write_plan(sample_plan(), tmp_path / "plan.json")
+    path.write_text(mutate(path.read_text()))
+    with pytest.raises(PlanFileError, match=message):
+        read_plan(path)
+
+
+def test_not_utf8_and_missing(tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(PlanFileError, match="not UTF-8"):
+        read_plan(path)
+    with pytest.raises(PlanFileError, match="run `idflow plan` first"):
+        read_plan(tmp_path / "missing.json")
+
+
+def test_minor_version_with_extra_fields_is_read(tmp_path):
+    from idflow.planfile import checksum
+
+    path = write_plan(sample_plan(), tmp_path / "plan.json")
+    doc = json.loads(path.read_text())
+    doc["format_version"] = "1.7"
+    doc["a_future_field"] = {"x": 1}
+    doc["checksum"] = checksum(doc)
+    path.write_text(json.dumps(doc))
+    plan, _ = read_plan(path)
+    assert plan.format_version == "1.7"

@@ -1,0 +1,83 @@
+import json
+
+from idflow.render.json_render import render_json
+from idflow.render.markdown import render_markdown
+from idflow.render.text import render_text
+from tests.factories import actual, desired, plan_of, simple, workflow
+
+
+def mixed_plan(**options):
+    return plan_of(
+        desired({"name": "a_new"}, {"name": "b_upd", "retryCount": 5, "inputTemplate": {"apiKey": "s3cr3t", "x": 1}}),
+        actual({"name": "b_upd", "inputTemplate": {"apiKey": "old-secret", "x": 1}}, {"name": "c_old"},
+               {"name": "d_used"}, workflows=[workflow("wf", 2, [simple("d_used")])]),
+        **options,
+    )
+
+
+def test_text_glyphs_fields_blockers_and_summary():
+    text = render_text(mixed_plan())
+    assert "  + task a_new" in text
+    assert "  ~ task b_upd" in text and "retryCount: 3 -> 5" in text
+    assert "  - task c_old" in text
+    assert "  ! task d_used" in text and "used by workflow wf v2 at" in text
+    assert text.rstrip().endswith("Plan: 1 to create, 1 to update, 2 to delete (1 blocked).")
+    assert "\x1b[" not in text
+
+
+def test_text_colour_only_when_asked_and_forced_wording():
+    assert "\x1b[" in render_text(mixed_plan(), color=True)
+    forced = render_text(mixed_plan(force=True))
+    assert "  - task d_used" in forced and "FORCED although in use" in forced and "used by workflow wf" in forced
+
+
+def test_no_changes_line():
+    assert render_text(plan_of(desired({"name": "a"}), actual({"name": "a"}))).strip() == (
+        "No changes. The server matches the local definitions.")
+
+
+def test_secrets_masked_in_every_renderer():
+    plan = mixed_plan()
+    outputs = [render_text(plan), render_json(plan), *render_markdown(plan)]
+    for output in outputs:
+        assert "s3cr3t" not in output and "old-secret" not in output
+    assert '"apiKey": "***"' in render_json(plan)
+
+
+def test_literal_secrets_masked_anywhere():
+    plan = plan_of(desired({"name": "a", "description": "token is KEYVALUE123"}), actual())
+    assert "KEYVALUE123" not in render_text(plan, literals=("KEYVALUE123",))
+    assert "KEYVALUE123" not in render_json(plan, literals=("KEYVALUE123",))
+
+
+def test_json_has_plan_file_shape():
+    doc = json.loads(render_json(mixed_plan()))
+    assert doc["summary"] == {"create": 1, "update": 1, "delete": 2, "no-op": 0, "blocked": 1}
+    assert {c["action"] for c in doc["changes"]} == {"create", "update", "delete"}
+    assert doc["format_version"] == "1.0" and "fingerprints" in doc
+
+
+def test_markdown_single_part_has_summary_table_and_details():
+    (part,) = render_markdown(mixed_plan())
+    assert part.index("Plan: 1 to create") < part.index("| | kind | name |") < part.index("<details>")
+    assert part.count("<details>") == 4 and "**(blocked)**" in part
+
+
+def test_markdown_split_of_2000_changes():
+    tasks = [{"name": f"task_{i:04d}", "description": "x" * 200} for i in range(2000)]
+    plan = plan_of(desired(*tasks), actual())
+    parts = render_markdown(plan, max_chars=65_000)
+    assert len(parts) > 1
+    assert all(len(p) <= 65_000 for p in parts)
+    assert "Plan: 2000 to create" in parts[0]
+    assert parts[0].startswith(f"<!-- idflow-plan part 1 of {len(parts)} -->")
+    whole = "".join(parts)
+    for task in tasks:
+        assert whole.count(f"`{task['name']}`") >= 1 and f"+ task {task['name']}</code>" in whole
+
+
+def test_markdown_oversized_change_is_cut_visibly():
+    plan = plan_of(desired({"name": "big", "description": "y" * 5000}), actual())
+    parts = render_markdown(plan, max_chars=2000)
+    assert all(len(p) <= 2000 for p in parts)
+    assert "cut here" in "".join(parts)
