@@ -86,9 +86,7 @@ class ConductorRemote:
         auth = None
         if config.credentials is not None:
             register_secrets(config.secrets)
-            auth = AuthenticationSettings(
-                key_id=config.credentials.key_id, key_secret=config.credentials.key_secret
-            )
+            auth = AuthenticationSettings(key_id=config.credentials.key_id, key_secret=config.credentials.key_secret)
         sdk_config = Configuration(server_api_url=self.url, authentication_settings=auth)
         # Our own client: HTTP/1.1, no hidden transport retries (this class owns retrying), bounded time.
         sdk_config.http_connection = httpx.Client(
@@ -136,13 +134,17 @@ class ConductorRemote:
 
     def put_workflow_defs(self, definitions: list[dict[str, Any]]) -> None:
         """Bulk create-or-update (``PUT /metadata/workflow`` with a list)."""
-        if definitions:
-            self._call("PUT", "/metadata/workflow", body=list(definitions))
+        if not definitions:
+            return
+        answer = self._call("PUT", "/metadata/workflow", body=list(definitions))
+        errors = (answer or {}).get("bulkErrorResults") if isinstance(answer, dict) else None
+        if errors:
+            messages = [f"{name}: {message}" for name, message in sorted(errors.items())]
+            raise ValidationRejected(f"PUT {self.url}/metadata/workflow: rejected by the server: {messages[0]}",
+                                     messages)
 
     def delete_workflow_def(self, name: str, version: int) -> None:
-        self._call(
-            "DELETE", f"/metadata/workflow/{_seg(name)}/{int(version)}", absent_ok_after_retry=True
-        )
+        self._call("DELETE", f"/metadata/workflow/{_seg(name)}/{int(version)}", absent_ok_after_retry=True)
 
     # -- running things --------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Desired state: what the local files say the server should hold."""

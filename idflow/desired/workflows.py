@@ -1,0 +1,398 @@
+"""Local workflow definitions: one per file under ``workflows_dir``.
+
+Files are ``.json``, ``.yaml``/``.yml``, or Jinja2 templates of either (``.json.j2``, ``.yaml.j2``,
+``.yml.j2``) rendered with the config's ``vars``. Templates run in a sandbox with strict undefined
+variables: a missing variable is an error naming the file and line, never an empty string.
+
+Every problem in every file is collected and reported together; nothing here talks to a server.
+``schemaVersion`` may be left out: it defaults to 2, the only version conductor-oss accepts (and the
+one it writes back), and any other value is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+import yaml
+
+from idflow.errors import DefinitionError, Problem
+from idflow.normal_workflow import normalise_workflowdef
+from idflow.usage import (
+    all_task_refs,
+    child_task_lists,
+    inline_definition,
+    inline_workflows,
+    iter_tasks,
+    needs_task_def,
+)
+
+#: Suffixes of workflow files, with the format each holds and whether it is a template.
+WORKFLOW_SUFFIXES: dict[str, tuple[str, bool]] = {
+    ".json": ("json", False),
+    ".yaml": ("yaml", False),
+    ".yml": ("yaml", False),
+    ".json.j2": ("json", True),
+    ".yaml.j2": ("yaml", True),
+    ".yml.j2": ("yaml", True),
+}
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class LocalWorkflow:
+    """One workflow definition read from a file, in normal form."""
+
+    name: str
+    version: int
+    definition: dict[str, Any]
+    path: Path
+    line: int
+
+
+class _JsonLikeLoader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as strings, as JSON would: definitions must be JSON-serialisable."""
+
+
+_JsonLikeLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _FileProblem(Exception):
+    def __init__(self, line: int, message: str, col: int = 1):
+        super().__init__(message)
+        self.line = line
+        self.col = col
+        self.message = message
+
+
+def workflow_format(path: Path) -> tuple[str, bool] | None:
+    """``(format, templated)`` for a workflow file name, or None when the file is not one."""
+    name = path.name.lower()
+    for suffix in sorted(WORKFLOW_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return WORKFLOW_SUFFIXES[suffix]
+    return None
+
+
+def workflow_files(workflows_dir: Path) -> list[Path]:
+    """Workflow files under the folder, at any depth, hidden files and folders left out."""
+    if not workflows_dir.is_dir():
+        return []
+    return sorted(
+        path
+        for path in workflows_dir.rglob("*")
+        if path.is_file()
+        and workflow_format(path) is not None
+        and not any(part.startswith(".") for part in path.relative_to(workflows_dir).parts)
+    )
+
+
+def load_workflows(
+    workflows_dir: Path, *, variables: dict[str, Any], owner_email: str | None = None
+) -> list[LocalWorkflow]:
+    """Read every workflow file; raise ``DefinitionError`` with all problems if any file is bad."""
+    problems: list[Problem] = []
+    found: list[LocalWorkflow] = []
+    first_seen: dict[tuple[str, int], LocalWorkflow] = {}
+    for path in workflow_files(workflows_dir):
+        try:
+            workflow = _load_file(path, variables, owner_email)
+        except _FileProblem as exc:
+            problems.append(Problem(str(path), exc.line, exc.col, exc.message))
+            continue
+        key = (workflow.name, workflow.version)
+        if key in first_seen:
+            other = first_seen[key]
+            problems.append(
+                Problem(
+                    str(path),
+                    workflow.line,
+                    1,
+                    f"workflow {workflow.name!r} version {workflow.version} is defined twice: "
+                    f"here and in {other.path}:{other.line}",
+                )
+            )
+            continue
+        first_seen[key] = workflow
+        found.append(workflow)
+    if problems:
+        raise DefinitionError(problems, what="workflow")
+    return sorted(found, key=lambda w: (w.name, w.version))
+
+
+def _load_file(path: Path, variables: dict[str, Any], owner_email: str | None) -> LocalWorkflow:
+    kind = workflow_format(path)
+    assert kind is not None
+    fmt, templated = kind
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _FileProblem(1, f"cannot read workflow file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _FileProblem(raw[: exc.start].count(b"\n") + 1, f"not UTF-8 (byte {exc.start})") from None
+    source = _render(path, text, variables) if templated else text
+    data = _parse(fmt, source, templated)
+    if not isinstance(data, dict):
+        raise _FileProblem(1, f"a workflow file holds one mapping (a workflow definition), not {_kind(data)}")
+    name = data.get("name")
+    version = data.get("version")
+    if not isinstance(name, str) or not name.strip():
+        raise _FileProblem(_key_line(text, "name"), "the workflow needs a 'name' (a non-empty string)")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _FileProblem(
+            _key_line(text, "version"),
+            f"workflow {name!r}: 'version' must be a whole number >= 1, not {version!r}",
+        )
+    if owner_email and not data.get("ownerEmail"):
+        data = {**data, "ownerEmail": owner_email}
+    return LocalWorkflow(name, version, normalise_workflowdef(data), path, _start_line(text))
+
+
+def _render(path: Path, text: str, variables: dict[str, Any]) -> str:
+    env = jinja2.sandbox.SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
+    filename = str(path)
+    try:
+        code = env.compile(text, name=path.name, filename=filename)
+    except jinja2.TemplateSyntaxError as exc:
+        raise _FileProblem(exc.lineno or 1, f"template syntax error: {exc.message}") from None
+    template = env.template_class.from_code(env, code, env.make_globals(None))
+    try:
+        return template.render(variables)
+    except jinja2.UndefinedError as exc:
+        raise _FileProblem(_template_line(exc, filename), f"undefined template variable: {exc}") from None
+    except jinja2.TemplateError as exc:
+        raise _FileProblem(_template_line(exc, filename), f"template error: {exc}") from None
+    except Exception as exc:  # a filter or expression failed (1/0, int('x'), ...): the file's fault
+        message = f"template error: {type(exc).__name__}: {exc}"
+        raise _FileProblem(_template_line(exc, filename), message) from None
+
+
+def _template_line(exc: BaseException, filename: str) -> int:
+    """The template line an exception was raised at (Jinja rewrites tracebacks to template lines)."""
+    line = 1
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _parse(fmt: str, source: str, templated: bool) -> Any:
+    rendered = " (line of the rendered template)" if templated else ""
+    if fmt == "json":
+        try:
+            return json.loads(source)
+        except json.JSONDecodeError as exc:
+            raise _FileProblem(exc.lineno, f"invalid JSON: {exc.msg}{rendered}", exc.colno) from None
+    try:
+        return yaml.load(source, Loader=_JsonLikeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        raise _FileProblem(line, f"invalid YAML: {problem}{rendered}", col) from None
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", type(None): "an empty document"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _start_line(text: str) -> int:
+    """First line that holds something other than blanks and comments."""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("#", "{#", "---", "//")):
+            return number
+    return 1
+
+
+def _key_line(text: str, key: str, default: int = 1) -> int:
+    match = re.search(rf"""["']?\b{re.escape(key)}["']?\s*:""", text)
+    return _line_of(text, match.start()) if match else default
+
+
+def _ref_lines(text: str, ref: str) -> list[int]:
+    """Lines where ``taskReferenceName`` is set to ``ref`` (JSON or YAML spelling)."""
+    pattern = rf"""["']?taskReferenceName["']?\s*:\s*["']?{re.escape(ref)}["']?\s*(?=[,}}\r\n#]|$)"""
+    return [_line_of(text, m.start()) for m in re.finditer(pattern, text, re.MULTILINE)]
+
+
+class _Sources:
+    """The raw text of workflow files, read once, for finding lines; unreadable files give ''."""
+
+    def __init__(self) -> None:
+        self._texts: dict[Path, str] = {}
+
+    def text(self, path: Path) -> str:
+        if path not in self._texts:
+            try:
+                self._texts[path] = path.read_text("utf-8", errors="replace")
+            except OSError:
+                self._texts[path] = ""
+        return self._texts[path]
+
+
+def validate_workflows(
+    workflows: list[LocalWorkflow],
+    *,
+    known_task_names: set[str],
+    known_workflows: set[tuple[str, int]] | set[str],
+) -> list[Problem]:
+    """Check what can be checked before asking a server; return every problem found.
+
+    ``known_task_names`` are the task definitions that exist (locally or on the server).
+    ``known_workflows`` holds workflow names, or ``(name, version)`` pairs, or both; the workflows
+    being validated are added to it. A sub-workflow reference without a version needs the name only.
+    """
+    names: set[str] = set()
+    pairs: set[tuple[str, int]] = set()
+    for entry in (*known_workflows, *((w.name, w.version) for w in workflows)):
+        if isinstance(entry, str):
+            names.add(entry)
+        elif isinstance(entry, tuple) and len(entry) == 2:
+            pairs.add((entry[0], entry[1]))
+    sources = _Sources()
+    problems: list[Problem] = []
+    for workflow in workflows:
+        problems.extend(_validate_one(workflow, sources.text(workflow.path), known_task_names, names, pairs))
+    return problems
+
+
+def _validate_one(
+    workflow: LocalWorkflow,
+    text: str,
+    known_task_names: set[str],
+    names: set[str],
+    pairs: set[tuple[str, int]],
+) -> list[Problem]:
+    definition = workflow.definition
+    label = f"workflow {workflow.name!r} version {workflow.version}"
+    problems: list[Problem] = []
+
+    def problem(line: int, message: str) -> None:
+        problems.append(Problem(str(workflow.path), line, 1, f"{label}: {message}"))
+
+    def task_line(task: dict[str, Any]) -> int:
+        ref = task.get("taskReferenceName")
+        lines = _ref_lines(text, ref) if isinstance(ref, str) and ref else []
+        return lines[0] if lines else workflow.line
+
+    if definition.get("name") != workflow.name or definition.get("version") != workflow.version:
+        problem(workflow.line, "'name' and 'version' of the definition do not match the file's")
+    schema_version = definition.get("schemaVersion", SCHEMA_VERSION)
+    if schema_version != SCHEMA_VERSION:
+        problem(
+            _key_line(text, "schemaVersion", workflow.line),
+            f"'schemaVersion' must be {SCHEMA_VERSION} (the only one Conductor accepts), "
+            f"not {schema_version!r}",
+        )
+
+    for tasks, where in _task_lists(definition):
+        if not isinstance(tasks, list) or not tasks:
+            problem(_key_line(text, "tasks", workflow.line), f"{where} must be a non-empty list of tasks")
+            continue
+        for index, task in enumerate(tasks):
+            if not isinstance(task, dict):
+                problem(workflow.line, f"{where}[{index}] must be a mapping (a task), not {_kind(task)}")
+
+    for task, location in iter_tasks(definition):
+        for field in ("name", "taskReferenceName"):
+            value = task.get(field)
+            if not isinstance(value, str) or not value.strip():
+                problem(task_line(task), f"task at {location} needs a '{field}' (a non-empty string)")
+        for step, child in child_task_lists(task):
+            for index, item in enumerate(child):
+                if not isinstance(item, dict):
+                    problem(
+                        task_line(task),
+                        f"{location} > {step}[{index}] must be a mapping (a task), not {_kind(item)}",
+                    )
+
+    scopes = [(definition, "")]
+    for inline, where in inline_workflows(definition):
+        scopes.append((inline, f" in the inline sub-workflow at {where}"))
+    for scope, scope_label in scopes:
+        by_ref: dict[str, list[str]] = defaultdict(list)
+        for ref, location in all_task_refs(scope):
+            by_ref[ref].append(location)
+        for ref, locations in by_ref.items():
+            if len(locations) > 1:
+                lines = _ref_lines(text, ref)
+                line = lines[1] if len(lines) > 1 else (lines[0] if lines else workflow.line)
+                problem(
+                    line,
+                    f"taskReferenceName {ref!r} is used {len(locations)} times{scope_label}: "
+                    + "; ".join(locations),
+                )
+
+    for task, location in iter_tasks(definition):
+        ref = task.get("taskReferenceName")
+        task_name = task.get("name")
+        if (
+            needs_task_def(task)
+            and isinstance(task_name, str)
+            and task_name
+            and task_name not in known_task_names
+            and not isinstance(task.get("taskDefinition"), dict)
+        ):
+            problem(
+                task_line(task),
+                f"task {ref!r} ({location}) uses task definition {task_name!r}, "
+                "which is neither defined locally nor on the server",
+            )
+        if isinstance(task.get("type"), str) and task["type"].upper() == "SUB_WORKFLOW":
+            message = _check_subworkflow(task, names, pairs)
+            if message:
+                problem(task_line(task), f"task {ref!r} ({location}) {message}")
+    return problems
+
+
+def _task_lists(definition: dict[str, Any]) -> Iterable[tuple[Any, str]]:
+    """The top-level task list of the workflow and of each inline sub-workflow, with a label."""
+    yield definition.get("tasks"), "'tasks'"
+    for inline, where in inline_workflows(definition):
+        yield inline.get("tasks"), f"'tasks' of the inline sub-workflow at {where}"
+
+
+def _check_subworkflow(task: dict[str, Any], names: set[str], pairs: set[tuple[str, int]]) -> str | None:
+    param = task.get("subWorkflowParam")
+    if not isinstance(param, dict):
+        return "is a SUB_WORKFLOW without a 'subWorkflowParam'"
+    if inline_definition(task) is not None:
+        return None  # inline (checked with the workflow) or chosen at run time
+    name = param.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return "is a SUB_WORKFLOW without 'subWorkflowParam.name'"
+    if "${" in name:
+        return None  # chosen at run time
+    version = param.get("version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        if (name, version) in pairs or name in names:
+            return None
+        wanted = f"{name!r} version {version}"
+    elif name in names or any(known == name for known, _ in pairs):
+        return None
+    else:
+        wanted = repr(name)
+    return f"runs sub-workflow {wanted}, which is neither defined locally nor on the server"

@@ -1,0 +1,477 @@
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idflow.desired.workflows import LocalWorkflow, load_workflows, validate_workflows
+from idflow.errors import DefinitionError, Problem
+from idflow.normal_workflow import normalise_workflowdef
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def load(folder: Path, variables: dict[str, Any] | None = None, **kwargs: Any) -> list[LocalWorkflow]:
+    return load_workflows(folder, variables=variables or {}, **kwargs)
+
+
+def load_problems(folder: Path, variables: dict[str, Any] | None = None) -> list[Problem]:
+    with pytest.raises(DefinitionError) as caught:
+        load(folder, variables)
+    assert caught.value.problems
+    return caught.value.problems
+
+
+def minimal(name: str = "wf", version: int = 1, **extra: Any) -> dict[str, Any]:
+    tasks = [{"name": "worker", "taskReferenceName": "w"}]
+    return {"name": name, "version": version, "tasks": tasks, **extra}
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def test_missing_folder_is_no_workflows(tmp_path: Path) -> None:
+    assert load(tmp_path / "absent") == []
+
+
+def test_json_file_is_loaded_and_normalised(tmp_path: Path) -> None:
+    path = write(tmp_path, "wf.json", json.dumps(minimal(description="d"), indent=2))
+    [workflow] = load(tmp_path, owner_email="team@example.com")
+    assert (workflow.name, workflow.version, workflow.path, workflow.line) == ("wf", 1, path, 1)
+    expected = normalise_workflowdef({**minimal(description="d"), "ownerEmail": "team@example.com"})
+    assert workflow.definition == expected
+    assert workflow.definition["schemaVersion"] == 2
+    assert workflow.definition["tasks"][0]["type"] == "SIMPLE"
+
+
+def test_owner_email_in_the_file_wins(tmp_path: Path) -> None:
+    write(tmp_path, "wf.json", json.dumps(minimal(ownerEmail="mine@example.com")))
+    [workflow] = load(tmp_path, owner_email="team@example.com")
+    assert workflow.definition["ownerEmail"] == "mine@example.com"
+
+
+def test_no_owner_email_anywhere_leaves_it_out(tmp_path: Path) -> None:
+    write(tmp_path, "wf.json", json.dumps(minimal()))
+    [workflow] = load(tmp_path)
+    assert "ownerEmail" not in workflow.definition
+
+
+def test_yaml_and_yml_files(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.yaml",
+        """
+        # a comment first
+        name: a
+        version: 2
+        description: released 2024-01-31
+        created: 2024-01-31
+        tasks:
+          - name: worker
+            taskReferenceName: w
+        """,
+    )
+    write(tmp_path, "sub/b.yml", "name: b\nversion: 1\ntasks: [{name: worker, taskReferenceName: w}]\n")
+    workflows = load(tmp_path)
+    assert [(w.name, w.version) for w in workflows] == [("a", 2), ("b", 1)]
+    assert workflows[0].line == 2
+    assert workflows[0].definition["created"] == "2024-01-31"  # a string, as in JSON, not a date
+
+
+def test_other_and_hidden_files_are_ignored(tmp_path: Path) -> None:
+    write(tmp_path, "README.md", "# not a workflow\n")
+    write(tmp_path, "notes.txt", "{")
+    write(tmp_path, ".hidden.json", "{")
+    write(tmp_path, ".git/x.json", "{")
+    write(tmp_path, "wf.json", json.dumps(minimal()))
+    assert [w.name for w in load(tmp_path)] == ["wf"]
+
+
+def test_sorted_by_name_then_version(tmp_path: Path) -> None:
+    write(tmp_path, "1.json", json.dumps(minimal("b", 1)))
+    write(tmp_path, "2.json", json.dumps(minimal("a", 10)))
+    write(tmp_path, "3.json", json.dumps(minimal("a", 2)))
+    assert [(w.name, w.version) for w in load(tmp_path)] == [("a", 2), ("a", 10), ("b", 1)]
+
+
+def test_json_template_rendered_with_vars(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "wf.json.j2",
+        """
+        {
+          "name": "{{ prefix }}_flow",
+          "version": {{ version }},
+          "timeoutSeconds": {{ timeouts.workflow }},
+          "inputParameters": {{ inputs | tojson }},
+          "tasks": [
+            {% for step in steps %}
+            {"name": "{{ step }}", "taskReferenceName": "{{ step }}_ref"}{{ "," if not loop.last }}
+            {% endfor %}
+          ]
+        }
+        """,
+    )
+    variables = {
+        "prefix": "orders",
+        "version": 3,
+        "timeouts": {"workflow": 60},
+        "inputs": ["id"],
+        "steps": ["fetch", "store"],
+    }
+    [workflow] = load(tmp_path, variables)
+    assert (workflow.name, workflow.version) == ("orders_flow", 3)
+    assert workflow.definition["timeoutSeconds"] == 60
+    assert workflow.definition["inputParameters"] == ["id"]
+    assert [t["taskReferenceName"] for t in workflow.definition["tasks"]] == ["fetch_ref", "store_ref"]
+
+
+def test_yaml_templates(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml.j2", "name: {{ env }}_a\nversion: 1\ntasks: [{name: w, taskReferenceName: w}]\n")
+    write(tmp_path, "b.yml.j2", "name: {{ env }}_b\nversion: 1\ntasks: [{name: w, taskReferenceName: w}]\n")
+    assert [w.name for w in load(tmp_path, {"env": "prod"})] == ["prod_a", "prod_b"]
+
+
+def test_undefined_variable_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "wf.yaml.j2", "name: x\nversion: 1\n\ndescription: {{ missing }}\ntasks: []\n")
+    [problem] = load_problems(tmp_path, {"other": 1})
+    assert (problem.path, problem.line) == (str(path), 4)
+    assert "missing" in problem.message and "undefined" in problem.message
+
+
+def test_undefined_attribute_of_a_variable_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "wf.json.j2", '{\n  "name": "x",\n  "version": {{ cfg.version }}\n}\n')
+    [problem] = load_problems(tmp_path, {"cfg": {}})
+    assert (problem.path, problem.line) == (str(path), 3)
+    assert "version" in problem.message
+
+
+def test_template_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "wf.yaml.j2", "name: x\nversion: 1\n{% if %}\n")
+    [problem] = load_problems(tmp_path)
+    assert (problem.path, problem.line) == (str(path), 3)
+    assert "template syntax error" in problem.message
+
+
+def test_templates_are_sandboxed(tmp_path: Path) -> None:
+    write(tmp_path, "wf.yaml.j2", "name: x\nversion: 1\ndescription: {{ ''.__class__.__mro__ }}\n")
+    [problem] = load_problems(tmp_path)
+    assert problem.line == 3
+    assert "unsafe" in problem.message
+
+
+def test_json_parse_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "wf.json", '{\n  "name": "x",\n  "version": 1,,\n}\n')
+    [problem] = load_problems(tmp_path)
+    assert (problem.path, problem.line, problem.col) == (str(path), 3, 16)
+    assert problem.message.startswith("invalid JSON")
+    assert str(problem).startswith(f"{path}:3:16: invalid JSON")
+
+
+def test_yaml_parse_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "wf.yaml", "name: x\nversion: 1\ntasks:\n  - name: a\n   bad: [\n")
+    [problem] = load_problems(tmp_path)
+    assert problem.path == str(path)
+    assert problem.line in (5, 6)
+    assert problem.message.startswith("invalid YAML")
+
+
+def test_parse_error_in_a_rendered_template_says_so(tmp_path: Path) -> None:
+    write(tmp_path, "wf.json.j2", '{"name": "{{ n }}",\n "version": 1,,}\n')
+    [problem] = load_problems(tmp_path, {"n": "x"})
+    assert problem.line == 2
+    assert "rendered template" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[1, 2]\n", "not a list"),
+        ("", "not an empty document"),
+        ("version: 1\ntasks: []\n", "'name'"),
+        ("name: ''\nversion: 1\n", "'name'"),
+        ("name: x\n", "'version'"),
+        ("name: x\nversion: 0\n", "'version'"),
+        ("name: x\nversion: '1'\n", "'version'"),
+        ("name: x\nversion: true\n", "'version'"),
+        ("name: x\nversion: 1.5\n", "'version'"),
+    ],
+)
+def test_name_and_version_are_required(tmp_path: Path, text: str, expected: str) -> None:
+    write(tmp_path, "wf.yaml", text)
+    [problem] = load_problems(tmp_path)
+    assert expected in problem.message
+
+
+def test_version_problem_points_at_its_line(tmp_path: Path) -> None:
+    write(tmp_path, "wf.yaml", "name: x\ndescription: d\nversion: -3\n")
+    [problem] = load_problems(tmp_path)
+    assert problem.line == 3
+
+
+def test_not_utf8_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "wf.json").write_bytes(b'{"name": "x",\n"version": 1, "d": "\xff"}')
+    [problem] = load_problems(tmp_path)
+    assert problem.line == 2 and "UTF-8" in problem.message
+
+
+def test_duplicate_name_and_version_names_both_files(tmp_path: Path) -> None:
+    first = write(tmp_path, "a.json", json.dumps(minimal("same", 2)))
+    second = write(tmp_path, "b.yaml", "name: same\nversion: 2\ntasks: [{name: w, taskReferenceName: w}]\n")
+    write(tmp_path, "c.json", json.dumps(minimal("same", 3)))
+    [problem] = load_problems(tmp_path)
+    assert problem.path == str(second)
+    assert str(first) in problem.message
+    assert "'same' version 2" in problem.message
+
+
+def test_all_problems_are_reported_together(tmp_path: Path) -> None:
+    write(tmp_path, "a.json", "{")
+    write(tmp_path, "b.yaml", "name: [\n")
+    write(tmp_path, "c.json.j2", "{{ nope }}")
+    write(tmp_path, "ok.json", json.dumps(minimal()))
+    with pytest.raises(DefinitionError) as caught:
+        load(tmp_path)
+    assert [Path(p.path).name for p in caught.value.problems] == ["a.json", "b.yaml", "c.json.j2"]
+    assert "3 problems in local workflows" in str(caught.value)
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+
+def load_one(tmp_path: Path, definition: dict[str, Any] | str, filename: str = "wf.json") -> LocalWorkflow:
+    text = definition if isinstance(definition, str) else json.dumps(definition, indent=2)
+    write(tmp_path, filename, text)
+    [workflow] = load(tmp_path)
+    return workflow
+
+
+def validate(
+    workflows: list[LocalWorkflow],
+    tasks: set[str] | None = None,
+    known: set[Any] | None = None,
+) -> list[Problem]:
+    return validate_workflows(
+        workflows, known_task_names={"worker"} if tasks is None else tasks, known_workflows=known or set()
+    )
+
+
+def test_valid_workflow_has_no_problems(tmp_path: Path) -> None:
+    assert validate([load_one(tmp_path, minimal())]) == []
+
+
+def test_schema_version_defaults_to_2(tmp_path: Path) -> None:
+    workflow = load_one(tmp_path, minimal())
+    assert workflow.definition["schemaVersion"] == 2
+    assert validate([workflow]) == []
+
+
+def test_schema_version_other_than_2_is_a_problem(tmp_path: Path) -> None:
+    text = "name: wf\nversion: 1\nschemaVersion: 1\ntasks: [{name: worker, taskReferenceName: w}]\n"
+    workflow = load_one(tmp_path, text, "wf.yaml")
+    [problem] = validate([workflow])
+    assert problem.line == 3
+    assert "'schemaVersion' must be 2" in problem.message
+
+
+@pytest.mark.parametrize("tasks", [None, [], "x", {}])
+def test_tasks_must_be_a_non_empty_list(tmp_path: Path, tasks: Any) -> None:
+    definition: dict[str, Any] = {"name": "wf", "version": 1}
+    if tasks is not None:
+        definition["tasks"] = tasks
+    [problem] = validate([load_one(tmp_path, definition)])
+    assert "'tasks' must be a non-empty list" in problem.message
+
+
+def test_every_task_needs_name_and_reference_at_any_depth(tmp_path: Path) -> None:
+    definition = minimal()
+    definition["tasks"].append(
+        {
+            "name": "loop",
+            "taskReferenceName": "loop_ref",
+            "type": "DO_WHILE",
+            "loopCondition": "false",
+            "loopOver": [{"name": "worker"}, {"taskReferenceName": "lost"}, "junk"],
+        }
+    )
+    problems = validate([load_one(tmp_path, definition)])
+    messages = sorted(p.message for p in problems)
+    assert len(messages) == 3
+    assert any("tasks[1] (loop_ref) > loopOver[0] needs a 'taskReferenceName'" in m for m in messages)
+    assert any("loopOver[1] (lost) needs a 'name'" in m for m in messages)
+    assert any("loopOver[2] must be a mapping" in m for m in messages)
+
+
+def test_duplicate_references_in_nested_tasks(tmp_path: Path) -> None:
+    text = textwrap.dedent(
+        """
+        name: wf
+        version: 1
+        tasks:
+          - name: worker
+            taskReferenceName: dup
+          - name: fork
+            taskReferenceName: fork_ref
+            type: FORK_JOIN
+            forkTasks:
+              - - name: worker
+                  taskReferenceName: fine
+              - - name: worker
+                  taskReferenceName: dup
+          - name: join
+            taskReferenceName: join_ref
+            type: JOIN
+        """
+    ).lstrip()
+    [problem] = validate([load_one(tmp_path, text, "wf.yaml")])
+    assert problem.line == 13
+    assert "taskReferenceName 'dup' is used 2 times" in problem.message
+    assert "tasks[0] (dup)" in problem.message
+    assert "tasks[1] (fork_ref) > forkTasks[1][0] (dup)" in problem.message
+
+
+def test_inline_sub_workflows_have_their_own_reference_namespace(tmp_path: Path) -> None:
+    inline = {"name": "inner", "tasks": [{"name": "worker", "taskReferenceName": "w"}]}
+    definition = minimal()
+    definition["tasks"].append(
+        {
+            "name": "s",
+            "taskReferenceName": "s",
+            "type": "SUB_WORKFLOW",
+            "subWorkflowParam": {"name": "inner", "workflowDefinition": inline},
+        }
+    )
+    workflow = load_one(tmp_path, definition)
+    assert validate([workflow]) == []
+    inline["tasks"].append({"name": "worker", "taskReferenceName": "w"})
+    (tmp_path / "wf.json").unlink()
+    [problem] = validate([load_one(tmp_path, definition)])
+    assert "'w' is used 2 times in the inline sub-workflow at tasks[1] (s)" in problem.message
+
+
+def test_unknown_task_definition_names_workflow_reference_and_file(tmp_path: Path) -> None:
+    definition = minimal()
+    definition["tasks"].append(
+        {
+            "name": "sw",
+            "taskReferenceName": "sw_ref",
+            "type": "SWITCH",
+            "evaluatorType": "value-param",
+            "expression": "x",
+            "decisionCases": {"a": [{"name": "ghost", "taskReferenceName": "ghost_ref"}]},
+        }
+    )
+    definition["tasks"].append({"name": "h", "taskReferenceName": "h", "type": "HTTP"})
+    workflow = load_one(tmp_path, definition)
+    [problem] = validate([workflow])
+    assert problem.path == str(workflow.path)
+    text = workflow.path.read_text().splitlines()
+    assert '"ghost_ref"' in text[problem.line - 1]
+    assert "workflow 'wf' version 1" in problem.message
+    assert "'ghost_ref'" in problem.message and "'ghost'" in problem.message
+    assert "decisionCases.a[0]" in problem.message
+    assert str(workflow.path) in str(problem)
+    assert validate([workflow], tasks={"worker", "ghost"}) == []
+
+
+def test_unknown_task_inside_inline_sub_workflow(tmp_path: Path) -> None:
+    definition = minimal()
+    definition["tasks"].append(
+        {
+            "name": "s",
+            "taskReferenceName": "s",
+            "type": "SUB_WORKFLOW",
+            "subWorkflowParam": {
+                "workflowDefinition": {"name": "i", "tasks": [{"name": "ghost", "taskReferenceName": "g"}]}
+            },
+        }
+    )
+    [problem] = validate([load_one(tmp_path, definition)])
+    assert "'ghost'" in problem.message and "subWorkflowParam.workflowDefinition" in problem.message
+
+
+def test_task_with_embedded_definition_needs_no_registered_one(tmp_path: Path) -> None:
+    definition = minimal()
+    definition["tasks"][0]["taskDefinition"] = {"name": "worker2", "retryCount": 1}
+    definition["tasks"][0]["name"] = "worker2"
+    assert validate([load_one(tmp_path, definition)]) == []
+
+
+def sub(name: str | None = None, version: int | None = None, **param: Any) -> dict[str, Any]:
+    if name is not None:
+        param["name"] = name
+    if version is not None:
+        param["version"] = version
+    return {"name": "s", "taskReferenceName": "s_ref", "type": "SUB_WORKFLOW", "subWorkflowParam": param}
+
+
+def test_unknown_sub_workflow_is_a_problem(tmp_path: Path) -> None:
+    definition = minimal()
+    definition["tasks"].append(sub("child"))
+    workflow = load_one(tmp_path, definition)
+    [problem] = validate([workflow])
+    assert "sub-workflow 'child'" in problem.message and "'s_ref'" in problem.message
+    assert validate([workflow], known={"child"}) == []
+    assert validate([workflow], known={("child", 4)}) == []
+
+
+def test_sub_workflow_with_version_needs_that_version(tmp_path: Path) -> None:
+    definition = minimal()
+    definition["tasks"].append(sub("child", 2))
+    workflow = load_one(tmp_path, definition)
+    [problem] = validate([workflow], known={("child", 1)})
+    assert "sub-workflow 'child' version 2" in problem.message
+    assert validate([workflow], known={("child", 2)}) == []
+    assert validate([workflow], known={"child"}) == []
+
+
+def test_local_workflows_count_as_known_sub_workflows(tmp_path: Path) -> None:
+    parent = minimal("parent")
+    parent["tasks"].append(sub("child", 1))
+    write(tmp_path, "parent.json", json.dumps(parent))
+    write(tmp_path, "child.json", json.dumps(minimal("child")))
+    assert validate(load(tmp_path)) == []
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        sub(workflowDefinition={"name": "i", "tasks": [{"name": "worker", "taskReferenceName": "x"}]}),
+        sub("any", workflowDefinition="${workflow.input.definition}"),
+        sub("${workflow.input.child}"),
+    ],
+)
+def test_inline_or_run_time_sub_workflows_need_nothing_known(tmp_path: Path, task: dict[str, Any]) -> None:
+    definition = minimal()
+    definition["tasks"].append(task)
+    assert validate([load_one(tmp_path, definition)]) == []
+
+
+def test_sub_workflow_without_name(tmp_path: Path) -> None:
+    definition = minimal()
+    definition["tasks"].append(sub(version=1))
+    [problem] = validate([load_one(tmp_path, definition)])
+    assert "without 'subWorkflowParam.name'" in problem.message
+
+
+def test_sub_workflow_without_params(tmp_path: Path) -> None:
+    definition = minimal()
+    definition["tasks"].append(sub())
+    [problem] = validate([load_one(tmp_path, definition)])
+    assert "SUB_WORKFLOW without a 'subWorkflowParam'" in problem.message
+
+
+def test_validation_of_unreadable_source_falls_back_to_the_definition_line(tmp_path: Path) -> None:
+    tasks = [{"name": "ghost", "taskReferenceName": "g"}]
+    definition = normalise_workflowdef({"name": "wf", "version": 1, "tasks": tasks})
+    workflow = LocalWorkflow("wf", 1, definition, tmp_path / "gone.json", 7)
+    [problem] = validate([workflow])
+    assert (problem.path, problem.line) == (str(tmp_path / "gone.json"), 7)
