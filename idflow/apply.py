@@ -9,6 +9,7 @@ anything it depends on changed.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import getpass
 import json
@@ -190,8 +191,12 @@ class Executor:
         self.results.append(result)
         self.on_result(result)
 
-    def _bulk(self, changes: tuple[Change, ...], send_all: Callable[[list[dict[str, Any]]], None],
-              send_one: Callable[[dict[str, Any]], None]) -> None:
+    def _bulk(
+        self,
+        changes: tuple[Change, ...],
+        send_all: Callable[[list[dict[str, Any]]], None],
+        send_one: Callable[[dict[str, Any]], None],
+    ) -> None:
         try:
             send_all([thaw(c.after) for c in changes])
         except RemoteError as exc:
@@ -232,10 +237,8 @@ class Executor:
         self._each(changes, lambda c: self._delete_workflow(c), parallel=False)
 
     def _delete_workflow(self, change: Change) -> None:
-        try:
+        with contextlib.suppress(NotFound):  # already gone: the desired end state holds
             self.remote.delete_workflow_def(change.name, int(change.version or 1))
-        except NotFound:
-            pass  # already gone: the desired end state holds
 
     def _delete_tasks(self, changes: tuple[Change, ...]) -> None:
         for change in changes:
@@ -274,9 +277,7 @@ def summarise(results: list[Result]) -> dict[str, int]:
     return counts
 
 
-def write_report(
-    state_dir: Path, plan: Plan, plan_path: Path | None, results: list[Result], started: datetime
-) -> Path:
+def write_report(state_dir: Path, plan: Plan, plan_path: Path | None, results: list[Result], started: datetime) -> Path:
     from idflow.planfile import write_json_atomic
 
     finished = datetime.now(UTC)
@@ -302,7 +303,7 @@ class StateLock:
 
     def __enter__(self) -> StateLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's lifetime
+        handle = open(self.path, "a+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -317,10 +318,17 @@ class StateLock:
             raise LockError(f"{self.path} is held by {holder}; wait for it to finish") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({
-            "pid": os.getpid(), "user": getpass.getuser(), "host": socket.gethostname(),
-            "since": datetime.now(UTC).isoformat(timespec="seconds"), "purpose": self.purpose,
-        }))
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "user": getpass.getuser(),
+                    "host": socket.gethostname(),
+                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "purpose": self.purpose,
+                }
+            )
+        )
         handle.flush()
         self._handle = handle
         return self

@@ -6,6 +6,7 @@ The server runs in the background with SQLite in a data folder of its own and li
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -278,8 +279,5 @@ def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-

@@ -42,10 +42,7 @@ class DefinitionError(IdflowError):
     def __init__(self, problems: list[Problem], what: str = "definition"):
         self.problems = sorted(problems, key=lambda p: (p.path, p.line, p.col, p.message))
         count = len(self.problems)
-        if count == 1:
-            message = str(self.problems[0])
-        else:
-            message = f"{count} problems in local {what}s"
+        message = str(self.problems[0]) if count == 1 else f"{count} problems in local {what}s"
         super().__init__(message)
 
     def details(self) -> list[str]:

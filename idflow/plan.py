@@ -185,9 +185,7 @@ class Plan:
     @property
     def actionable(self) -> tuple[Change, ...]:
         """Changes apply will execute: everything but no-ops, and blocked deletes unless forced."""
-        return tuple(
-            c for c in self.changes if c.action is not Action.NOOP and (self.options.force or not c.blocked)
-        )
+        return tuple(c for c in self.changes if c.action is not Action.NOOP and (self.options.force or not c.blocked))
 
     @property
     def has_changes(self) -> bool:

@@ -77,7 +77,9 @@ def read_document(path: Path) -> dict[str, Any]:
             "make the plan again with this version"
         )
     if doc.get("checksum") != checksum(doc):
-        raise PlanFileError(f"{path}: checksum mismatch: the plan file was edited or truncated; run `idflow plan` again")
+        raise PlanFileError(
+            f"{path}: checksum mismatch: the plan file was edited or truncated; run `idflow plan` again"
+        )
     return doc
 
 

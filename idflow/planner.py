@@ -54,19 +54,35 @@ def build_plan(
         local, remote = desired.tasks.get(name), actual.tasks.get(name)
         key = object_key(Kind.TASK, name)
         if local is not None and remote is None:
-            change = Change(Kind.TASK, name, Action.CREATE, Reason.NEW_LOCALLY, after=local.definition,
-                            source=local.source)
+            change = Change(
+                Kind.TASK, name, Action.CREATE, Reason.NEW_LOCALLY, after=local.definition, source=local.source
+            )
             fingerprints[key] = None
         elif local is not None and remote is not None:
             diff = field_diffs(remote.definition, local.definition)
             if diff or options.overwrite:
                 reason = Reason.CHANGED if diff else Reason.FORCED
-                change = Change(Kind.TASK, name, Action.UPDATE, reason, before=remote.definition,
-                                after=local.definition, diff=diff, source=local.source)
+                change = Change(
+                    Kind.TASK,
+                    name,
+                    Action.UPDATE,
+                    reason,
+                    before=remote.definition,
+                    after=local.definition,
+                    diff=diff,
+                    source=local.source,
+                )
                 fingerprints[key] = remote.fingerprint
             else:
-                change = Change(Kind.TASK, name, Action.NOOP, Reason.IN_SYNC, before=remote.definition,
-                                after=local.definition, source=local.source)
+                change = Change(
+                    Kind.TASK,
+                    name,
+                    Action.NOOP,
+                    Reason.IN_SYNC,
+                    before=remote.definition,
+                    after=local.definition,
+                    source=local.source,
+                )
         else:
             assert remote is not None
             if owner_email and remote.definition.get("ownerEmail") != owner_email:
@@ -74,8 +90,13 @@ def build_plan(
                 continue
             uses = _uses_of(name, after_apply)
             change = Change(
-                Kind.TASK, name, Action.DELETE, Reason.ORPHANED, before=remote.definition,
-                blockers=tuple(uses), warnings=tuple(_dynamic_warnings(after_apply)),
+                Kind.TASK,
+                name,
+                Action.DELETE,
+                Reason.ORPHANED,
+                before=remote.definition,
+                blockers=tuple(uses),
+                warnings=tuple(_dynamic_warnings(after_apply)),
             )
             fingerprints[key] = remote.fingerprint
             fingerprints[f"uses:{name}"] = usage_fingerprint(name, actual)
@@ -83,8 +104,10 @@ def build_plan(
             task_changes.append(change)
 
     for target in options.targets:
-        if target not in desired.tasks and target not in actual.tasks and not any(
-            n == target for n, _v in (*desired.workflows, *actual.workflows)
+        if (
+            target not in desired.tasks
+            and target not in actual.tasks
+            and not any(n == target for n, _v in (*desired.workflows, *actual.workflows))
         ):
             warnings.append(f"--target {target}: no task or workflow of that name, locally or on the server")
     warnings.extend(_undefined_task_warnings(desired, actual, after_apply))
@@ -118,23 +141,53 @@ def _workflow_changes(
         local, remote = desired.workflows.get((name, version)), actual.workflows.get((name, version))
         key = object_key(Kind.WORKFLOW, name, version)
         if local is not None and remote is None:
-            changes.append(Change(Kind.WORKFLOW, name, Action.CREATE, Reason.NEW_LOCALLY,
-                                  after=local.definition, version=version, source=local.source))
+            changes.append(
+                Change(
+                    Kind.WORKFLOW,
+                    name,
+                    Action.CREATE,
+                    Reason.NEW_LOCALLY,
+                    after=local.definition,
+                    version=version,
+                    source=local.source,
+                )
+            )
             fingerprints[key] = None
         elif local is not None and remote is not None:
             diff = field_diffs(remote.definition, local.definition)
             if diff or options.overwrite:
-                changes.append(Change(Kind.WORKFLOW, name, Action.UPDATE,
-                                      Reason.CHANGED if diff else Reason.FORCED, before=remote.definition,
-                                      after=local.definition, diff=diff, version=version, source=local.source))
+                changes.append(
+                    Change(
+                        Kind.WORKFLOW,
+                        name,
+                        Action.UPDATE,
+                        Reason.CHANGED if diff else Reason.FORCED,
+                        before=remote.definition,
+                        after=local.definition,
+                        diff=diff,
+                        version=version,
+                        source=local.source,
+                    )
+                )
                 fingerprints[key] = remote.fingerprint
             else:
-                changes.append(Change(Kind.WORKFLOW, name, Action.NOOP, Reason.IN_SYNC, before=remote.definition,
-                                      after=local.definition, version=version, source=local.source))
+                changes.append(
+                    Change(
+                        Kind.WORKFLOW,
+                        name,
+                        Action.NOOP,
+                        Reason.IN_SYNC,
+                        before=remote.definition,
+                        after=local.definition,
+                        version=version,
+                        source=local.source,
+                    )
+                )
         elif remote is not None:
             if options.prune_workflows:
-                changes.append(Change(Kind.WORKFLOW, name, Action.DELETE, Reason.PRUNED,
-                                      before=remote.definition, version=version))
+                changes.append(
+                    Change(Kind.WORKFLOW, name, Action.DELETE, Reason.PRUNED, before=remote.definition, version=version)
+                )
                 fingerprints[key] = remote.fingerprint
             else:
                 unmanaged.append(key)

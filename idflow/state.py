@@ -11,6 +11,8 @@ from idflow.normal import content_hash, normalise_taskdef
 
 if TYPE_CHECKING:
     from idflow.config import Config
+    from idflow.desired.tasks import LocalTask
+    from idflow.errors import Problem
     from idflow.remote import Remote
 
 WorkflowKey = tuple[str, int]
@@ -43,7 +45,9 @@ class ActualState:
 
 def fingerprint(normalised: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     """Content plus the server's change markers: a rewrite of equal content still counts as a change."""
-    return content_hash({"content": normalised, "createTime": raw.get("createTime"), "updateTime": raw.get("updateTime")})
+    return content_hash(
+        {"content": normalised, "createTime": raw.get("createTime"), "updateTime": raw.get("updateTime")}
+    )
 
 
 def actual_from_server(task_defs: list[dict[str, Any]], workflow_defs: list[dict[str, Any]]) -> ActualState:
@@ -69,9 +73,22 @@ def read_actual(remote: Remote) -> ActualState:
 def load_desired(config: Config) -> DesiredState:
     """Read task files (statically) and workflow files. Raises DefinitionError with every problem."""
     from idflow.desired.tasks import discover_tasks
-    from idflow.desired.workflows import load_workflows
 
     tasks = discover_tasks(config.tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    return _desired(config, tasks)
+
+
+def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
+    """The valid local tasks, and the problems of the others (for `tasks upload`, which proceeds)."""
+    from idflow.desired.tasks import discover_tasks_partial
+
+    tasks, problems = discover_tasks_partial(config.tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    return _desired(config, tasks), problems
+
+
+def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
+    from idflow.desired.workflows import load_workflows
+
     workflows = load_workflows(config.workflows_dir, variables=config.vars, owner_email=config.owner_email)
     return DesiredState(
         tasks=MappingProxyType(

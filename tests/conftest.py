@@ -37,8 +37,7 @@ def conductor_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     data_dir = tmp_path_factory.mktemp("conductor")
     port = free_port()
-    command = [sys.executable, "-m", "idflow.cli", "server", "start", "--port", str(port),
-               "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "idflow.cli", "server", "start", "--port", str(port), "--data-dir", str(data_dir)]
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=data_dir)
     if result.returncode != 0:
         _server_problem.append(f"`idflow server start` failed:\n{result.stdout}{result.stderr}")
@@ -46,8 +45,12 @@ def conductor_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}/api"
     finally:
-        subprocess.run([sys.executable, "-m", "idflow.cli", "server", "stop", "--data-dir", str(data_dir)],
-                       capture_output=True, check=False, cwd=data_dir)
+        subprocess.run(
+            [sys.executable, "-m", "idflow.cli", "server", "stop", "--data-dir", str(data_dir)],
+            capture_output=True,
+            check=False,
+            cwd=data_dir,
+        )
 
 
 def _no_server(reason: str) -> None:
@@ -56,7 +59,7 @@ def _no_server(reason: str) -> None:
     pytest.skip(f"NO REAL CONDUCTOR SERVER: {reason}")
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if _server_problem:
         terminalreporter.section("REAL-SERVER TESTS DID NOT RUN", sep="!", red=True, bold=True)
         terminalreporter.write_line(_server_problem[0])
@@ -75,3 +78,67 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "config" / "idflow.yml").write_text("{}\n")
     (tmp_path / "idflow" / "tasks").mkdir(parents=True)
     return tmp_path
+
+
+class Cli:
+    """Runs idflow in-process (click's CliRunner) against a project folder and a server."""
+
+    def __init__(self, root: Path, env: dict[str, str]):
+        self.root = root
+        self.env = env
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config" / "idflow.yml"
+
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None):
+        from click.testing import CliRunner
+
+        from idflow.cli import cli
+
+        runner = CliRunner()
+        return runner.invoke(
+            cli,
+            ["--config", str(self.config_path), *args],
+            input=input,
+            env={**self.env, **(env or {})},
+            catch_exceptions=False,
+        )
+
+    def write_config(self, text: str) -> None:
+        self.config_path.write_text(text)
+
+    def write_task(self, name: str, **settings: object) -> Path:
+        folder = self.root / "idflow" / "tasks" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "__init__.py").write_text("")
+        keywords = "".join(f", {k}={v!r}" for k, v in settings.items())
+        path = folder / f"{name}.py"
+        path.write_text(
+            "from idflow import worker_task\n\n\n"
+            f"@worker_task(task_definition_name={name!r}{keywords})\n"
+            f"def {name}(task):\n"
+            f'    """Task {name}."""\n'
+            "    return {'ok': True}\n"
+        )
+        return path
+
+    def remove_task(self, name: str) -> None:
+        import shutil
+
+        shutil.rmtree(self.root / "idflow" / "tasks" / name)
+
+
+@pytest.fixture
+def cli_project(project: Path, conductor_url: str, unique: str) -> Cli:
+    """A project whose config owns only its own tasks on the shared server (owner_email is unique)."""
+    (project / "config" / "idflow.yml").write_text(f"owner_email: {unique}@test.idflow\n")
+    return Cli(project, {"CONDUCTOR_SERVER_URL": conductor_url, "NO_COLOR": "1"})
+
+
+@pytest.fixture
+def remote(conductor_url: str, tmp_path: Path):
+    from idflow.config import load_config
+    from idflow.remote import ConductorRemote
+
+    return ConductorRemote(load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": conductor_url}))

@@ -19,10 +19,12 @@ def taskdef(name: str, **fields: Any) -> dict[str, Any]:
 
 def desired(*tasks: dict[str, Any], workflows: list[dict[str, Any]] | None = None) -> DesiredState:
     return DesiredState(
-        tasks=MappingProxyType({t["name"]: DesiredObject(normalise_taskdef(t), f"tasks/{t['name']}.py:1")
-                                for t in tasks}),
-        workflows=MappingProxyType({(w["name"], w["version"]): DesiredObject(w, f"workflows/{w['name']}.json:1")
-                                    for w in workflows or []}),
+        tasks=MappingProxyType(
+            {t["name"]: DesiredObject(normalise_taskdef(t), f"tasks/{t['name']}.py:1") for t in tasks}
+        ),
+        workflows=MappingProxyType(
+            {(w["name"], w["version"]): DesiredObject(w, f"workflows/{w['name']}.json:1") for w in workflows or []}
+        ),
         manages_workflows=workflows is not None,
     )
 
@@ -47,5 +49,6 @@ def workflow(name: str, version: int, tasks: list[dict[str, Any]], **fields: Any
 def plan_of(desired_state: DesiredState, actual_state: ActualState, **options: Any):  # type: ignore[no-untyped-def]
     owner_email = options.pop("owner_email", None)
     ignore = tuple(options.pop("ignore", ()))
-    return build_plan(desired_state, actual_state, PlanOptions(**options), server_url=URL,
-                      owner_email=owner_email, ignore=ignore)
+    return build_plan(
+        desired_state, actual_state, PlanOptions(**options), server_url=URL, owner_email=owner_email, ignore=ignore
+    )

@@ -23,8 +23,14 @@ EXIT_INTERRUPTED = 130
 
 
 class IdflowGroup(click.Group):
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv or os.environ.get("IDFLOW_DEBUG") == "1"
         try:
@@ -60,12 +66,22 @@ class IdflowGroup(click.Group):
 
 @click.group(cls=IdflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="idflow")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="IDFLOW_CONFIG",
-              help="Config file (default: config/idflow.yml found by walking up).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="IDFLOW_CONFIG",
+    help="Config file (default: config/idflow.yml found by walking up).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Say more.")
 @click.option("--debug", is_flag=True, help="Debug logging and tracebacks.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Format of log lines on stderr.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of log lines on stderr.",
+)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool, log_format: str) -> None:
     """Keep Conductor task and workflow definitions in git, and the server in step with them."""
@@ -76,12 +92,13 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register() -> None:
-    from idflow.cli import apply, plan, server
+    from idflow.cli import apply, plan, server, tasks
 
     cli.add_command(server.server)
     cli.add_command(plan.plan)
     cli.add_command(plan.show)
     cli.add_command(apply.apply)
+    cli.add_command(tasks.tasks)
 
 
 _register()

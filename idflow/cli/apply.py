@@ -16,14 +16,20 @@ from idflow.errors import ApplyFailed
 @click.command()
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-y", "--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Updates sent at once.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True, help="Updates sent at once.")
 @click.option("--plan-now", is_flag=True, help="Plan, show, confirm and apply in one go (no saved plan).")
 @click.option("--dry-run", is_flag=True, help="Say which requests would be sent, and send none.")
 @plan_options
 @pass_app
-def apply(app: AppContext, plan_file: Path | None, auto_approve: bool, parallelism: int, plan_now: bool,
-          dry_run: bool, **shape: object) -> None:
+def apply(
+    app: AppContext,
+    plan_file: Path | None,
+    auto_approve: bool,
+    parallelism: int,
+    plan_now: bool,
+    dry_run: bool,
+    **shape: object,
+) -> None:
     """Apply a saved plan (default: state/plan.json), refusing it if the server changed since."""
     from idflow.apply import explain
     from idflow.core import apply_saved_plan, check_plan_file, make_plan
@@ -36,8 +42,10 @@ def apply(app: AppContext, plan_file: Path | None, auto_approve: bool, paralleli
         the_plan, path = make_plan(config, app.remote, options_from(**shape)), None  # type: ignore[arg-type]
     else:
         if any(shape.values()):
-            raise click.UsageError("--target/--only/--force/--overwrite/--prune-workflows shape a new plan: "
-                                   "use them with `idflow plan` or with --plan-now")
+            raise click.UsageError(
+                "--target/--only/--force/--overwrite/--prune-workflows shape a new plan: "
+                "use them with `idflow plan` or with --plan-now"
+            )
         path = plan_file or config.state_dir / "plan.json"
         the_plan, applied = read_plan(path)
         check_plan_file(the_plan, applied, config, path)
@@ -55,16 +63,22 @@ def apply(app: AppContext, plan_file: Path | None, auto_approve: bool, paralleli
     total = len(the_plan.actionable)
     if sys.stderr.isatty():
         with click.progressbar(length=total, label="Applying", file=sys.stderr) as bar:
-            outcome = apply_saved_plan(config, app.remote, the_plan, path, parallelism=parallelism,
-                                       on_result=lambda _r: bar.update(1))
+            outcome = apply_saved_plan(
+                config, app.remote, the_plan, path, parallelism=parallelism, on_result=lambda _r: bar.update(1)
+            )
     else:
         from idflow.log import get_logger
 
         log = get_logger("idflow.apply")
         outcome = apply_saved_plan(
-            config, app.remote, the_plan, path, parallelism=parallelism,
-            on_result=lambda r: log.info(r.status.value, change=r.change.key, action=r.change.action.value,
-                                         detail=r.detail or None),
+            config,
+            app.remote,
+            the_plan,
+            path,
+            parallelism=parallelism,
+            on_result=lambda r: log.info(
+                r.status.value, change=r.change.key, action=r.change.action.value, detail=r.detail or None
+            ),
         )
     for result in outcome.results:
         if result.status.value != "applied":
@@ -72,7 +86,9 @@ def apply(app: AppContext, plan_file: Path | None, auto_approve: bool, paralleli
             for field_error in result.field_errors:
                 click.echo(f"      {field_error}")
     counts = {s: sum(1 for r in outcome.results if r.status.value == s) for s in ("applied", "failed", "skipped")}
-    click.echo(f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped. "
-               f"Report: {outcome.report_path}")
+    click.echo(
+        f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped. "
+        f"Report: {outcome.report_path}"
+    )
     if outcome.failed:
         raise ApplyFailed(f"{len(outcome.failed)} change(s) failed; run `idflow plan` to see what is left")

@@ -13,7 +13,11 @@ from idflow.errors import ConfirmationRefused
 from idflow.plan import Action, Plan
 
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
     help="Output format.",
 )
 
@@ -27,8 +31,15 @@ def interactive() -> bool:
     return sys.stdin.isatty() or os.environ.get("IDFLOW_INTERACTIVE") == "1"
 
 
-def emit_plan(app: AppContext, plan: Plan, fmt: str, *, max_chars: int = 65_000,
-              parts_dir: Path | None = None, show_noop: bool = False) -> None:
+def emit_plan(
+    app: AppContext,
+    plan: Plan,
+    fmt: str,
+    *,
+    max_chars: int = 65_000,
+    parts_dir: Path | None = None,
+    show_noop: bool = False,
+) -> None:
     """Print a plan in the chosen format (markdown parts can also be written to files)."""
     literals = app.config.secrets
     if fmt == "json":
@@ -49,8 +60,9 @@ def emit_plan(app: AppContext, plan: Plan, fmt: str, *, max_chars: int = 65_000,
     else:
         from idflow.render.text import render_text
 
-        click.echo(render_text(plan, color=use_color(), show_noop=show_noop or app.verbose, literals=literals),
-                   nl=False)
+        click.echo(
+            render_text(plan, color=use_color(), show_noop=show_noop or app.verbose, literals=literals), nl=False
+        )
 
 
 def confirm_plan(plan: Plan, auto_approve: bool, question: str = "Apply these changes?") -> None:
@@ -67,5 +79,10 @@ def confirm_plan(plan: Plan, auto_approve: bool, question: str = "Apply these ch
 
 
 def plan_path_option(default_help: str = "state/plan.json") -> click.Option:
-    return click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-                        help=f"Where to write the plan file (default: {default_help}).")
+    return click.option(
+        "-o",
+        "--out",
+        "out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"Where to write the plan file (default: {default_help}).",
+    )

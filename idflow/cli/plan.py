@@ -16,38 +16,71 @@ EXIT_CHANGES = 2
 def plan_options(func):  # type: ignore[no-untyped-def]
     """The options that shape a plan, shared by `plan` and `apply --plan-now`."""
     options = [
-        click.option("--target", "targets", multiple=True, metavar="NAME", help="Only this task/workflow (repeatable)."),
-        click.option("--only", "only", multiple=True, type=click.Choice(["create", "update", "delete"]),
-                     help="Only these actions (repeatable)."),
+        click.option(
+            "--target", "targets", multiple=True, metavar="NAME", help="Only this task/workflow (repeatable)."
+        ),
+        click.option(
+            "--only",
+            "only",
+            multiple=True,
+            type=click.Choice(["create", "update", "delete"]),
+            help="Only these actions (repeatable).",
+        ),
         click.option("--force", is_flag=True, help="Make deletes of tasks that workflows use applicable."),
         click.option("--overwrite", is_flag=True, help="Plan an update even for definitions already equal."),
-        click.option("--prune-workflows", is_flag=True,
-                     help="Plan deletes for server workflow versions that have no local file."),
+        click.option(
+            "--prune-workflows", is_flag=True, help="Plan deletes for server workflow versions that have no local file."
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def options_from(targets: tuple[str, ...], only: tuple[str, ...], force: bool, overwrite: bool,
-                 prune_workflows: bool) -> PlanOptions:
-    return PlanOptions(targets=tuple(targets), only=tuple(Action(a) for a in only), force=force,
-                       overwrite=overwrite, prune_workflows=prune_workflows)
+def options_from(
+    targets: tuple[str, ...], only: tuple[str, ...], force: bool, overwrite: bool, prune_workflows: bool
+) -> PlanOptions:
+    return PlanOptions(
+        targets=tuple(targets),
+        only=tuple(Action(a) for a in only),
+        force=force,
+        overwrite=overwrite,
+        prune_workflows=prune_workflows,
+    )
 
 
 @click.command()
 @format_option
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Plan file to write (default: state/plan.json).")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Plan file to write (default: state/plan.json).",
+)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
-@click.option("--max-chars", type=click.IntRange(min=1000), default=65_000, show_default=True,
-              help="Markdown: split the output into parts of at most this many characters.")
-@click.option("--parts-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Markdown: also write each part to DIR/plan-part-N.md.")
+@click.option(
+    "--max-chars",
+    type=click.IntRange(min=1000),
+    default=65_000,
+    show_default=True,
+    help="Markdown: split the output into parts of at most this many characters.",
+)
+@click.option(
+    "--parts-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Markdown: also write each part to DIR/plan-part-N.md.",
+)
 @plan_options
 @pass_app
-def plan(app: AppContext, fmt: str, out: Path | None, detailed_exitcode: bool, max_chars: int,
-         parts_dir: Path | None, **shape: object) -> None:
+def plan(
+    app: AppContext,
+    fmt: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+    max_chars: int,
+    parts_dir: Path | None,
+    **shape: object,
+) -> None:
     """Compare local definitions with the server and save what would change."""
     from idflow.core import make_plan
     from idflow.planfile import write_plan

@@ -10,7 +10,8 @@ import click
 from idflow.cli.context import AppContext, pass_app
 
 data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path),
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
     help="Where the server keeps its pid file, log and SQLite database (default: <state_dir>/server).",
 )
 
@@ -34,8 +35,13 @@ def server() -> None:
 
 @server.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=1), default=240, show_default=True,
-              help="Seconds to wait for the server to become healthy.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=240,
+    show_default=True,
+    help="Seconds to wait for the server to become healthy.",
+)
 @data_dir_option
 @pass_app
 def start(app: AppContext, port: int, timeout: float, data_dir: Path | None) -> None:
@@ -60,7 +66,9 @@ def stop(app: AppContext, data_dir: Path | None) -> None:
     from idflow import devserver
 
     info = devserver.stop(_data_dir(app, data_dir))
-    click.echo("No server was running." if info is None else f"Stopped the server on port {info.port} (pid {info.pid}).")
+    click.echo(
+        "No server was running." if info is None else f"Stopped the server on port {info.port} (pid {info.pid})."
+    )
 
 
 @server.command()

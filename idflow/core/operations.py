@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from idflow.apply import Executor, Result, StateLock, Status, check_stale, write_report
@@ -26,8 +27,9 @@ def validate_desired_workflows(desired: DesiredState, known_tasks: set[str], kno
     from idflow.desired.workflows import LocalWorkflow, validate_workflows
 
     workflows = [
-        LocalWorkflow(name, version, obj.definition, Path(obj.source.rsplit(":", 1)[0]),
-                      int(obj.source.rsplit(":", 1)[1]))
+        LocalWorkflow(
+            name, version, obj.definition, Path(obj.source.rsplit(":", 1)[0]), int(obj.source.rsplit(":", 1)[1])
+        )
         for (name, version), obj in desired.workflows.items()
     ]
     problems = validate_workflows(workflows, known_task_names=known_tasks, known_workflows=known_workflows)
@@ -35,18 +37,37 @@ def validate_desired_workflows(desired: DesiredState, known_tasks: set[str], kno
         raise DefinitionError(problems, what="workflow")
 
 
-def make_plan(config: Config, remote: Remote, options: PlanOptions) -> Plan:
-    """Read local definitions (without running them), read the server (two requests), and plan."""
-    desired = load_desired(config)
+def make_plan(
+    config: Config,
+    remote: Remote,
+    options: PlanOptions,
+    *,
+    desired: DesiredState | None = None,
+    without_local: frozenset[str] = frozenset(),
+) -> Plan:
+    """Read local definitions (without running them), read the server (two requests), and plan.
+
+    ``without_local`` plans as if those local tasks had been removed (what `tasks purge --force NAME` means).
+    """
+    desired = desired if desired is not None else load_desired(config)
+    if without_local:
+        desired = replace(
+            desired, tasks=MappingProxyType({n: t for n, t in desired.tasks.items() if n not in without_local})
+        )
     actual = read_actual(remote)
     validate_desired_workflows(
         desired,
         known_tasks=set(desired.tasks) | set(actual.tasks),
-        known_workflows=set(desired.workflows) | set(actual.workflows)
+        known_workflows=set(desired.workflows)
+        | set(actual.workflows)
         | {n for n, _v in (*desired.workflows, *actual.workflows)},
     )
     plan = build_plan(
-        desired, actual, options, server_url=config.server_url, owner_email=config.owner_email,
+        desired,
+        actual,
+        options,
+        server_url=config.server_url,
+        owner_email=config.owner_email,
         ignore=config.ignore,
     )
     log.debug("planned", **plan.counts())
@@ -94,6 +115,7 @@ def apply_saved_plan(
         results = Executor(remote, plan, parallelism=parallelism, on_result=on_result).run()
         report = write_report(config.state_dir, plan, plan_path, results, started)
         if plan_path is not None:
-            mark_applied(plan_path, plan, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
-                                           "report": str(report)})
+            mark_applied(
+                plan_path, plan, {"at": datetime.now(UTC).isoformat(timespec="seconds"), "report": str(report)}
+            )
     return ApplyOutcome(results, report)

@@ -39,7 +39,4 @@ def summary_line(counts: dict[str, int]) -> str:
     if not any(counts[a] for a in ("create", "update", "delete")):
         return "No changes. The server matches the local definitions."
     blocked = f" ({counts['blocked']} blocked)" if counts["blocked"] else ""
-    return (
-        f"Plan: {counts['create']} to create, {counts['update']} to update, "
-        f"{counts['delete']} to delete{blocked}."
-    )
+    return f"Plan: {counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete{blocked}."

@@ -86,8 +86,10 @@ def render_markdown(
     parts = _pack(units, budget, table_header)
     if len(parts) == 1:
         return parts
-    return [f"<!-- idflow-plan part {i} of {len(parts)} -->\n**Part {i} of {len(parts)}**\n\n{p}"
-            for i, p in enumerate(parts, 1)]
+    return [
+        f"<!-- idflow-plan part {i} of {len(parts)} -->\n**Part {i} of {len(parts)}**\n\n{p}"
+        for i, p in enumerate(parts, 1)
+    ]
 
 
 def _fit(text: str, budget: int) -> str:

@@ -42,9 +42,7 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
         for diff in change["diff"]:
             lines.append(f"      {diff['path']}: {value_text(diff['before'])} -> {value_text(diff['after'])}")
         for blocker in change["blockers"]:
-            lines.append(
-                f"      used by workflow {blocker['workflow']} v{blocker['version']} at {blocker['location']}"
-            )
+            lines.append(f"      used by workflow {blocker['workflow']} v{blocker['version']} at {blocker['location']}")
         for warning in change["warnings"]:
             lines.append(f"      warning: {warning}")
     for key in view["unmanaged"]:

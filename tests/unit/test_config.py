@@ -40,8 +40,10 @@ def test_url_normalised(url):
 
 def test_nested_block_and_env_overrides(tmp_path):
     write(tmp_path, "conductor:\n  server_url: http://file:1\n  api_key_env_var: MY_KEY\n  timeout_seconds: 3\n")
-    config = load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": "http://env:2/api/",
-                                                "MY_KEY": "kid", "CONDUCTOR_AUTH_SECRET": "shh"})
+    config = load_config(
+        cwd=tmp_path,
+        environ={"CONDUCTOR_SERVER_URL": "http://env:2/api/", "MY_KEY": "kid", "CONDUCTOR_AUTH_SECRET": "shh"},
+    )
     assert config.server_url == "http://env:2/api"
     assert config.credentials is not None and config.secrets == ("kid", "shh")
     assert "kid" not in repr(config) and "shh" not in repr(config)

@@ -12,7 +12,8 @@ def sample_plan():
     return plan_of(
         desired({"name": "new", "inputTemplate": {"a": [1, 2]}}, {"name": "upd", "retryCount": 1}),
         actual({"name": "upd"}, {"name": "old"}, workflows=[workflow("w", 1, [simple("old")])]),
-        force=True, targets=("new", "upd", "old"),
+        force=True,
+        targets=("new", "upd", "old"),
     )
 
 

@@ -22,8 +22,19 @@ def test_create_update_delete_noop_and_reasons():
 
 
 def test_server_defaults_do_not_show_as_changes():
-    plan = plan_of(desired({"name": "a"}), actual({"name": "a", "retryCount": 3, "timeoutPolicy": "TIME_OUT_WF",
-                                                   "createdBy": "x", "ownerApp": "y", "runtimeMetadata": []}))
+    plan = plan_of(
+        desired({"name": "a"}),
+        actual(
+            {
+                "name": "a",
+                "retryCount": 3,
+                "timeoutPolicy": "TIME_OUT_WF",
+                "createdBy": "x",
+                "ownerApp": "y",
+                "runtimeMetadata": [],
+            }
+        ),
+    )
     assert not plan.has_changes
 
 
@@ -35,8 +46,10 @@ def test_overwrite_plans_forced_update_for_equal_definitions():
 
 def test_owner_email_limits_deletes_to_owned_tasks():
     plan = plan_of(
-        desired(), actual({"name": "mine", "ownerEmail": "me@x.io"}, {"name": "theirs", "ownerEmail": "o@x.io"},
-                          {"name": "nobody"}),
+        desired(),
+        actual(
+            {"name": "mine", "ownerEmail": "me@x.io"}, {"name": "theirs", "ownerEmail": "o@x.io"}, {"name": "nobody"}
+        ),
         owner_email="me@x.io",
     )
     assert [c.name for c in plan.changes] == ["mine"]
@@ -44,8 +57,7 @@ def test_owner_email_limits_deletes_to_owned_tasks():
 
 
 def test_ignore_globs_exclude_both_sides():
-    plan = plan_of(desired({"name": "tmp_local"}, {"name": "keep"}), actual({"name": "tmp_remote"}),
-                   ignore=["tmp_*"])
+    plan = plan_of(desired({"name": "tmp_local"}, {"name": "keep"}), actual({"name": "tmp_remote"}), ignore=["tmp_*"])
     assert [c.name for c in plan.changes] == ["keep"]
 
 
@@ -59,17 +71,35 @@ def test_target_and_only_filter():
 
 
 def test_blocked_at_every_nesting_depth():
-    deep = workflow("wf", 3, [{
-        "name": "loop", "taskReferenceName": "loop", "type": "DO_WHILE",
-        "loopOver": [{
-            "name": "sw", "taskReferenceName": "sw", "type": "SWITCH",
-            "decisionCases": {"big": [{
-                "name": "fork", "taskReferenceName": "fork", "type": "FORK_JOIN",
-                "forkTasks": [[simple("other")], [simple("hidden")]],
-            }]},
-            "defaultCase": [],
-        }],
-    }])
+    deep = workflow(
+        "wf",
+        3,
+        [
+            {
+                "name": "loop",
+                "taskReferenceName": "loop",
+                "type": "DO_WHILE",
+                "loopOver": [
+                    {
+                        "name": "sw",
+                        "taskReferenceName": "sw",
+                        "type": "SWITCH",
+                        "decisionCases": {
+                            "big": [
+                                {
+                                    "name": "fork",
+                                    "taskReferenceName": "fork",
+                                    "type": "FORK_JOIN",
+                                    "forkTasks": [[simple("other")], [simple("hidden")]],
+                                }
+                            ]
+                        },
+                        "defaultCase": [],
+                    }
+                ],
+            }
+        ],
+    )
     plan = plan_of(desired({"name": "other"}), actual({"name": "other"}, {"name": "hidden"}, workflows=[deep]))
     change = by_name(plan)["hidden"]
     assert change.blocked and plan.blocked == (change,)
@@ -78,23 +108,42 @@ def test_blocked_at_every_nesting_depth():
     for part in ("loopOver", "decisionCases", "forkTasks"):
         assert part in blocker.location
     assert plan.actionable == ()
-    assert plan_of(desired({"name": "other"}), actual({"name": "other"}, {"name": "hidden"}, workflows=[deep]),
-                   force=True).actionable[0].name == "hidden"
+    assert (
+        plan_of(desired({"name": "other"}), actual({"name": "other"}, {"name": "hidden"}, workflows=[deep]), force=True)
+        .actionable[0]
+        .name
+        == "hidden"
+    )
 
 
 def test_blocked_by_inline_sub_workflow_and_default_case():
-    inline = workflow("outer", 1, [{
-        "name": "sub", "taskReferenceName": "sub", "type": "SUB_WORKFLOW",
-        "subWorkflowParam": {"name": "inner", "workflowDefinition": workflow("inner", 1, [simple("deep")])},
-    }, {"name": "d", "taskReferenceName": "d", "type": "DECISION", "decisionCases": {},
-        "defaultCase": [simple("fallback")]}])
+    inline = workflow(
+        "outer",
+        1,
+        [
+            {
+                "name": "sub",
+                "taskReferenceName": "sub",
+                "type": "SUB_WORKFLOW",
+                "subWorkflowParam": {"name": "inner", "workflowDefinition": workflow("inner", 1, [simple("deep")])},
+            },
+            {
+                "name": "d",
+                "taskReferenceName": "d",
+                "type": "DECISION",
+                "decisionCases": {},
+                "defaultCase": [simple("fallback")],
+            },
+        ],
+    )
     plan = plan_of(desired(), actual({"name": "deep"}, {"name": "fallback"}, workflows=[inline]))
     assert all(c.blocked for c in plan.changes) and len(plan.changes) == 2
 
 
 def test_dynamic_tasks_warn_on_every_delete():
-    dyn = workflow("dyn", 1, [{"name": "d", "taskReferenceName": "d", "type": "DYNAMIC",
-                               "dynamicTaskNameParam": "taskToRun"}])
+    dyn = workflow(
+        "dyn", 1, [{"name": "d", "taskReferenceName": "d", "type": "DYNAMIC", "dynamicTaskNameParam": "taskToRun"}]
+    )
     plan = plan_of(desired(), actual({"name": "x"}, {"name": "y"}, workflows=[dyn]))
     assert all("may be used at run time by workflow dyn v1" in c.warnings[0] for c in plan.changes)
 
@@ -107,8 +156,9 @@ def test_workflow_using_undefined_task_warns():
 def test_local_workflow_change_removing_the_use_unblocks_the_delete():
     old = workflow("w", 1, [simple("keep"), simple("gone")])
     new = workflow("w", 1, [simple("keep")])
-    plan = plan_of(desired({"name": "keep"}, workflows=[new]),
-                   actual({"name": "keep"}, {"name": "gone"}, workflows=[old]))
+    plan = plan_of(
+        desired({"name": "keep"}, workflows=[new]), actual({"name": "keep"}, {"name": "gone"}, workflows=[old])
+    )
     changes = {(c.kind.value, c.name): c for c in plan.changes}
     assert changes[("workflow", "w")].action is Action.UPDATE
     assert changes[("task", "gone")].action is Action.DELETE and not changes[("task", "gone")].blocked

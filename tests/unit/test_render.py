@@ -9,8 +9,12 @@ from tests.factories import actual, desired, plan_of, simple, workflow
 def mixed_plan(**options):
     return plan_of(
         desired({"name": "a_new"}, {"name": "b_upd", "retryCount": 5, "inputTemplate": {"apiKey": "s3cr3t", "x": 1}}),
-        actual({"name": "b_upd", "inputTemplate": {"apiKey": "old-secret", "x": 1}}, {"name": "c_old"},
-               {"name": "d_used"}, workflows=[workflow("wf", 2, [simple("d_used")])]),
+        actual(
+            {"name": "b_upd", "inputTemplate": {"apiKey": "old-secret", "x": 1}},
+            {"name": "c_old"},
+            {"name": "d_used"},
+            workflows=[workflow("wf", 2, [simple("d_used")])],
+        ),
         **options,
     )
 
@@ -33,7 +37,8 @@ def test_text_colour_only_when_asked_and_forced_wording():
 
 def test_no_changes_line():
     assert render_text(plan_of(desired({"name": "a"}), actual({"name": "a"}))).strip() == (
-        "No changes. The server matches the local definitions.")
+        "No changes. The server matches the local definitions."
+    )
 
 
 def test_secrets_masked_in_every_renderer():

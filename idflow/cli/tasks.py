@@ -1,0 +1,243 @@
+"""``idflow tasks list|upload|purge|deps``: views over plan/apply, no second path to the server."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from idflow.cli.common import confirm_plan, emit_plan, interactive
+from idflow.cli.context import AppContext, pass_app
+from idflow.errors import ConfirmationRefused, IdflowError
+from idflow.plan import Action, Kind, Plan, PlanOptions
+
+list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+@click.group()
+def tasks() -> None:
+    """List, upload and purge task definitions."""
+
+
+@tasks.command("list")
+@click.option("--local", "scope", flag_value="local", help="Only local tasks (no server needed).")
+@click.option("--remote", "scope", flag_value="remote", help="Only tasks registered on the server.")
+@click.option("--sync", "scope", flag_value="sync", help="Synchronisation status in five groups.")
+@list_format
+@pass_app
+def list_tasks(app: AppContext, scope: str | None, fmt: str) -> None:
+    """All tasks, local and remote, with their status."""
+    if scope == "local":
+        _list_local(app, fmt)
+    elif scope == "remote":
+        _list_remote(app, fmt)
+    else:
+        _list_from_plan(app, fmt, grouped=scope == "sync", kind=Kind.TASK)
+
+
+def _list_local(app: AppContext, fmt: str) -> None:
+    from idflow.desired.tasks import discover_tasks
+
+    found = discover_tasks(app.config.tasks_dir, owner_email=app.config.owner_email, import_root=app.config.root)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "name": t.name,
+                        "source": f"{_rel(app, t.path)}:{t.line}",
+                        "module": t.module,
+                        "function": t.function,
+                        "requirements": list(t.requirements),
+                        "definition": t.definition,
+                    }
+                    for t in found
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not found:
+        click.echo(f"No tasks under {app.config.tasks_dir}.")
+        return
+    width = max(len(t.name) for t in found)
+    for task in found:
+        d = task.definition
+        settings = (
+            f"retries={d['retryCount']} timeout={d['timeoutSeconds']}s "
+            f"response_timeout={d['responseTimeoutSeconds']}s policy={d['timeoutPolicy']}"
+        )
+        click.echo(f"{task.name:<{width}}  {_rel(app, task.path)}:{task.line}  {settings}")
+    click.echo(f"{len(found)} local task(s).")
+
+
+def _list_remote(app: AppContext, fmt: str) -> None:
+    from idflow.state import read_actual
+
+    actual = read_actual(app.remote)
+    names = sorted(actual.tasks)
+    if fmt == "json":
+        click.echo(json.dumps([dict(actual.tasks[n].definition) for n in names], indent=2, default=str))
+        return
+    for name in names:
+        d = actual.tasks[name].definition
+        owner = d.get("ownerEmail") or "-"
+        click.echo(f"{name}  owner={owner} retries={d['retryCount']} timeout={d['timeoutSeconds']}s")
+    click.echo(f"{len(names)} task(s) on {app.config.server_url}.")
+
+
+def _list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None:
+    from idflow.core import make_plan
+    from idflow.views import sync_groups
+
+    plan = make_plan(app.config, app.remote, PlanOptions())
+    names = GROUPS_BY_KIND[kind]
+    groups = sync_groups(plan, kind, names)
+    if not grouped:
+        rows = {r.name: r for r in groups[names[0]] + groups[names[1]]}
+        if fmt == "json":
+            click.echo(json.dumps([r.to_dict() for r in sorted(rows.values(), key=lambda r: r.name)], indent=2))
+            return
+        for row in sorted(rows.values(), key=lambda r: r.name):
+            click.echo(f"{row.name}  {row.status}")
+        click.echo(f"{len(rows)} {kind.value}(s).")
+        return
+    if fmt == "json":
+        click.echo(json.dumps({g: [r.to_dict() for r in rows] for g, rows in groups.items()}, indent=2))
+        return
+    for group, rows in groups.items():
+        click.echo(f"{group} ({len(rows)})")
+        for row in rows:
+            click.echo(f"  {row.name}  {row.status}")
+            if app.verbose or group == "Remote Only":
+                for detail in row.details:
+                    click.echo(f"      {detail}")
+        click.echo("")
+
+
+GROUPS_BY_KIND = {
+    Kind.TASK: ("Local Tasks", "Remote Tasks", "Common Tasks", "Local Only", "Remote Only"),
+    Kind.WORKFLOW: ("Local Workflows", "Remote Workflows", "Common Workflows", "Local Only", "Remote Only"),
+}
+
+
+def _rel(app: AppContext, path: object) -> str:
+    try:
+        return str(path.relative_to(app.config.root))  # type: ignore[attr-defined]
+    except ValueError:
+        return str(path)
+
+
+@tasks.command()
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_tasks", is_flag=True, help="Every local task.")
+@click.option("--force", is_flag=True, help="Upload even unchanged tasks.")
+@click.option("-y", "--yes", "auto_approve", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def upload(app: AppContext, names: tuple[str, ...], all_tasks: bool, force: bool, auto_approve: bool) -> None:
+    """Upload new or changed local tasks (NAME... or --all); unchanged ones are skipped."""
+    from idflow.core import make_plan
+
+    if bool(names) == all_tasks:
+        raise click.UsageError("name the tasks to upload, or pass --all (not both)")
+    from idflow.state import load_desired_partial
+
+    options = PlanOptions(targets=tuple(names), only=(Action.CREATE, Action.UPDATE), overwrite=force)
+    desired, problems = load_desired_partial(app.config)
+    plan = make_plan(app.config, app.remote, options, desired=desired)
+    local_names = {c.name for c in plan.changes if c.kind is Kind.TASK and c.after is not None}
+    missing = [n for n in names if n not in local_names]
+    plan = _only_tasks(plan)
+    if problems:
+        click.echo("Invalid task definitions (nothing is uploaded for them):", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+    if missing:
+        raise IdflowError(f"no valid local task named {', '.join(missing)} under {app.config.tasks_dir}")
+    skipped = [c.name for c in plan.changes if c.action is Action.NOOP]
+    if skipped:
+        click.echo(f"Unchanged, skipped: {', '.join(skipped)}")
+    _confirm_and_apply(app, plan, auto_approve)
+    if problems:
+        raise IdflowError(f"{len(problems)} problem(s) in local task files; those tasks were not uploaded")
+
+
+def _only_tasks(plan: Plan) -> Plan:
+    from dataclasses import replace
+
+    return replace(plan, changes=tuple(c for c in plan.changes if c.kind is Kind.TASK))
+
+
+def _confirm_and_apply(app: AppContext, plan: Plan, auto_approve: bool, question: str = "Apply these changes?") -> None:
+    """Show the plan (field diffs included), confirm, and apply it: the same path as `idflow apply`."""
+    from idflow.core import apply_saved_plan
+
+    if not plan.actionable:
+        click.echo("Nothing to do.")
+        return
+    emit_plan(app, plan, "text")
+    confirm_plan(plan, auto_approve, question)
+    outcome = apply_saved_plan(app.config, app.remote, plan, None)
+    for result in outcome.results:
+        line = f"  {result.status.value}: {result.change.kind.value} {result.change.label}"
+        click.echo(line + (f": {result.detail}" if result.detail else ""))
+    if outcome.failed:
+        raise IdflowError(f"{len(outcome.failed)} change(s) failed; report: {outcome.report_path}")
+
+
+@tasks.command()
+@click.argument("names", nargs=-1)
+@click.option("--orphaned", is_flag=True, help="Every managed task on the server that has no local file.")
+@click.option("--force", is_flag=True, help="Delete even tasks that workflows use, and tasks that exist locally.")
+@click.option("-y", "--yes", "auto_approve", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def purge(app: AppContext, names: tuple[str, ...], orphaned: bool, force: bool, auto_approve: bool) -> None:
+    """Delete task definitions from the server (NAME... or --orphaned)."""
+    from idflow.core import make_plan
+
+    if bool(names) == orphaned:
+        raise click.UsageError("name the tasks to purge, or pass --orphaned (not both)")
+    options = PlanOptions(targets=tuple(names), only=(Action.DELETE,), force=force)
+    plan = _only_tasks(make_plan(app.config, app.remote, options, without_local=frozenset(names)))
+    if names:
+        local = set(_local_names(app))
+        refused = sorted(n for n in names if n in local)
+        if refused and not force:
+            raise IdflowError(
+                f"{', '.join(refused)} exist(s) locally: the next upload would recreate it. "
+                "Remove the task folder first, or pass --force"
+            )
+        planned = {c.name for c in plan.changes}
+        absent = sorted(n for n in names if n not in planned)
+        if absent:
+            unmanaged = {k.split(":", 1)[1] for k in plan.unmanaged}
+            why = [
+                "not managed by this project (another owner)" if n in unmanaged else "not on the server" for n in absent
+            ]
+            raise IdflowError("; ".join(f"{n}: {w}" for n, w in zip(absent, why, strict=True)))
+    held = [c for c in plan.changes if c.blocked]
+    if held and force:
+        click.secho(
+            f"WARNING: --force deletes {len(held)} task(s) that workflows still use; "
+            "those workflows will fail when they reach them.",
+            fg="red",
+            bold=True,
+            err=True,
+        )
+    elif held:
+        click.echo(f"Held back, in use ({len(held)}):")
+        for change in held:
+            for blocker in change.blockers:
+                click.echo(f"  {change.name}: {blocker}")
+    if not plan.actionable:
+        click.echo("Nothing to delete.")
+        return
+    if not auto_approve and not interactive():
+        raise ConfirmationRefused("refusing to delete without confirmation: no terminal to ask; pass -y")
+    _confirm_and_apply(app, plan, auto_approve, question="Delete these task definitions?")
+
+
+def _local_names(app: AppContext) -> list[str]:
+    from idflow.desired.tasks import discover_tasks
+
+    return [t.name for t in discover_tasks(app.config.tasks_dir, import_root=app.config.root)]
