@@ -32,7 +32,7 @@ def list_tasks(app: AppContext, scope: str | None, fmt: str) -> None:
     elif scope == "remote":
         _list_remote(app, fmt)
     else:
-        _list_from_plan(app, fmt, grouped=scope == "sync", kind=Kind.TASK)
+        list_from_plan(app, fmt, grouped=scope == "sync", kind=Kind.TASK)
 
 
 def _list_local(app: AppContext, fmt: str) -> None:
@@ -86,7 +86,7 @@ def _list_remote(app: AppContext, fmt: str) -> None:
     click.echo(f"{len(names)} task(s) on {app.config.server_url}.")
 
 
-def _list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None:
+def list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None:
     from idflow.core import make_plan
     from idflow.views import sync_groups
 

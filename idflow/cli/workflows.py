@@ -1,0 +1,62 @@
+"""``idflow workflows list``: a view over the plan, like the task commands."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from idflow.cli.context import AppContext, pass_app
+from idflow.cli.tasks import list_format, list_from_plan
+from idflow.plan import Kind
+
+
+@click.group()
+def workflows() -> None:
+    """List workflow definitions, local and remote."""
+
+
+@workflows.command("list")
+@click.option("--local", "scope", flag_value="local", help="Only local workflow files (no server needed).")
+@click.option("--remote", "scope", flag_value="remote", help="Only workflow versions on the server.")
+@click.option("--sync", "scope", flag_value="sync", help="Synchronisation status in five groups.")
+@list_format
+@pass_app
+def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
+    """All workflows (every version), local and remote, with their status."""
+    if scope == "local":
+        from idflow.desired.workflows import load_workflows
+
+        found = load_workflows(app.config.workflows_dir, variables=app.config.vars, owner_email=app.config.owner_email)
+        if fmt == "json":
+            click.echo(
+                json.dumps(
+                    [
+                        {
+                            "name": w.name,
+                            "version": w.version,
+                            "source": f"{w.path}:{w.line}",
+                            "definition": w.definition,
+                        }
+                        for w in found
+                    ],
+                    indent=2,
+                )
+            )
+            return
+        for wf in found:
+            click.echo(f"{wf.name} v{wf.version}  {wf.path}  ({len(wf.definition.get('tasks') or [])} top-level tasks)")
+        click.echo(f"{len(found)} local workflow(s).")
+    elif scope == "remote":
+        from idflow.state import read_actual
+
+        actual = read_actual(app.remote)
+        keys = sorted(actual.workflows)
+        if fmt == "json":
+            click.echo(json.dumps([dict(actual.workflows[k].definition) for k in keys], indent=2, default=str))
+            return
+        for name, version in keys:
+            click.echo(f"{name} v{version}")
+        click.echo(f"{len(keys)} workflow version(s) on {app.config.server_url}.")
+    else:
+        list_from_plan(app, fmt, grouped=scope == "sync", kind=Kind.WORKFLOW)
