@@ -92,13 +92,14 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register() -> None:
-    from idflow.cli import apply, plan, server, tasks
+    from idflow.cli import apply, plan, server, tasks, workflows
 
     cli.add_command(server.server)
     cli.add_command(plan.plan)
     cli.add_command(plan.show)
     cli.add_command(apply.apply)
     cli.add_command(tasks.tasks)
+    cli.add_command(workflows.workflows)
 
 
 _register()
