@@ -19,6 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 _server_problem: list[str] = []
+started_server: dict[str, Path] = {}
 
 
 def _require_server() -> bool:
@@ -42,6 +43,7 @@ def conductor_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if result.returncode != 0:
         _server_problem.append(f"`idflow server start` failed:\n{result.stdout}{result.stderr}")
         _no_server(_server_problem[0])
+    started_server["data_dir"] = data_dir
     try:
         yield f"http://127.0.0.1:{port}/api"
     finally:

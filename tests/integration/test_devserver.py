@@ -1,0 +1,81 @@
+"""`idflow server ...`: the local Conductor the tests themselves run on, and its failure modes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from idflow import devserver
+from idflow.errors import DevServerError
+
+
+def idflow(*args, env=None, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "idflow.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, check=False
+    )
+
+
+@pytest.mark.integration
+def test_status_of_the_session_server(conductor_url):
+    from tests.conftest import started_server
+
+    if "data_dir" not in started_server:
+        pytest.skip("the session uses an external server (CONDUCTOR_SERVER_URL); nothing started to inspect")
+    result = idflow("server", "status", "--data-dir", str(started_server["data_dir"]))
+    assert result.returncode == 0 and f"running at {conductor_url}" in result.stdout
+    assert devserver.healthy(conductor_url.removesuffix("/api"))
+
+
+def test_port_in_use_is_refused_before_anything_starts(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(DevServerError, match=f"port {port} is already in use"):
+            devserver.start(tmp_path, port=port)
+    assert not (tmp_path / devserver.PID_FILE).exists()
+
+
+def test_server_dying_during_start_reports_its_log(tmp_path, monkeypatch):
+    bogus = tmp_path / "not-a.jar"
+    bogus.write_text("this is not a jar")
+    monkeypatch.setenv("IDFLOW_CONDUCTOR_JAR", str(bogus))
+    with pytest.raises(DevServerError, match="the server exited during start") as caught:
+        devserver.start(tmp_path / "data", port=devserver.free_port(), timeout=60)
+    assert "last lines of" in str(caught.value)
+    assert not (tmp_path / "data" / devserver.PID_FILE).exists()
+
+
+def test_missing_jar_named_by_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDFLOW_CONDUCTOR_JAR", str(tmp_path / "missing.jar"))
+    with pytest.raises(DevServerError, match="IDFLOW_CONDUCTOR_JAR points to"):
+        devserver.find_jar()
+
+
+def test_stop_stops_only_the_recorded_process(tmp_path):
+    recorded = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (tmp_path / devserver.PID_FILE).write_text(
+            json.dumps({"pid": recorded.pid, "port": 1, "url": "http://127.0.0.1:1/api", "started_at": 0})
+        )
+        result = idflow("server", "stop", "--data-dir", str(tmp_path))
+        assert result.returncode == 0 and f"pid {recorded.pid}" in result.stdout
+        assert recorded.wait(timeout=10) is not None
+        assert bystander.poll() is None
+        again = idflow("server", "stop", "--data-dir", str(tmp_path))
+        assert "No server was running." in again.stdout
+        status = idflow("server", "status", "--data-dir", str(tmp_path))
+        assert status.returncode == 1 and "stopped" in status.stdout
+    finally:
+        bystander.kill()
+        recorded.kill()
+
+
+def test_java_21_or_later_is_found():
+    java = devserver.find_java()
+    assert (devserver.java_major_version(java) or 0) >= 21
