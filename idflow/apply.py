@@ -186,10 +186,36 @@ class Executor:
         return self.results
 
     def _record(self, change: Change, status: Status, detail: str = "", error: Exception | None = None) -> None:
+        if status is Status.FAILED and isinstance(error, RemoteError) and error.transient:
+            status, detail = self._settle(change, error)
         field_errors = tuple(error.details()) if isinstance(error, IdflowError) else ()
         result = Result(change, status, detail or (str(error) if error else ""), field_errors)
         self.results.append(result)
         self.on_result(result)
+
+    def _settle(self, change: Change, error: RemoteError) -> tuple[Status, str]:
+        """After a transient failure the write may still have landed: read the object back and say
+        what is true, so the report matches the server."""
+        try:
+            landed = self._server_matches(change)
+        except RemoteError:
+            return Status.FAILED, f"{error} (could not check whether it reached the server)"
+        if landed:
+            return Status.APPLIED, f"confirmed on the server after: {error}"
+        return Status.FAILED, str(error)
+
+    def _server_matches(self, change: Change) -> bool:
+        from idflow.normal import normalise_taskdef
+        from idflow.normal_workflow import normalise_workflowdef
+
+        if change.kind is Kind.TASK:
+            raw = self.remote.get_task_def(change.name)
+            current = normalise_taskdef(raw) if raw is not None else None
+        else:
+            raw = self.remote.get_workflow_def(change.name, int(change.version or 1))
+            current = normalise_workflowdef(raw) if raw is not None else None
+        wanted = thaw(change.after) if change.after is not None else None
+        return current == wanted
 
     def _bulk(
         self,

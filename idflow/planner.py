@@ -43,7 +43,9 @@ def build_plan(
         return change.action is Action.NOOP or not options.only or change.action in options.only
 
     workflow_changes = [
-        c for c in _workflow_changes(desired, actual, options, in_scope, fingerprints, unmanaged) if wanted(c)
+        c
+        for c in _workflow_changes(desired, actual, options, in_scope, fingerprints, unmanaged, owner_email)
+        if wanted(c)
     ]
     after_apply = _workflows_after_apply(actual, workflow_changes)
 
@@ -131,6 +133,7 @@ def _workflow_changes(
     in_scope: Any,
     fingerprints: dict[str, str | None],
     unmanaged: list[str],
+    owner_email: str | None,
 ) -> list[Change]:
     if not desired.manages_workflows:
         return []
@@ -184,7 +187,8 @@ def _workflow_changes(
                     )
                 )
         elif remote is not None:
-            if options.prune_workflows:
+            owned = not owner_email or remote.definition.get("ownerEmail") == owner_email
+            if options.prune_workflows and owned:
                 changes.append(
                     Change(Kind.WORKFLOW, name, Action.DELETE, Reason.PRUNED, before=remote.definition, version=version)
                 )
