@@ -1,0 +1,57 @@
+"""The CLI shell: exit codes, one-line errors, --debug, and a cheap start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from idflow.cli import cli
+
+
+def run(*args, **kwargs):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kwargs)
+
+
+def test_usage_errors_exit_1_with_one_line():
+    result = run("plan", "--only", "sometimes")
+    assert result.exit_code == 1 and "Invalid value for '--only'" in result.output
+    assert run("no-such-command").exit_code == 1
+
+
+def test_idflow_error_is_one_line_and_traceback_only_with_debug(tmp_path):
+    bad = tmp_path / "idflow.yml"
+    bad.write_text("colour: blue\n")
+    result = run("--config", str(bad), "tasks", "list", "--local")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {bad}:1: unknown key 'colour' (known keys: conductor, "
+        "conductor_api_key_env_var, conductor_api_secret_env_var, "
+        "conductor_server_url, ignore, owner_email, stages_dir, "
+        "state_dir, tasks_dir, vars, workflows_dir)"
+    ]
+    debug = run("--debug", "--config", str(bad), "tasks", "list", "--local")
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr
+
+
+def test_version_and_help_do_not_import_the_sdk():
+    code = (
+        "import sys; from idflow.cli import cli\n"
+        "try:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "print('conductor' in sys.modules, 'deepdiff' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False False"
+    assert "idflow, version" in run("--version").output
+
+
+def test_unreachable_server_is_one_line(tmp_path):
+    result = run(
+        "tasks", "list", "--remote", env={"CONDUCTOR_SERVER_URL": "http://127.0.0.1:9/api", "IDFLOW_CONFIG": ""}
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "Error: GET http://127.0.0.1:9/api/metadata/taskdefs: cannot reach the server"
+    )
