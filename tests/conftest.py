@@ -144,3 +144,9 @@ def remote(conductor_url: str, tmp_path: Path):
     from idflow.remote import ConductorRemote
 
     return ConductorRemote(load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": conductor_url}))
+
+
+@pytest.fixture
+def session_server_dir(conductor_url: str) -> Path | None:
+    """The data folder of the server this session started (None when CONDUCTOR_SERVER_URL named one)."""
+    return started_server.get("data_dir")

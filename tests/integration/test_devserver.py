@@ -20,12 +20,10 @@ def idflow(*args, env=None, cwd=None):
 
 
 @pytest.mark.integration
-def test_status_of_the_session_server(conductor_url):
-    from tests.conftest import started_server
-
-    if "data_dir" not in started_server:
+def test_status_of_the_session_server(conductor_url, session_server_dir):
+    if session_server_dir is None:
         pytest.skip("the session uses an external server (CONDUCTOR_SERVER_URL); nothing started to inspect")
-    result = idflow("server", "status", "--data-dir", str(started_server["data_dir"]))
+    result = idflow("server", "status", "--data-dir", str(session_server_dir))
     assert result.returncode == 0 and f"running at {conductor_url}" in result.stdout
     assert devserver.healthy(conductor_url.removesuffix("/api"))
 

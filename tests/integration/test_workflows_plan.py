@@ -157,7 +157,8 @@ def test_remote_only_versions_reported_and_pruned_on_request(cli_project, remote
     cli_project.write_task(a)
     write_workflow(cli_project, "wf_v1.json", wf_v1(wf, a, None))
     assert cli_project("apply", "--plan-now", "-y").exit_code == 0
-    remote.put_workflow_defs([json.loads(wf_v1(wf, a, None)) | {"version": 5}])
+    owned = {"version": 5, "ownerEmail": f"{unique}@test.idflow"}
+    remote.put_workflow_defs([json.loads(wf_v1(wf, a, None)) | owned, json.loads(wf_v1(wf, a, None)) | {"version": 6}])
     try:
         text = cli_project("plan").stdout
         assert f"? workflow {wf}:5" in text and "No changes." in text
@@ -167,8 +168,10 @@ def test_remote_only_versions_reported_and_pruned_on_request(cli_project, remote
         assert cli_project("plan", "--prune-workflows").exit_code == 0
         assert cli_project("apply", "-y").exit_code == 0
         assert remote.get_workflow_def(wf, 5) is None and remote.get_workflow_def(wf, 1) is not None
+        assert remote.get_workflow_def(wf, 6) is not None, "a version of another owner is never pruned"
     finally:
         remote.delete_workflow_def(wf, 1)
+        remote.delete_workflow_def(wf, 6)
 
 
 def test_workflow_manager_programmatic_entry_point(cli_project, remote, unique, conductor_url):
