@@ -38,6 +38,11 @@ class IdflowGroup(click.Group):
             code = result if isinstance(result, int) else 0
         except click.exceptions.Exit as exc:
             code = exc.exit_code
+        except click.UsageError as exc:
+            # One line (click's own rendering adds "Usage:" and "Try ..." lines before the error).
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            code = EXIT_ERROR
         except click.ClickException as exc:
             exc.show()
             code = EXIT_ERROR
@@ -92,7 +97,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register() -> None:
-    from idflow.cli import apply, plan, server, tasks, workflows
+    from idflow.cli import apply, plan, server, stage, tasks, worker, workflows
 
     cli.add_command(server.server)
     cli.add_command(plan.plan)
@@ -100,6 +105,8 @@ def _register() -> None:
     cli.add_command(apply.apply)
     cli.add_command(tasks.tasks)
     cli.add_command(workflows.workflows)
+    cli.add_command(worker.worker)
+    cli.add_command(stage.stage)
 
 
 _register()

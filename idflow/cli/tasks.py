@@ -16,7 +16,13 @@ list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]
 
 @click.group()
 def tasks() -> None:
-    """List, upload and purge task definitions."""
+    """List, upload and purge task definitions; show or install their requirements."""
+
+
+def _attach_deps() -> None:
+    from idflow.cli.deps import deps
+
+    tasks.add_command(deps)
 
 
 @tasks.command("list")
@@ -241,3 +247,6 @@ def _local_names(app: AppContext) -> list[str]:
     from idflow.desired.tasks import discover_tasks
 
     return [t.name for t in discover_tasks(app.config.tasks_dir, import_root=app.config.root)]
+
+
+_attach_deps()

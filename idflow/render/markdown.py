@@ -84,10 +84,10 @@ def render_markdown(
     units += [("row", _fit(r, budget - len(table_header))) for r in rows]
     units += [("details", _fit(b, budget)) for b in blocks]
     parts = _pack(units, budget, table_header)
-    if len(parts) == 1:
-        return parts
+    total = len(parts)
+    # Every part carries the marker, so a bot can find and update its earlier comments.
     return [
-        f"<!-- idflow-plan part {i} of {len(parts)} -->\n**Part {i} of {len(parts)}**\n\n{p}"
+        f"<!-- idflow-plan part {i} of {total} -->\n" + (f"**Part {i} of {total}**\n\n" if total > 1 else "") + p
         for i, p in enumerate(parts, 1)
     ]
 

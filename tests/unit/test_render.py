@@ -64,6 +64,7 @@ def test_json_has_plan_file_shape():
 
 def test_markdown_single_part_has_summary_table_and_details():
     (part,) = render_markdown(mixed_plan())
+    assert part.startswith("<!-- idflow-plan part 1 of 1 -->\n## idflow plan")
     assert part.index("Plan: 1 to create") < part.index("| | kind | name |") < part.index("<details>")
     assert part.count("<details>") == 4 and "**(blocked)**" in part
 
