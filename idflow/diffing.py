@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from idflow.normal import canonical_json
 from idflow.plan import FieldDiff, thaw
 
 
@@ -37,10 +38,12 @@ def _child(node: Any, part: Any) -> Any:
 
 def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
     """Every changed, added or removed leaf, as (path, before, after); absent values are None."""
+    old_root, new_root = thaw(before), thaw(after)
+    if canonical_json(old_root) == canonical_json(new_root):
+        return ()  # the common case, and much cheaper than a DeepDiff that finds nothing
     from deepdiff import DeepDiff
     from deepdiff.helper import NotPresent
 
-    old_root, new_root = thaw(before), thaw(after)
     tree = DeepDiff(old_root, new_root, view="tree", verbose_level=2)
     found: list[FieldDiff] = []
     for levels in tree.values():

@@ -73,3 +73,8 @@ def _no_color() -> bool:
 
 def get_logger(name: str = "idflow") -> Any:
     return structlog.get_logger(name)
+
+
+if not structlog.is_configured():
+    # Used as a library without the CLI: warnings and errors on stderr, never debug lines on stdout.
+    configure_logging(level="warning")

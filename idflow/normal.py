@@ -49,6 +49,10 @@ TASKDEF_OPTIONAL_FIELDS = (
 )
 TASKDEF_FIELDS = ("name", *TASKDEF_DEFAULTS, *TASKDEF_OPTIONAL_FIELDS)
 
+# A task def's inputSchema/outputSchema (SchemaDef): the server drops other keys and adds its own.
+SCHEMA_FIELDS = ("name", "version", "type", "data", "externalRef")
+SCHEMA_TYPES = ("JSON", "AVRO", "PROTOBUF")
+
 TIMEOUT_POLICIES = ("RETRY", "TIME_OUT_WF", "ALERT_ONLY")
 RETRY_LOGICS = ("FIXED", "EXPONENTIAL_BACKOFF", "LINEAR_BACKOFF")
 
@@ -75,7 +79,16 @@ def normalise_taskdef(definition: dict[str, Any]) -> dict[str, Any]:
     for key in TASKDEF_OPTIONAL_FIELDS:
         value = definition.get(key)
         if value is not None and value != "":
-            result[key] = copy.deepcopy(value)
+            result[key] = normalise_schema(value) if key in ("inputSchema", "outputSchema") else copy.deepcopy(value)
+    return result
+
+
+def normalise_schema(schema: Any) -> Any:
+    """A SchemaDef as the server stores it: its own fields only, version 1 when unset."""
+    if not isinstance(schema, dict):
+        return copy.deepcopy(schema)
+    result = {k: copy.deepcopy(schema[k]) for k in SCHEMA_FIELDS if schema.get(k) is not None}
+    result.setdefault("version", 1)
     return result
 
 

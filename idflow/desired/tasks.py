@@ -23,6 +23,8 @@ from idflow.desired.static import ModuleScope, NotStatic, bound_names, evaluate,
 from idflow.errors import DefinitionError, Problem
 from idflow.normal import (
     RETRY_LOGICS,
+    SCHEMA_FIELDS,
+    SCHEMA_TYPES,
     TASKDEF_DEFAULTS,
     TASKDEF_KEYWORDS,
     TIMEOUT_POLICIES,
@@ -37,13 +39,9 @@ INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 
 IDFLOW_DECORATORS = frozenset({"idflow.worker_task", "idflow.decorator.worker_task"})
-SDK_DECORATORS = frozenset(
-    {"conductor.client.worker.worker_task.worker_task", "conductor.client.worker_task"}
-)
+SDK_DECORATORS = frozenset({"conductor.client.worker.worker_task.worker_task", "conductor.client.worker_task"})
 SDK_LEGACY_DECORATORS = frozenset({"conductor.client.worker.worker_task.WorkerTask"})
-TASKDEF_CLASSES = frozenset(
-    {"conductor.client.http.models.task_def.TaskDef", "conductor.client.http.models.TaskDef"}
-)
+TASKDEF_CLASSES = frozenset({"conductor.client.http.models.task_def.TaskDef", "conductor.client.http.models.TaskDef"})
 # Positional parameters, in order, of each decorator.
 _POSITIONAL = {
     "idflow": ("task_definition_name",),
@@ -112,6 +110,25 @@ class FieldIssue(NamedTuple):
     message: str
 
 
+def _schema_problems(schema: Mapping[str, Any]) -> list[str]:
+    problems = []
+    unknown = sorted(set(schema) - set(SCHEMA_FIELDS))
+    if unknown:
+        problems.append(
+            f"unknown key(s) {', '.join(map(repr, unknown))} (the server drops them; known: {', '.join(SCHEMA_FIELDS)})"
+        )
+    if not isinstance(schema.get("name"), str) or not schema.get("name"):
+        problems.append("'name' must be a non-empty string")
+    if schema.get("type") not in SCHEMA_TYPES:
+        problems.append(f"'type' must be one of {', '.join(SCHEMA_TYPES)}, not {schema.get('type')!r}")
+    version = schema.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+        problems.append(f"'version' must be a whole number >= 1, not {version!r}")
+    if schema.get("data") is not None and not isinstance(schema.get("data"), dict):
+        problems.append("'data' must be a mapping")
+    return problems
+
+
 def _type_name(value: Any) -> str:
     return "None" if value is None else type(value).__name__
 
@@ -164,9 +181,7 @@ def check_definition(definition: Mapping[str, Any], *, snake_case: bool = False)
             add(field, f"{label(field)} must be one of {', '.join(allowed)}, not {value!r}")
     for field in _STR_LIST_FIELDS:
         value = definition.get(field)
-        if value is not None and (
-            not isinstance(value, list) or not all(isinstance(item, str) for item in value)
-        ):
+        if value is not None and (not isinstance(value, list) or not all(isinstance(item, str) for item in value)):
             add(field, f"{label(field)} must be a list of strings, not {value!r}")
     for field in _DICT_FIELDS:
         value = definition.get(field)
@@ -176,6 +191,11 @@ def check_definition(definition: Mapping[str, Any], *, snake_case: bool = False)
             add(field, f"{label(field)} must be a mapping, not {_type_name(value)} {value!r}")
         elif not all(isinstance(key, str) for key in value):
             add(field, f"{label(field)} keys must be strings")
+    for field in ("inputSchema", "outputSchema"):
+        schema = definition.get(field)
+        if isinstance(schema, dict):
+            for message in _schema_problems(schema):
+                add(field, f"{label(field)}: {message}")
     enforce = definition.get("enforceSchema")
     if enforce is not None and not isinstance(enforce, bool):
         add("enforceSchema", f"{label('enforceSchema')} must be True or False, not {enforce!r}")
@@ -200,8 +220,7 @@ def check_definition(definition: Mapping[str, Any], *, snake_case: bool = False)
         else:
             add(
                 ("responseTimeoutSeconds", "timeoutSeconds"),
-                f"{label('responseTimeoutSeconds')} ({response}) must not exceed "
-                f"{label('timeoutSeconds')} ({timeout})",
+                f"{label('responseTimeoutSeconds')} ({response}) must not exceed {label('timeoutSeconds')} ({timeout})",
             )
     if timeout is not None and total is not None and timeout > 0 and total > 0 and timeout > total:
         add(
@@ -439,8 +458,11 @@ class _FileReader:
                     "`from idflow import worker_task`",
                 )
             else:
-                known = sorted(_RUNTIME[kind] | ({"task_def"} if kind != "legacy" else set())
-                               | (set(TASKDEF_KEYWORDS) if kind == "idflow" else set()))
+                known = sorted(
+                    _RUNTIME[kind]
+                    | ({"task_def"} if kind != "legacy" else set())
+                    | (set(TASKDEF_KEYWORDS) if kind == "idflow" else set())
+                )
                 close = difflib.get_close_matches(arg_name, known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 self.problem(at, f"unknown keyword argument {arg_name!r} of worker_task{hint}")
