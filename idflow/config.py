@@ -6,6 +6,7 @@ Every relative path in the config is resolved against the project root, the fold
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,10 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's int-to-string limit
+        raise ConfigError(f"{path}: invalid YAML: {str(exc).split(';')[0]}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -213,6 +218,8 @@ def load_config(
     retries = block.get("retries", 4)
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"{where('conductor.timeout_seconds')}: 'conductor.timeout_seconds' must be > 0")
+    if timeout is not None and not math.isfinite(timeout):
+        raise ConfigError(f"{where('conductor.timeout_seconds')}: 'conductor.timeout_seconds' must be finite")
     if retries is not None and retries < 0:
         raise ConfigError(f"{where('conductor.retries')}: 'conductor.retries' must be >= 0")
 
@@ -225,7 +232,12 @@ def load_config(
         raise ConfigError(f"{where('owner_email')}: 'owner_email' {owner_email!r} is not an email address")
 
     def folder(key: str, default: str) -> Path:
-        return (root / (data.get(key) or default)).resolve()
+        path = root / (data.get(key) or default)
+        try:
+            return path.resolve()
+        except (RuntimeError, OSError) as exc:  # a symbolic link loop (RuntimeError before Python 3.13)
+            origin = where(key) if key in data else "default"
+            raise ConfigError(f"{path}: cannot resolve the {key} folder ({origin}): {exc}") from None
 
     return Config(
         root=root,

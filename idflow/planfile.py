@@ -68,6 +68,10 @@ def read_document(path: Path) -> dict[str, Any]:
         raise PlanFileError(f"{path}: not a plan file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not a plan file (invalid JSON: {exc.msg})") from None
+    except RecursionError:
+        raise PlanFileError(f"{path}: not a plan file (JSON nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's int-to-string limit
+        raise PlanFileError(f"{path}: not a plan file ({str(exc).split(';')[0]})") from None
     if not isinstance(doc, dict) or "format_version" not in doc:
         raise PlanFileError(f"{path}: not an idflow plan file (no format_version)")
     version = str(doc.get("format_version"))
@@ -76,7 +80,11 @@ def read_document(path: Path) -> dict[str, Any]:
             f"{path}: plan format {version} is not supported by this idflow (reads {SUPPORTED_MAJOR}.x); "
             "make the plan again with this version"
         )
-    if doc.get("checksum") != checksum(doc):
+    try:
+        expected = checksum(doc)
+    except UnicodeEncodeError:  # a lone surrogate escape ("\ud800"): not text idflow ever writes
+        raise PlanFileError(f"{path}: not a plan file (invalid Unicode escape in the JSON)") from None
+    if doc.get("checksum") != expected:
         raise PlanFileError(
             f"{path}: checksum mismatch: the plan file was edited or truncated; run `idflow plan` again"
         )
@@ -88,9 +96,25 @@ def read_plan(path: Path) -> tuple[Plan, dict[str, Any] | None]:
     doc = read_document(path)
     try:
         plan = Plan.from_dict(doc)
-    except (KeyError, ValueError, TypeError) as exc:
+        _check_shape(plan, doc.get("applied"))
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise PlanFileError(f"{path}: malformed plan file ({type(exc).__name__}: {exc})") from None
     return plan, doc.get("applied")
+
+
+def _check_shape(plan: Plan, applied: Any) -> None:
+    """What apply relies on beyond ``Plan.from_dict``: raise ValueError where a (checksummed) file breaks it."""
+    if applied is not None and not isinstance(applied, dict):
+        raise ValueError(f"'applied' must be null or an object, not {type(applied).__name__}")
+    for change in plan.changes:
+        if change.version is not None and (not isinstance(change.version, int) or isinstance(change.version, bool)):
+            raise ValueError(f"change {change.name!r}: version {change.version!r} is not a whole number")
+    for key, value in plan.fingerprints.items():
+        kind, _, rest = str(key).partition(":")
+        if kind not in ("task", "workflow", "uses") or not rest or not (value is None or isinstance(value, str)):
+            raise ValueError(f"bad fingerprint {key!r}: {value!r}")
+        if kind == "workflow":
+            int(rest.rpartition(":")[2])
 
 
 def mark_applied(path: Path, plan: Plan, applied: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ are retried with exponential backoff a bounded number of times; every write idfl
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -71,7 +72,7 @@ class ConductorRemote:
         from conductor.client.configuration.settings.authentication_settings import (
             AuthenticationSettings,
         )
-        from conductor.client.http.api_client import ApiClient
+        from conductor.client.http import api_client as sdk_api_client
 
         self.url = config.server_url
         self.timeout = timeout if timeout is not None else config.timeout_seconds
@@ -89,15 +90,28 @@ class ConductorRemote:
             auth = AuthenticationSettings(key_id=config.credentials.key_id, key_secret=config.credentials.key_secret)
         sdk_config = Configuration(server_api_url=self.url, authentication_settings=auth)
         # Our own client: HTTP/1.1, no hidden transport retries (this class owns retrying), bounded time.
-        sdk_config.http_connection = httpx.Client(
-            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-            transport=httpx.HTTPTransport(retries=0),
-        )
+        def http_client() -> httpx.Client:
+            return httpx.Client(
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+                transport=httpx.HTTPTransport(retries=0),
+            )
+
+        sdk_config.http_connection = http_client()
+        # A failed token request is only logged by the SDK (an extra, unformatted line on stderr) and the SDK
+        # carries on; the first call then fails and says why in one line. Unless debugging, drop that line.
+        quiet = not logging.getLogger("conductor").isEnabledFor(logging.DEBUG)
+        if quiet:
+            sdk_api_client.logger.addFilter(_drop_record)
         try:
-            self._client = ApiClient(sdk_config)
+            self._client = sdk_api_client.ApiClient(sdk_config)
         except Exception as exc:  # the token request happens here when credentials are set
             raise self._translate(exc, "POST", "/token") from None
+        finally:
+            sdk_api_client.logger.removeFilter(_drop_record)
+        # After a protocol error (e.g. a connection reset) the SDK replaces the client with its own default
+        # (3 hidden connect retries with back-off, HTTP/2): make it build ours again instead.
+        self._client.rest_client._create_default_httpx_client = http_client
 
     # -- task definitions ------------------------------------------------------------------------
 
@@ -247,6 +261,10 @@ class ConductorRemote:
         if status in TRANSIENT_STATUSES:
             return ServerUnavailable(f"{where}: server unavailable (HTTP {status})", status)
         return ServerError(f"{where}: HTTP {status}: {text}", status)
+
+
+def _drop_record(_record: logging.LogRecord) -> bool:
+    return False
 
 
 def _seg(value: str) -> str:

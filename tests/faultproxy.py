@@ -2,7 +2,8 @@
 
 It runs on 127.0.0.1 between idflow and a loopback Conductor server and applies rules, in order, to each
 request: forward it, refuse it, reset the connection before or after the server saw it, answer an
-injected error status, delay it, or hang. Every request is recorded so tests can assert, for example,
+injected error status, answer a given JSON body without asking the server (``"respond"``), delay it, or
+hang. Every request is recorded so tests can assert, for example,
 that no write ever reached the server::
 
     with FaultProxy("http://127.0.0.1:8127") as proxy:
@@ -11,7 +12,12 @@ that no write ever reached the server::
         assert proxy.count("PUT", forwarded=True) == 1
 
 Rule paths and ``count(path_regex=...)`` use ``re.search`` on the request path; a pattern that does not
-match the bare path is also tried on ``path?query``.
+match the bare path is also tried on ``path?query``. A rule with ``body_regex`` also needs ``re.search`` to
+find it in the request body (decoded as UTF-8): ``PUT /metadata/taskdefs`` carries the task's name only in
+its body, so this is how a rule hits the update of one task whatever the order of requests.
+
+``capture=True`` keeps each request's headers and body as well (``proxy.captured``), for tests that check
+what went over the wire.
 
 Everything is bounded: sockets have timeouts, waits stop when the proxy stops, injected waits are capped
 at 60 s, and the proxy stops by itself after ``max_lifetime`` seconds.
@@ -31,12 +37,12 @@ import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
-from typing import BinaryIO, NamedTuple, Self
+from typing import Any, BinaryIO, NamedTuple, Self
 from urllib.parse import urlsplit
 
-__all__ = ["ACTIONS", "MAX_WAIT", "WRITE_METHODS", "FaultProxy", "RequestRecord", "Rule"]
+__all__ = ["ACTIONS", "MAX_WAIT", "WRITE_METHODS", "Captured", "FaultProxy", "RequestRecord", "Rule"]
 
-ACTIONS = frozenset({"pass", "refuse", "reset", "reset_before", "status", "delay", "hang"})
+ACTIONS = frozenset({"pass", "refuse", "reset", "reset_before", "status", "respond", "delay", "hang"})
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 MAX_WAIT = 60.0  # cap for any injected delay or hang, seconds
 
@@ -54,6 +60,15 @@ _ACCEPT_POLL = 0.05
 
 class _BadRequest(Exception):
     """The client sent something this proxy will not parse."""
+
+
+class Captured(NamedTuple):
+    """A request's headers and body, kept when the proxy was made with ``capture=True``."""
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
 
 
 class RequestRecord(NamedTuple):
@@ -75,8 +90,11 @@ class Rule:
     times: int | None = None
     delay: float = 0.0
     status: int = 503
+    body: Any = None  # the JSON answered by "respond"
+    body_regex: str | None = None  # also match the request body (re.search on its UTF-8 text)
     hits: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _body_pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -87,17 +105,31 @@ class Rule:
             raise ValueError("delay must be >= 0")
         if not 100 <= self.status <= 599:
             raise ValueError("status must be an HTTP status code (100-599)")
+        if self.action == "respond":
+            json.dumps(self.body)  # fail here, not in a connection thread, when it is not JSON
         self.method = self.method.upper() if self.method else None
         self._pattern = re.compile(self.path_regex)
+        self._body_pattern = re.compile(self.body_regex) if self.body_regex is not None else None
 
     @property
     def exhausted(self) -> bool:
         """True once the rule was applied ``times`` times."""
         return self.times is not None and self.hits >= self.times
 
-    def matches(self, method: str, target: str) -> bool:
-        """Whether this rule applies to a request (ignoring ``times``)."""
+    def matches_head(self, method: str, target: str) -> bool:
+        """Whether the method and path fit (the body, and ``times``, aside)."""
         return (self.method is None or self.method == method) and _path_matches(self._pattern, target)
+
+    def matches(self, method: str, target: str, body: bytes | None = None) -> bool:
+        """Whether this rule applies to a request (ignoring ``times``).
+
+        A rule with ``body_regex`` never matches when ``body`` is None (not read).
+        """
+        if not self.matches_head(method, target):
+            return False
+        if self._body_pattern is None:
+            return True
+        return body is not None and bool(self._body_pattern.search(body.decode("utf-8", "replace")))
 
 
 @dataclass
@@ -166,6 +198,7 @@ class FaultProxy:
         max_lifetime: float = 600.0,
         client_timeout: float = 30.0,
         upstream_timeout: float = 30.0,
+        capture: bool = False,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http":
@@ -194,6 +227,8 @@ class FaultProxy:
         self._handlers: list[threading.Thread] = []
         self._accepted = 0
         self.errors: list[str] = []  # unexpected exceptions in connection threads (proxy bugs)
+        self.capture = capture
+        self._captured: list[Captured] = []
 
         self._state = threading.Condition()  # listener up/down handshake with the serve thread
         self._want_down = False
@@ -289,13 +324,28 @@ class FaultProxy:
         action: str,
         times: int | None = None,
         delay: float = 0.0,
-        status: int = 503,
+        status: int | None = None,
+        body: Any = None,
+        body_regex: str | None = None,
     ) -> Rule:
         """Append a rule (first matching, non-exhausted rule wins) and return it.
 
         ``delay`` is the wait of ``"delay"``; for other actions except ``"hang"`` it is waited first.
+        ``status`` is the answer of ``"status"`` (default 503) and of ``"respond"`` (default 200), which
+        answers ``body`` as JSON without forwarding the request, e.g. a fake ``POST /api/token``::
+
+            proxy.add_rule("POST", r"/token$", "respond", body={"token": "fake"})
+
+        ``body_regex`` narrows the rule to requests whose body it finds (the body is then read before the
+        rule is chosen, even for ``"refuse"``)::
+
+            proxy.add_rule("PUT", r"/metadata/taskdefs$", "reset_before", body_regex=r'"name": "t1_b"')
         """
-        rule = Rule(method, path_regex, action, times=times, delay=delay, status=status)
+        if status is None:
+            status = 200 if action == "respond" else 503
+        rule = Rule(
+            method, path_regex, action, times=times, delay=delay, status=status, body=body, body_regex=body_regex
+        )
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -332,6 +382,12 @@ class FaultProxy:
             and (pattern is None or _path_matches(pattern, rec.path))
             and (forwarded is None or rec.forwarded == forwarded)
         )
+
+    @property
+    def captured(self) -> list[Captured]:
+        """Headers and bodies of the requests seen (only with ``capture=True``), in arrival order."""
+        with self._lock:
+            return list(self._captured)
 
     def forwarded_writes(self) -> int:
         """Forwarded requests with a write method (POST/PUT/DELETE/PATCH)."""
@@ -464,9 +520,16 @@ class FaultProxy:
             with contextlib.suppress(OSError):
                 conn.sock.close()
 
-    def _match(self, method: str, target: str) -> tuple[str, Rule | None, int]:
+    def _needs_body(self, method: str, target: str) -> bool:
+        """Whether a rule that could apply looks at the body (so it must be read before matching)."""
         with self._lock:
-            rule = next((r for r in self._rules if not r.exhausted and r.matches(method, target)), None)
+            return any(
+                r.body_regex is not None and not r.exhausted and r.matches_head(method, target) for r in self._rules
+            )
+
+    def _match(self, method: str, target: str, body: bytes | None = None) -> tuple[str, Rule | None, int]:
+        with self._lock:
+            rule = next((r for r in self._rules if not r.exhausted and r.matches(method, target, body)), None)
             if rule is not None:
                 rule.hits += 1
             action = rule.action if rule is not None else "pass"
@@ -483,7 +546,13 @@ class FaultProxy:
 
     def _handle_request(self, conn: _Conn, rfile: BinaryIO, request: _Request) -> tuple[bool, bool]:
         """Apply the matching rule; returns (keep the connection, reset it with RST)."""
-        action, rule, index = self._match(request.method, request.target)
+        body: bytes | None = None
+        if self.capture or self._needs_body(request.method, request.target):
+            body = self._read_body(conn, rfile, request)
+            if self.capture:
+                with self._lock:
+                    self._captured.append(Captured(request.method, request.target, tuple(request.headers), body))
+        action, rule, index = self._match(request.method, request.target, body)
         with self._lock:
             record = self._records[index]
         delay = rule.delay if rule is not None else 0.0
@@ -491,9 +560,10 @@ class FaultProxy:
         if action == "refuse":
             if delay:
                 self._wait(conn, delay)
-            return False, False  # close without reading the body or answering
+            return False, False  # close without reading the body (unless a rule needed it) or answering
 
-        body = self._read_body(conn, rfile, request)
+        if body is None:
+            body = self._read_body(conn, rfile, request)
         if action == "hang":
             self._wait(conn, MAX_WAIT)
             return False, False
@@ -505,6 +575,12 @@ class FaultProxy:
             assert rule is not None
             keep = request.wants_keep_alive()
             payload = json.dumps({"status": rule.status, "message": "injected"}).encode()
+            self._send(conn, rule.status, [("Content-Type", "application/json")], payload, keep, request)
+            return keep, False
+        if action == "respond":
+            assert rule is not None
+            keep = request.wants_keep_alive()
+            payload = json.dumps(rule.body).encode()
             self._send(conn, rule.status, [("Content-Type", "application/json")], payload, keep, request)
             return keep, False
 
