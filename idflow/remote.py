@@ -52,6 +52,7 @@ class Remote(Protocol):
     def get_workflow_def(self, name: str, version: int) -> dict[str, Any] | None: ...
     def put_workflow_defs(self, definitions: list[dict[str, Any]]) -> None: ...
     def delete_workflow_def(self, name: str, version: int) -> None: ...
+    def create_workflow_def(self, definition: dict[str, Any]) -> None: ...
 
 
 class ConductorRemote:
@@ -89,6 +90,7 @@ class ConductorRemote:
             register_secrets(config.secrets)
             auth = AuthenticationSettings(key_id=config.credentials.key_id, key_secret=config.credentials.key_secret)
         sdk_config = Configuration(server_api_url=self.url, authentication_settings=auth)
+
         # Our own client: HTTP/1.1, no hidden transport retries (this class owns retrying), bounded time.
         def http_client() -> httpx.Client:
             return httpx.Client(
@@ -154,11 +156,19 @@ class ConductorRemote:
         errors = (answer or {}).get("bulkErrorResults") if isinstance(answer, dict) else None
         if errors:
             messages = [f"{name}: {message}" for name, message in sorted(errors.items())]
-            raise ValidationRejected(f"PUT {self.url}/metadata/workflow: rejected by the server: {messages[0]}",
-                                     messages)
+            raise ValidationRejected(
+                f"PUT {self.url}/metadata/workflow: rejected by the server: {messages[0]}", messages
+            )
 
     def delete_workflow_def(self, name: str, version: int) -> None:
         self._call("DELETE", f"/metadata/workflow/{_seg(name)}/{int(version)}", absent_ok_after_retry=True)
+
+    def create_workflow_def(self, definition: dict[str, Any]) -> None:
+        """Create only (``POST /metadata/workflow``): Conflict when that name and version exist.
+
+        Not retried: a lost answer to a create that landed would come back as a Conflict.
+        """
+        self._call("POST", "/metadata/workflow", body=definition, retry_writes=False)
 
     # -- running things --------------------------------------------------------------------------
 

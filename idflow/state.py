@@ -57,8 +57,12 @@ def actual_from_server(task_defs: list[dict[str, Any]], workflow_defs: list[dict
     for raw in task_defs:
         normalised = normalise_taskdef(raw)
         tasks[str(raw.get("name"))] = RemoteObject(normalised, fingerprint(normalised, raw))
+    from idflow.serverlock import LOCK_WORKFLOW
+
     workflows: dict[WorkflowKey, RemoteObject] = {}
     for raw in workflow_defs:
+        if raw.get("name") == LOCK_WORKFLOW:
+            continue  # idflow's own apply lock, never part of anyone's desired state
         normalised = normalise_workflowdef(raw)
         key = (str(raw.get("name")), int(raw.get("version") or 1))
         workflows[key] = RemoteObject(normalised, fingerprint(normalised, raw))

@@ -81,6 +81,14 @@ class FakeRemote:
         for d in definitions:
             self.workflows[(d["name"], d["version"])] = copy.deepcopy(d)
 
+    def create_workflow_def(self, definition: dict[str, Any]) -> None:
+        from idflow.errors import Conflict
+
+        key = (definition["name"], definition["version"])
+        if key in self.workflows:
+            raise Conflict("exists", 409)
+        self.workflows[key] = copy.deepcopy(definition)
+
     def delete_workflow_def(self, name: str, version: int) -> None:
         self.calls.append(f"delete_workflow_def:{name}:{version}")
         if (name, version) not in self.workflows:

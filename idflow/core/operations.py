@@ -105,11 +105,19 @@ def apply_saved_plan(
     *,
     parallelism: int = 8,
     on_result: Callable[[Result], None] = lambda _r: None,
+    lock_wait: float = 120.0,
 ) -> ApplyOutcome:
-    """Lock, refuse if stale, execute, write the report and mark the plan file applied."""
+    """Lock (this checkout, then the server), refuse if stale, execute, write the report, mark the plan
+    file applied. Holding the server's lock from the stale check to the last write is what makes the
+    check mean something when two applies race."""
     from idflow.planfile import mark_applied
+    from idflow.serverlock import ServerLock
 
-    with StateLock(config.state_dir, purpose=f"idflow apply {plan_path or '(unsaved plan)'}"):
+    purpose = f"idflow apply {plan_path or '(unsaved plan)'}"
+    with (
+        StateLock(config.state_dir, purpose=purpose),
+        ServerLock(remote, purpose, leftovers=config.state_dir / ".server-lock", wait=lock_wait),
+    ):
         check_stale(plan, remote)
         started = datetime.now(UTC)
         results = Executor(remote, plan, parallelism=parallelism, on_result=on_result).run()
