@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from idflow.cli.common import confirm_plan, emit_plan
+from idflow.cli.common import confirm_plan, echo, emit_plan
 from idflow.cli.context import AppContext, pass_app
 from idflow.cli.plan import options_from, plan_options
 from idflow.errors import ApplyFailed
@@ -52,11 +52,11 @@ def apply(
 
     emit_plan(app, the_plan, "text")
     if not the_plan.actionable:
-        click.echo("Nothing to apply.")
+        echo("Nothing to apply.")
         return
     if dry_run:
         for line in explain(the_plan):
-            click.echo(f"would send: {line}")
+            echo(f"would send: {line}")
         return
     confirm_plan(the_plan, auto_approve)
 
@@ -82,11 +82,11 @@ def apply(
         )
     for result in outcome.results:
         if result.status.value != "applied":
-            click.echo(f"  {result.status.value}: {result.change.kind.value} {result.change.label}: {result.detail}")
+            echo(f"  {result.status.value}: {result.change.kind.value} {result.change.label}: {result.detail}")
             for field_error in result.field_errors:
-                click.echo(f"      {field_error}")
+                echo(f"      {field_error}")
     counts = {s: sum(1 for r in outcome.results if r.status.value == s) for s in ("applied", "failed", "skipped")}
-    click.echo(
+    echo(
         f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped. "
         f"Report: {outcome.report_path}"
     )

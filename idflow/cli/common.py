@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +21,13 @@ format_option = click.option(
     show_default=True,
     help="Output format.",
 )
+
+
+def echo(message: str = "", **kwargs: Any) -> None:
+    """click.echo with control characters escaped: text that names server objects goes through here."""
+    from idflow.render import terminal_safe
+
+    click.echo(terminal_safe(message), **kwargs)
 
 
 def use_color() -> bool:

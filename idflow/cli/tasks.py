@@ -6,7 +6,7 @@ import json
 
 import click
 
-from idflow.cli.common import confirm_plan, emit_plan, interactive
+from idflow.cli.common import confirm_plan, echo, emit_plan, interactive
 from idflow.cli.context import AppContext, pass_app
 from idflow.errors import ConfirmationRefused, IdflowError
 from idflow.plan import Action, Kind, Plan, PlanOptions
@@ -46,7 +46,7 @@ def _list_local(app: AppContext, fmt: str) -> None:
 
     found = discover_tasks(app.config.tasks_dir, owner_email=app.config.owner_email, import_root=app.config.root)
     if fmt == "json":
-        click.echo(
+        echo(
             json.dumps(
                 [
                     {
@@ -64,7 +64,7 @@ def _list_local(app: AppContext, fmt: str) -> None:
         )
         return
     if not found:
-        click.echo(f"No tasks under {app.config.tasks_dir}.")
+        echo(f"No tasks under {app.config.tasks_dir}.")
         return
     width = max(len(t.name) for t in found)
     for task in found:
@@ -73,8 +73,8 @@ def _list_local(app: AppContext, fmt: str) -> None:
             f"retries={d['retryCount']} timeout={d['timeoutSeconds']}s "
             f"response_timeout={d['responseTimeoutSeconds']}s policy={d['timeoutPolicy']}"
         )
-        click.echo(f"{task.name:<{width}}  {_rel(app, task.path)}:{task.line}  {settings}")
-    click.echo(f"{len(found)} local task(s).")
+        echo(f"{task.name:<{width}}  {_rel(app, task.path)}:{task.line}  {settings}")
+    echo(f"{len(found)} local task(s).")
 
 
 def _list_remote(app: AppContext, fmt: str) -> None:
@@ -83,13 +83,13 @@ def _list_remote(app: AppContext, fmt: str) -> None:
     actual = read_actual(app.remote)
     names = sorted(actual.tasks)
     if fmt == "json":
-        click.echo(json.dumps([dict(actual.tasks[n].definition) for n in names], indent=2, default=str))
+        echo(json.dumps([dict(actual.tasks[n].definition) for n in names], indent=2, default=str))
         return
     for name in names:
         d = actual.tasks[name].definition
         owner = d.get("ownerEmail") or "-"
-        click.echo(f"{name}  owner={owner} retries={d['retryCount']} timeout={d['timeoutSeconds']}s")
-    click.echo(f"{len(names)} task(s) on {app.config.server_url}.")
+        echo(f"{name}  owner={owner} retries={d['retryCount']} timeout={d['timeoutSeconds']}s")
+    echo(f"{len(names)} task(s) on {app.config.server_url}.")
 
 
 def list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None:
@@ -102,23 +102,23 @@ def list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None
     if not grouped:
         rows = {r.name: r for r in groups[names[0]] + groups[names[1]]}
         if fmt == "json":
-            click.echo(json.dumps([r.to_dict() for r in sorted(rows.values(), key=lambda r: r.name)], indent=2))
+            echo(json.dumps([r.to_dict() for r in sorted(rows.values(), key=lambda r: r.name)], indent=2))
             return
         for row in sorted(rows.values(), key=lambda r: r.name):
-            click.echo(f"{row.name}  {row.status}")
-        click.echo(f"{len(rows)} {kind.value}(s).")
+            echo(f"{row.name}  {row.status}")
+        echo(f"{len(rows)} {kind.value}(s).")
         return
     if fmt == "json":
-        click.echo(json.dumps({g: [r.to_dict() for r in rows] for g, rows in groups.items()}, indent=2))
+        echo(json.dumps({g: [r.to_dict() for r in rows] for g, rows in groups.items()}, indent=2))
         return
     for group, rows in groups.items():
-        click.echo(f"{group} ({len(rows)})")
+        echo(f"{group} ({len(rows)})")
         for row in rows:
-            click.echo(f"  {row.name}  {row.status}")
+            echo(f"  {row.name}  {row.status}")
             if app.verbose or group == "Remote Only":
                 for detail in row.details:
-                    click.echo(f"      {detail}")
-        click.echo("")
+                    echo(f"      {detail}")
+        echo("")
 
 
 GROUPS_BY_KIND = {
@@ -155,14 +155,14 @@ def upload(app: AppContext, names: tuple[str, ...], all_tasks: bool, force: bool
     missing = [n for n in names if n not in local_names]
     plan = _only_tasks(plan)
     if problems:
-        click.echo("Invalid task definitions (nothing is uploaded for them):", err=True)
+        echo("Invalid task definitions (nothing is uploaded for them):", err=True)
         for problem in problems:
-            click.echo(f"  {problem}", err=True)
+            echo(f"  {problem}", err=True)
     if missing:
         raise IdflowError(f"no valid local task named {', '.join(missing)} under {app.config.tasks_dir}")
     skipped = [c.name for c in plan.changes if c.action is Action.NOOP]
     if skipped:
-        click.echo(f"Unchanged, skipped: {', '.join(skipped)}")
+        echo(f"Unchanged, skipped: {', '.join(skipped)}")
     _confirm_and_apply(app, plan, auto_approve)
     if problems:
         raise IdflowError(f"{len(problems)} problem(s) in local task files; those tasks were not uploaded")
@@ -179,14 +179,14 @@ def _confirm_and_apply(app: AppContext, plan: Plan, auto_approve: bool, question
     from idflow.core import apply_saved_plan
 
     if not plan.actionable:
-        click.echo("Nothing to do.")
+        echo("Nothing to do.")
         return
     emit_plan(app, plan, "text")
     confirm_plan(plan, auto_approve, question)
     outcome = apply_saved_plan(app.config, app.remote, plan, None)
     for result in outcome.results:
         line = f"  {result.status.value}: {result.change.kind.value} {result.change.label}"
-        click.echo(line + (f": {result.detail}" if result.detail else ""))
+        echo(line + (f": {result.detail}" if result.detail else ""))
     if outcome.failed:
         raise IdflowError(f"{len(outcome.failed)} change(s) failed; report: {outcome.report_path}")
 
@@ -231,12 +231,12 @@ def purge(app: AppContext, names: tuple[str, ...], orphaned: bool, force: bool, 
             err=True,
         )
     elif held:
-        click.echo(f"Held back, in use ({len(held)}):")
+        echo(f"Held back, in use ({len(held)}):")
         for change in held:
             for blocker in change.blockers:
-                click.echo(f"  {change.name}: {blocker}")
+                echo(f"  {change.name}: {blocker}")
     if not plan.actionable:
-        click.echo("Nothing to delete.")
+        echo("Nothing to delete.")
         return
     if not auto_approve and not interactive():
         raise ConfirmationRefused("refusing to delete without confirmation: no terminal to ask; pass -y")

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from idflow.cli.common import echo
 from idflow.cli.context import AppContext, pass_app
 from idflow.cli.tasks import list_format, list_from_plan
 from idflow.plan import Kind
@@ -29,7 +30,7 @@ def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
 
         found = load_workflows(app.config.workflows_dir, variables=app.config.vars, owner_email=app.config.owner_email)
         if fmt == "json":
-            click.echo(
+            echo(
                 json.dumps(
                     [
                         {
@@ -45,18 +46,18 @@ def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
             )
             return
         for wf in found:
-            click.echo(f"{wf.name} v{wf.version}  {wf.path}  ({len(wf.definition.get('tasks') or [])} top-level tasks)")
-        click.echo(f"{len(found)} local workflow(s).")
+            echo(f"{wf.name} v{wf.version}  {wf.path}  ({len(wf.definition.get('tasks') or [])} top-level tasks)")
+        echo(f"{len(found)} local workflow(s).")
     elif scope == "remote":
         from idflow.state import read_actual
 
         actual = read_actual(app.remote)
         keys = sorted(actual.workflows)
         if fmt == "json":
-            click.echo(json.dumps([dict(actual.workflows[k].definition) for k in keys], indent=2, default=str))
+            echo(json.dumps([dict(actual.workflows[k].definition) for k in keys], indent=2, default=str))
             return
         for name, version in keys:
-            click.echo(f"{name} v{version}")
-        click.echo(f"{len(keys)} workflow version(s) on {app.config.server_url}.")
+            echo(f"{name} v{version}")
+        echo(f"{len(keys)} workflow version(s) on {app.config.server_url}.")
     else:
         list_from_plan(app, fmt, grouped=scope == "sync", kind=Kind.WORKFLOW)

@@ -110,6 +110,16 @@ class FieldIssue(NamedTuple):
     message: str
 
 
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
 def _schema_problems(schema: Mapping[str, Any]) -> list[str]:
     problems = []
     unknown = sorted(set(schema) - set(SCHEMA_FIELDS))
@@ -191,6 +201,9 @@ def check_definition(definition: Mapping[str, Any], *, snake_case: bool = False)
             add(field, f"{label(field)} must be a mapping, not {_type_name(value)} {value!r}")
         elif not all(isinstance(key, str) for key in value):
             add(field, f"{label(field)} keys must be strings")
+    for field, value in definition.items():
+        if _has_surrogate(value):
+            add(field, f"{label(field)}: a string holds a lone surrogate (such as \\ud800): not valid Unicode text")
     for field in ("inputSchema", "outputSchema"):
         schema = definition.get(field)
         if isinstance(schema, dict):
@@ -397,10 +410,15 @@ class _FileReader:
 
     def _value(self, field: str, node: ast.expr) -> tuple[bool, Any]:
         try:
-            return True, evaluate(node, self.scope)
+            value = evaluate(node, self.scope)
         except NotStatic as exc:
             self.problem(exc.node, f"{field}: cannot be read without running the code ({exc.reason})")
             return False, None
+        except RecursionError:
+            self.problem(node, f"{field}: constants nested too deeply to read (a chain of constants or an "
+                               "expression thousands of levels deep)")
+            return False, None
+        return True, value
 
     def _read_task(
         self,

@@ -35,6 +35,14 @@ def plan_view(plan: Plan, literals: tuple[str, ...] = ()) -> dict[str, Any]:
     return view
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """Escape control characters (ESC, BEL, C1, ...) so names from a server cannot drive the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def summary_line(counts: dict[str, int]) -> str:
     if not any(counts[a] for a in ("create", "update", "delete")):
         return "No changes. The server matches the local definitions."

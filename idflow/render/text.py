@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from idflow.plan import Plan
-from idflow.render import plan_view, summary_line
+from idflow.render import plan_view, summary_line, terminal_safe
 
 _COLOURS = {"+": "green", "~": "yellow", "-": "red", "!": "magenta", " ": None}
 
@@ -24,6 +24,7 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
     lines: list[str] = []
 
     def style(text: str, glyph: str) -> str:
+        text = terminal_safe(text)
         colour = _COLOURS.get(glyph)
         return click.style(text, fg=colour) if color and colour else text
 
@@ -38,15 +39,20 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
         if blocked:
             notes.append("FORCED although in use" if force else "blocked: in use, will not be deleted")
         source = f"  {change['source']}" if change["source"] and action != "delete" else ""
-        lines.append(style(f"  {glyph} {change['kind']} {label}", glyph) + f"  ({', '.join(notes)}){source}")
+        lines.append(
+            style(f"  {glyph} {change['kind']} {label}", glyph) + style(f"  ({', '.join(notes)}){source}", " ")
+        )
         for diff in change["diff"]:
-            lines.append(f"      {diff['path']}: {value_text(diff['before'])} -> {value_text(diff['after'])}")
+            lines.append(
+                style(f"      {diff['path']}: {value_text(diff['before'])} -> {value_text(diff['after'])}", " ")
+            )
         for blocker in change["blockers"]:
-            lines.append(f"      used by workflow {blocker['workflow']} v{blocker['version']} at {blocker['location']}")
+            where = f"{blocker['workflow']} v{blocker['version']} at {blocker['location']}"
+            lines.append(style(f"      used by workflow {where}", " "))
         for warning in change["warnings"]:
-            lines.append(f"      warning: {warning}")
+            lines.append(style(f"      warning: {warning}", " "))
     for key in view["unmanaged"]:
-        lines.append(f"  ? {key.replace(':', ' ', 1)}  (on the server only, not managed: left alone)")
+        lines.append(style(f"  ? {key.replace(':', ' ', 1)}  (on the server only, not managed: left alone)", " "))
     for warning in view["warnings"]:
         lines.append(style(f"Warning: {warning}", "!"))
     if lines:

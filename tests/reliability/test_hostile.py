@@ -129,12 +129,8 @@ TASK_CASES = [
     Case("symlink_loop_file", "Too many levels of symbolic links", f"{T}/loopy/loopy.py"),
     Case("symlink_loop_tasks_dir", "cannot resolve the tasks_dir folder", T),
     # known bugs: internal errors (exit 3) instead of a located one-line error
-    Case("surrogate_description", "surrogate", f"{T}/surrogate_description/surrogate_description.py",
-         known_bug="a lone surrogate (\\ud800) in a string passes discovery: `tasks list --local` shows the task, "
-         "`plan` crashes writing the plan file (UnicodeEncodeError, exit 3); idflow/desired/tasks.py should reject it"),
-    Case("constant_chain", "constant", f"{T}/constant_chain/constant_chain.py",
-         known_bug="a chain of 3000 module constants overflows the recursion of idflow/desired/static.py "
-         "(RecursionError, exit 3)"),
+    Case("surrogate_description", "surrogate", f"{T}/surrogate_description/surrogate_description.py"),
+    Case("constant_chain", "constant", f"{T}/constant_chain/constant_chain.py"),
 ]  # fmt: skip
 
 

@@ -275,11 +275,6 @@ def test_plan_and_report_files_are_private_even_with_a_permissive_umask(project,
     obs.observed = f"modes: {', '.join(sorted(set(modes.values())))} for {len(modes)} files"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server-supplied names are printed as they are: terminal control sequences (here OSC, which click does "
-    "not strip) reach the terminal; the text renderer and `tasks list` should escape control characters",
-)
 def test_control_characters_from_the_server_do_not_reach_the_terminal(project, proxy, scenario):
     obs = scenario(
         "The server (here the proxy, answering for it) lists a task whose name holds terminal escape sequences "

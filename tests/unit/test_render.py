@@ -87,3 +87,9 @@ def test_markdown_oversized_change_is_cut_visibly():
     parts = render_markdown(plan, max_chars=2000)
     assert all(len(p) <= 2000 for p in parts)
     assert "cut here" in "".join(parts)
+
+
+def test_control_characters_in_names_are_escaped_in_text():
+    plan = plan_of(desired(), actual({"name": "evil\x1b]0;pwned\x07name"}))
+    text = render_text(plan, color=True)
+    assert "\x07" not in text and "]0;pwned" in text and "\\x1b]0;pwned\\x07name" in text
