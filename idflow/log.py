@@ -32,7 +32,10 @@ class _StderrLogger:
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
-def configure_logging(level: str = "info", fmt: str = "text", debug: bool = False) -> None:
+def configure_logging(level: str = "info", fmt: str = "text", debug: bool = False, stdlib: bool = True) -> None:
+    """Configure idflow's structlog output; with ``stdlib``, also route standard-library logging (the SDK
+    logs there, under names like ``[1234] conductor.client...``) to stderr, masked, errors only unless
+    debugging."""
     numeric = logging.DEBUG if debug else getattr(logging, level.upper(), logging.INFO)
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -51,11 +54,24 @@ def configure_logging(level: str = "info", fmt: str = "text", debug: bool = Fals
         logger_factory=lambda *args: _StderrLogger(),
         cache_logger_on_first_use=False,
     )
-    # The SDK logs through the standard library; keep it quiet unless debugging, and masked always.
-    sdk_logger = logging.getLogger("conductor")
-    sdk_logger.setLevel(logging.DEBUG if debug else logging.ERROR)
-    if not any(isinstance(f, _MaskFilter) for f in sdk_logger.filters):
-        sdk_logger.addFilter(_MaskFilter())
+    if stdlib:
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+            root.removeHandler(handler)
+        handler = _StderrHandler()
+        handler.setLevel(logging.DEBUG if debug else logging.ERROR)
+        handler.addFilter(_MaskFilter())
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler that writes to whatever ``sys.stderr`` is when a record arrives."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 class _MaskFilter(logging.Filter):
@@ -77,4 +93,4 @@ def get_logger(name: str = "idflow") -> Any:
 
 if not structlog.is_configured():
     # Used as a library without the CLI: warnings and errors on stderr, never debug lines on stdout.
-    configure_logging(level="warning")
+    configure_logging(level="warning", stdlib=False)
