@@ -104,7 +104,8 @@ class Change:
     def blocked(self) -> bool:
         return self.action is Action.DELETE and bool(self.blockers)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, bodies: bool = True) -> dict[str, Any]:
+        """JSON-ready; ``bodies=False`` leaves ``before``/``after`` out (None), for views that do not show them."""
         return {
             "kind": self.kind.value,
             "name": self.name,
@@ -112,8 +113,8 @@ class Change:
             "action": self.action.value,
             "reason": self.reason.value,
             "source": self.source,
-            "before": _plain(self.before),
-            "after": _plain(self.after),
+            "before": _plain(self.before) if bodies else None,
+            "after": _plain(self.after) if bodies else None,
             "diff": [d.to_dict() for d in self.diff],
             "blockers": [b.to_dict() for b in self.blockers],
             "warnings": list(self.warnings),
@@ -202,7 +203,7 @@ class Plan:
         result["blocked"] = len(self.blocked)
         return result
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, noop_bodies: bool = True) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "idflow_version": self.idflow_version,
@@ -210,7 +211,7 @@ class Plan:
             "server_url": self.server_url,
             "options": self.options.to_dict(),
             "summary": self.counts(),
-            "changes": [c.to_dict() for c in self.changes],
+            "changes": [c.to_dict(bodies=noop_bodies or c.action is not Action.NOOP) for c in self.changes],
             "fingerprints": dict(sorted(self.fingerprints.items())),
             "unmanaged": list(self.unmanaged),
             "warnings": list(self.warnings),

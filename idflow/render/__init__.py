@@ -19,9 +19,10 @@ def _path_is_secret(path: str) -> bool:
     return any(is_secret_key(part) for part in re.split(r"[.\[\]]+", path) if part)
 
 
-def plan_view(plan: Plan, literals: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The plan as a JSON-ready dict with secret-looking values masked."""
-    view = plan.to_dict()
+def plan_view(plan: Plan, literals: tuple[str, ...] = (), noop_bodies: bool = True) -> dict[str, Any]:
+    """The plan as a JSON-ready dict with secret-looking values masked. Renderers that do not show
+    unchanged definitions pass ``noop_bodies=False``: no-op changes then carry no before/after."""
+    view = plan.to_dict(noop_bodies=noop_bodies)
     for change in view["changes"]:
         change["before"] = mask_secrets(change["before"], literals)
         change["after"] = mask_secrets(change["after"], literals)

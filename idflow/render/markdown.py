@@ -61,7 +61,7 @@ def render_markdown(
     if max_chars < 1000:
         raise ValueError("max_chars must be at least 1000")
     env = _environment()
-    view = plan_view(plan, literals)
+    view = plan_view(plan, literals, noop_bodies=show_noop)
     forced = view["options"]["force"]
     summary = env.get_template("summary.md.j2").render(view=view, summary_line=summary_line(view["summary"]))
     table_header = env.get_template("table_header.md.j2").render()

@@ -19,7 +19,7 @@ def value_text(value: Any, limit: int = 120) -> str:
 
 
 def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, literals: tuple[str, ...] = ()) -> str:
-    view = plan_view(plan, literals)
+    view = plan_view(plan, literals, noop_bodies=show_noop)
     force = view["options"]["force"]
     lines: list[str] = []
 
