@@ -44,6 +44,16 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def unmanaged_summary(keys: list[str]) -> str:
+    """``184 tasks, 1 workflow version`` for the plan's unmanaged keys."""
+    tasks = sum(1 for k in keys if k.startswith("task:"))
+    workflows = len(keys) - tasks
+    parts = [f"{tasks} task{'s' if tasks != 1 else ''}"] if tasks else []
+    if workflows:
+        parts.append(f"{workflows} workflow version{'s' if workflows != 1 else ''}")
+    return ", ".join(parts)
+
+
 def summary_line(counts: dict[str, int]) -> str:
     if not any(counts[a] for a in ("create", "update", "delete")):
         return "No changes. The server matches the local definitions."

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from idflow.plan import Plan
-from idflow.render import plan_view, summary_line, terminal_safe
+from idflow.render import plan_view, summary_line, terminal_safe, unmanaged_summary
 
 _COLOURS = {"+": "green", "~": "yellow", "-": "red", "!": "magenta", " ": None}
 
@@ -51,8 +51,14 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
             lines.append(style(f"      used by workflow {where}", " "))
         for warning in change["warnings"]:
             lines.append(style(f"      warning: {warning}", " "))
-    for key in view["unmanaged"]:
-        lines.append(style(f"  ? {key.replace(':', ' ', 1)}  (on the server only, not managed: left alone)", " "))
+    if show_noop:
+        for key in view["unmanaged"]:
+            lines.append(style(f"  ? {key.replace(':', ' ', 1)}  (on the server only, not managed: left alone)", " "))
+    elif view["unmanaged"]:
+        lines.append(
+            f"  ? {unmanaged_summary(view['unmanaged'])} on the server only, not managed here: left alone "
+            "(-v lists them)"
+        )
     for warning in view["warnings"]:
         lines.append(style(f"Warning: {warning}", "!"))
     if lines:

@@ -161,7 +161,8 @@ def test_remote_only_versions_reported_and_pruned_on_request(cli_project, remote
     remote.put_workflow_defs([json.loads(wf_v1(wf, a, None)) | owned, json.loads(wf_v1(wf, a, None)) | {"version": 6}])
     try:
         text = cli_project("plan").stdout
-        assert f"? workflow {wf}:5" in text and "No changes." in text
+        assert "workflow version" in text and "not managed here" in text and "No changes." in text
+        assert f"? workflow {wf}:5" in cli_project("-v", "plan").stdout
         listing = json.loads(cli_project("workflows", "list", "--sync", "--format", "json").stdout)
         assert f"{wf} v5" in {r["name"] for r in listing["Remote Only"]}
         assert f"{wf} v1" in {r["name"] for r in listing["Common Workflows"]}

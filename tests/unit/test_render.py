@@ -93,3 +93,16 @@ def test_control_characters_in_names_are_escaped_in_text():
     plan = plan_of(desired(), actual({"name": "evil\x1b]0;pwned\x07name"}))
     text = render_text(plan, color=True)
     assert "\x07" not in text and "]0;pwned" in text and "\\x1b]0;pwned\\x07name" in text
+
+
+def test_unmanaged_objects_are_one_line_unless_verbose():
+    plan = plan_of(
+        desired(),
+        actual({"name": "x", "ownerEmail": "o@x.io"}, {"name": "y", "ownerEmail": "o@x.io"}),
+        owner_email="me@x.io",
+    )
+    text = render_text(plan)
+    assert "? 2 tasks on the server only, not managed here: left alone (-v lists them)" in text
+    assert "? task x" not in text and "? task x" in render_text(plan, show_noop=True)
+    (part,) = render_markdown(plan)
+    assert "Left alone: 2 tasks on the server only" in part and "`task:y`" in part
