@@ -16,7 +16,7 @@ from idflow import __version__
 from idflow.diffing import field_diffs
 from idflow.normal import content_hash
 from idflow.plan import Action, Blocker, Change, Kind, Plan, PlanOptions, Reason, object_key, thaw
-from idflow.state import ActualState, DesiredState, WorkflowKey
+from idflow.state import ActualState, DesiredObject, DesiredState, RemoteObject, WorkflowKey
 from idflow.usage import dynamic_uses, task_uses
 
 
@@ -30,7 +30,6 @@ def build_plan(
     ignore: tuple[str, ...] = (),
     now: datetime | None = None,
 ) -> Plan:
-    fingerprints: dict[str, str | None] = {}
     warnings: list[str] = []
     unmanaged: list[str] = []
 
@@ -43,9 +42,7 @@ def build_plan(
         return change.action is Action.NOOP or not options.only or change.action in options.only
 
     workflow_changes = [
-        c
-        for c in _workflow_changes(desired, actual, options, in_scope, fingerprints, unmanaged, owner_email)
-        if wanted(c)
+        c for c in _workflow_changes(desired, actual, options, in_scope, unmanaged, owner_email) if wanted(c)
     ]
     after_apply = _workflows_after_apply(actual, workflow_changes)
 
@@ -54,54 +51,17 @@ def build_plan(
         if not in_scope(name):
             continue
         local, remote = desired.tasks.get(name), actual.tasks.get(name)
-        key = object_key(Kind.TASK, name)
-        if local is not None and remote is None:
-            change = Change(
-                Kind.TASK, name, Action.CREATE, Reason.NEW_LOCALLY, after=local.definition, source=local.source
-            )
-            fingerprints[key] = None
-        elif local is not None and remote is not None:
-            diff = field_diffs(remote.definition, local.definition)
-            if diff or options.overwrite:
-                reason = Reason.CHANGED if diff else Reason.FORCED
-                change = Change(
-                    Kind.TASK,
-                    name,
-                    Action.UPDATE,
-                    reason,
-                    before=remote.definition,
-                    after=local.definition,
-                    diff=diff,
-                    source=local.source,
-                )
-                fingerprints[key] = remote.fingerprint
-            else:
-                change = Change(
-                    Kind.TASK,
-                    name,
-                    Action.NOOP,
-                    Reason.IN_SYNC,
-                    before=remote.definition,
-                    after=local.definition,
-                    source=local.source,
-                )
+        if local is not None:
+            change = _compare(Kind.TASK, name, None, local, remote, options.overwrite)
         else:
             assert remote is not None
             if owner_email and remote.definition.get("ownerEmail") != owner_email:
                 unmanaged.append(object_key(Kind.TASK, name))
                 continue
-            uses = _uses_of(name, after_apply)
             change = Change(
-                Kind.TASK,
-                name,
-                Action.DELETE,
-                Reason.ORPHANED,
-                before=remote.definition,
-                blockers=tuple(uses),
-                warnings=tuple(_dynamic_warnings(after_apply)),
-            )
-            fingerprints[key] = remote.fingerprint
-            fingerprints[f"uses:{name}"] = usage_fingerprint(name, actual)
+                Kind.TASK, name, Action.DELETE, Reason.ORPHANED, before=remote.definition,
+                blockers=tuple(_uses_of(name, after_apply)), warnings=tuple(_dynamic_warnings(after_apply)),
+            )  # fmt: skip
         if wanted(change):
             task_changes.append(change)
 
@@ -120,7 +80,7 @@ def build_plan(
         idflow_version=__version__,
         options=options,
         changes=tuple(task_changes + workflow_changes),
-        fingerprints=fingerprints,
+        fingerprints=_fingerprints(task_changes + workflow_changes, actual),
         unmanaged=tuple(unmanaged),
         warnings=tuple(warnings),
     )
@@ -131,7 +91,6 @@ def _workflow_changes(
     actual: ActualState,
     options: PlanOptions,
     in_scope: Any,
-    fingerprints: dict[str, str | None],
     unmanaged: list[str],
     owner_email: str | None,
 ) -> list[Change]:
@@ -142,60 +101,55 @@ def _workflow_changes(
         if not in_scope(name):
             continue
         local, remote = desired.workflows.get((name, version)), actual.workflows.get((name, version))
-        key = object_key(Kind.WORKFLOW, name, version)
-        if local is not None and remote is None:
-            changes.append(
-                Change(
-                    Kind.WORKFLOW,
-                    name,
-                    Action.CREATE,
-                    Reason.NEW_LOCALLY,
-                    after=local.definition,
-                    version=version,
-                    source=local.source,
-                )
-            )
-            fingerprints[key] = None
-        elif local is not None and remote is not None:
-            diff = field_diffs(remote.definition, local.definition)
-            if diff or options.overwrite:
-                changes.append(
-                    Change(
-                        Kind.WORKFLOW,
-                        name,
-                        Action.UPDATE,
-                        Reason.CHANGED if diff else Reason.FORCED,
-                        before=remote.definition,
-                        after=local.definition,
-                        diff=diff,
-                        version=version,
-                        source=local.source,
-                    )
-                )
-                fingerprints[key] = remote.fingerprint
-            else:
-                changes.append(
-                    Change(
-                        Kind.WORKFLOW,
-                        name,
-                        Action.NOOP,
-                        Reason.IN_SYNC,
-                        before=remote.definition,
-                        after=local.definition,
-                        version=version,
-                        source=local.source,
-                    )
-                )
+        if local is not None:
+            changes.append(_compare(Kind.WORKFLOW, name, version, local, remote, options.overwrite))
         elif remote is not None:
+            key = object_key(Kind.WORKFLOW, name, version)
             owned = not owner_email or remote.definition.get("ownerEmail") == owner_email
             if options.prune_workflows and owned:
                 changes.append(
                     Change(Kind.WORKFLOW, name, Action.DELETE, Reason.PRUNED, before=remote.definition, version=version)
                 )
-                fingerprints[key] = remote.fingerprint
             else:
                 unmanaged.append(key)
     return changes
+
+
+def _compare(
+    kind: Kind,
+    name: str,
+    version: int | None,
+    local: DesiredObject,
+    remote: RemoteObject | None,
+    overwrite: bool,
+) -> Change:
+    """Create, update or no-op for an object defined locally."""
+    if remote is None:
+        return Change(kind, name, Action.CREATE, Reason.NEW_LOCALLY, after=local.definition, version=version,
+                      source=local.source)  # fmt: skip
+    diff = field_diffs(remote.definition, local.definition)
+    if not diff and not overwrite:
+        return Change(kind, name, Action.NOOP, Reason.IN_SYNC, before=remote.definition, after=local.definition,
+                      version=version, source=local.source)  # fmt: skip
+    return Change(kind, name, Action.UPDATE, Reason.CHANGED if diff else Reason.FORCED, before=remote.definition,
+                  after=local.definition, diff=diff, version=version, source=local.source)  # fmt: skip
+
+
+def _fingerprints(changes: list[Change], actual: ActualState) -> dict[str, str | None]:
+    """For every change apply will make, the remote object's fingerprint now (None: it must stay absent),
+    and for task deletes which workflows use the task: what apply's stale check compares."""
+    found: dict[str, str | None] = {}
+    for change in changes:
+        if change.action is Action.NOOP:
+            continue
+        if change.kind is Kind.TASK:
+            remote = actual.tasks.get(change.name)
+        else:
+            remote = actual.workflows.get((change.name, int(change.version or 1)))
+        found[change.key] = remote.fingerprint if remote is not None else None
+        if change.kind is Kind.TASK and change.action is Action.DELETE:
+            found[f"uses:{change.name}"] = usage_fingerprint(change.name, actual)
+    return found
 
 
 def _workflows_after_apply(actual: ActualState, workflow_changes: list[Change]) -> dict[WorkflowKey, Mapping[str, Any]]:

@@ -111,19 +111,9 @@ class Cli:
         self.config_path.write_text(text)
 
     def write_task(self, name: str, **settings: object) -> Path:
-        folder = self.root / "idflow" / "tasks" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "__init__.py").write_text("")
-        keywords = "".join(f", {k}={v!r}" for k, v in settings.items())
-        path = folder / f"{name}.py"
-        path.write_text(
-            "from idflow import worker_task\n\n\n"
-            f"@worker_task(task_definition_name={name!r}{keywords})\n"
-            f"def {name}(task):\n"
-            f'    """Task {name}."""\n'
-            "    return {'ok': True}\n"
-        )
-        return path
+        from tests.factories import write_task_file
+
+        return write_task_file(self.root, name, package=True, **settings)
 
     def remove_task(self, name: str) -> None:
         import shutil

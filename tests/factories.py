@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -52,3 +53,21 @@ def plan_of(desired_state: DesiredState, actual_state: ActualState, **options: A
     return build_plan(
         desired_state, actual_state, PlanOptions(**options), server_url=URL, owner_email=owner_email, ignore=ignore
     )
+
+
+def write_task_file(root: Path, name: str, *, package: bool = False, **settings: Any) -> Path:
+    """A task folder ``<root>/idflow/tasks/<name>/<name>.py`` decorated with ``settings``."""
+    folder = root / "idflow" / "tasks" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if package:
+        (folder / "__init__.py").write_text("")
+    keywords = "".join(f", {k}={v!r}" for k, v in settings.items())
+    path = folder / f"{name}.py"
+    path.write_text(
+        "from idflow import worker_task\n\n\n"
+        f"@worker_task(task_definition_name={name!r}{keywords})\n"
+        f"def {name}(task):\n"
+        f'    """Task {name}."""\n'
+        "    return {'ok': True}\n"
+    )
+    return path

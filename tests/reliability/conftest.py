@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.factories import write_task_file
 from tests.faultproxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -266,18 +267,7 @@ class Project:
         return Run(result.exit_code, result.stdout, result.stderr, time.monotonic() - began)
 
     def write_task(self, name: str, **settings: object) -> Path:
-        folder = self.root / "idflow" / "tasks" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        keywords = "".join(f", {k}={v!r}" for k, v in settings.items())
-        path = folder / f"{name}.py"
-        path.write_text(
-            "from idflow import worker_task\n\n\n"
-            f"@worker_task(task_definition_name={name!r}{keywords})\n"
-            f"def {name}(task):\n"
-            f'    """Task {name}."""\n'
-            "    return {'ok': True}\n"
-        )
-        return path
+        return write_task_file(self.root, name, **settings)
 
     def remove_task(self, name: str) -> None:
         shutil.rmtree(self.root / "idflow" / "tasks" / name)

@@ -180,3 +180,10 @@ def test_fingerprints_cover_what_apply_depends_on():
     assert plan.fingerprints["task:upd"].startswith("sha256:")
     assert plan.fingerprints["task:old"].startswith("sha256:")
     assert plan.fingerprints["uses:old"].startswith("sha256:")
+
+
+def test_fingerprints_only_for_changes_in_the_plan():
+    plan = plan_of(
+        desired({"name": "new"}, {"name": "upd", "retryCount": 1}), actual({"name": "upd"}), only=(Action.CREATE,)
+    )
+    assert dict(plan.fingerprints) == {"task:new": None}
