@@ -50,6 +50,19 @@ def short(names: list[str], unique: str) -> str:
 # -- unreachable, 5xx, resets ---------------------------------------------------------------------
 
 
+def planned_updates(project: Project, unique: str, count: int, new: tuple[str, ...] = ()) -> list[str]:
+    """``count`` tasks applied to the server, then changed locally (plus ``new`` ones) and planned."""
+    names = [f"{unique}_u{i}" for i in range(count)]
+    for name in names:
+        project.write_task(name)
+    first = project("apply", "--plan-now", "-y")
+    assert first.exit_code == 0, first.output
+    for name in names + list(new):
+        project.write_task(name, retry_count=5)
+    assert project("plan").exit_code == 0
+    return names
+
+
 def test_unreachable_server_during_plan_writes_no_plan(project, proxy, server, unique, scenario):
     obs = scenario(
         "Server unreachable during `idflow plan` (connection refused)",
@@ -160,15 +173,8 @@ def test_faults_on_some_updates_during_apply(project, proxy, server, unique, sce
         "is read back and reported applied); a new plan + apply converges",
     )
     project.configure(timeout=5, retries=2)
-    u = [f"{unique}_u{i}" for i in range(6)]
     c = [f"{unique}_c{i}" for i in range(2)]
-    for name in u:
-        project.write_task(name)
-    first = project("apply", "--plan-now", "-y")
-    assert first.exit_code == 0, first.output
-    for name in u + c:
-        project.write_task(name, retry_count=5)
-    assert project("plan").exit_code == 0
+    u = planned_updates(project, unique, 6, new=tuple(c))
     assert pending(project.plan_doc()) == sorted(u + c)
 
     rules = {
@@ -221,13 +227,7 @@ def test_503_on_one_update_with_retries_0_is_not_retried(project, proxy, server,
         "applied; the next plan + apply converges",
     )
     project.configure(timeout=5, retries=0)
-    u = [f"{unique}_u{i}" for i in range(3)]
-    for name in u:
-        project.write_task(name)
-    assert project("apply", "--plan-now", "-y").exit_code == 0
-    for name in u:
-        project.write_task(name, retry_count=5)
-    assert project("plan").exit_code == 0
+    u = planned_updates(project, unique, 3)
     rule = proxy.add_rule("PUT", TASKDEFS, "status", status=503, times=1, body_regex=body_has(u[1]))
     run = project("apply", "-y")
     assert run.exit_code == 1, run.output
@@ -330,13 +330,7 @@ def test_server_killed_in_the_middle_of_an_apply(own_server, tmp_path, unique, s
     with FaultProxy(own_server.base, max_lifetime=300) as proxy:
         project = Project(tmp_path / "project", proxy.api_url, f"{unique}@test.idflow")
         project.configure(timeout=5, retries=1)
-        u = [f"{unique}_u{i}" for i in range(6)]
-        for name in u:
-            project.write_task(name)
-        assert project("apply", "--plan-now", "-y").exit_code == 0
-        for name in u:
-            project.write_task(name, retry_count=5)
-        assert project("plan").exit_code == 0
+        u = planned_updates(project, unique, 6)
         proxy.add_rule("PUT", TASKDEFS, "delay", delay=2.0, body_regex=body_has(u[2]))
 
         killed = threading.Event()
@@ -411,13 +405,7 @@ def test_hung_update_fails_alone_within_the_timeout(project, proxy, server, uniq
         "that update fails after ~2 s (timeout), the other two are applied, the report matches the server",
     )
     project.configure(timeout=1, retries=1)
-    u = [f"{unique}_u{i}" for i in range(3)]
-    for name in u:
-        project.write_task(name)
-    assert project("apply", "--plan-now", "-y").exit_code == 0
-    for name in u:
-        project.write_task(name, retry_count=5)
-    assert project("plan").exit_code == 0
+    u = planned_updates(project, unique, 3)
     proxy.add_rule("PUT", TASKDEFS, "hang", body_regex=body_has(u[1]))
     run = project("apply", "-y")
     assert run.exit_code == 1 and run.seconds < 15, (run.seconds, run.output)
