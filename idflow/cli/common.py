@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,21 @@ def plan_path_option(default_help: str = "state/plan.json") -> click.Option:
         type=click.Path(dir_okay=False, path_type=Path),
         help=f"Where to write the plan file (default: {default_help}).",
     )
+
+
+def list_scope_options(local_help: str, remote_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--local / --remote / --sync (into ``scope``) and --format text|json, shared by the list views."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(
+            (
+                click.option("--local", "scope", flag_value="local", help=local_help),
+                click.option("--remote", "scope", flag_value="remote", help=remote_help),
+                click.option("--sync", "scope", flag_value="sync", help="Synchronisation status in five groups."),
+                click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
+            )
+        ):
+            func = option(func)
+        return func
+
+    return decorate

@@ -6,12 +6,10 @@ import json
 
 import click
 
-from idflow.cli.common import confirm_plan, echo, emit_plan, interactive
+from idflow.cli.common import confirm_plan, echo, emit_plan, interactive, list_scope_options
 from idflow.cli.context import AppContext, pass_app
 from idflow.errors import ConfirmationRefused, IdflowError
 from idflow.plan import Action, Kind, Plan, PlanOptions
-
-list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 
 
 @click.group()
@@ -26,10 +24,7 @@ def _attach_deps() -> None:
 
 
 @tasks.command("list")
-@click.option("--local", "scope", flag_value="local", help="Only local tasks (no server needed).")
-@click.option("--remote", "scope", flag_value="remote", help="Only tasks registered on the server.")
-@click.option("--sync", "scope", flag_value="sync", help="Synchronisation status in five groups.")
-@list_format
+@list_scope_options("Only local tasks (no server needed).", "Only tasks registered on the server.")
 @pass_app
 def list_tasks(app: AppContext, scope: str | None, fmt: str) -> None:
     """All tasks, local and remote, with their status."""

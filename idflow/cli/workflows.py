@@ -6,9 +6,9 @@ import json
 
 import click
 
-from idflow.cli.common import echo
+from idflow.cli.common import echo, list_scope_options
 from idflow.cli.context import AppContext, pass_app
-from idflow.cli.tasks import list_format, list_from_plan
+from idflow.cli.tasks import list_from_plan
 from idflow.plan import Kind
 
 
@@ -18,10 +18,7 @@ def workflows() -> None:
 
 
 @workflows.command("list")
-@click.option("--local", "scope", flag_value="local", help="Only local workflow files (no server needed).")
-@click.option("--remote", "scope", flag_value="remote", help="Only workflow versions on the server.")
-@click.option("--sync", "scope", flag_value="sync", help="Synchronisation status in five groups.")
-@list_format
+@list_scope_options("Only local workflow files (no server needed).", "Only workflow versions on the server.")
 @pass_app
 def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
     """All workflows (every version), local and remote, with their status."""
