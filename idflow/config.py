@@ -47,6 +47,13 @@ class Config:
     ignore: tuple[str, ...]
     vars: dict[str, Any]
 
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the project root when it is inside it (for messages and plan sources)."""
+        try:
+            return str(Path(path).relative_to(self.root))
+        except ValueError:
+            return str(path)
+
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in output (masked by the logging and rendering layers)."""

@@ -96,17 +96,10 @@ def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
     workflows = load_workflows(config.workflows_dir, variables=config.vars, owner_email=config.owner_email)
     return DesiredState(
         tasks=MappingProxyType(
-            {t.name: DesiredObject(t.definition, f"{_rel(t.path, config)}:{t.line}") for t in tasks}
+            {t.name: DesiredObject(t.definition, f"{config.relative(t.path)}:{t.line}") for t in tasks}
         ),
         workflows=MappingProxyType(
-            {(w.name, w.version): DesiredObject(w.definition, f"{_rel(w.path, config)}:{w.line}") for w in workflows}
+            {(w.name, w.version): DesiredObject(w.definition, f"{config.relative(w.path)}:{w.line}") for w in workflows}
         ),
         manages_workflows=config.workflows_dir.is_dir(),
     )
-
-
-def _rel(path: Any, config: Config) -> str:
-    try:
-        return str(path.relative_to(config.root))
-    except ValueError:
-        return str(path)

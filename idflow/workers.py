@@ -309,7 +309,7 @@ def build_workers(config: Config, tasks: Sequence[LocalTask]) -> list[Any]:
         try:
             importlib.import_module(name)
         except Exception as exc:
-            where = _relative(task.path, config.root)
+            where = config.relative(task.path)
             raise WorkerError(
                 f"cannot import the module of task {task.name} ({where}): {type(exc).__name__}: {exc}"
             ) from exc
@@ -322,7 +322,7 @@ def build_workers(config: Config, tasks: Sequence[LocalTask]) -> list[Any]:
             and getattr(w.execute_function, "__module__", None) == modules[task.name]
         ]  # fmt: skip
         if not mine:
-            raise WorkerError(f"importing {_relative(task.path, config.root)} registered no worker named {task.name!r}")
+            raise WorkerError(f"importing {config.relative(task.path)} registered no worker named {task.name!r}")
         for worker in mine:
             is_async = inspect.iscoroutinefunction(worker.execute_function)
             wrapper = (AsyncTaskFunction if is_async else TaskFunction)(
@@ -335,13 +335,6 @@ def build_workers(config: Config, tasks: Sequence[LocalTask]) -> list[Any]:
                 worker.register_task_def = False
             workers.append(worker)
     return workers
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 # -- logging from the workers ----------------------------------------------------------------------

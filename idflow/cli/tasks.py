@@ -46,7 +46,7 @@ def _list_local(app: AppContext, fmt: str) -> None:
                 [
                     {
                         "name": t.name,
-                        "source": f"{_rel(app, t.path)}:{t.line}",
+                        "source": f"{app.config.relative(t.path)}:{t.line}",
                         "module": t.module,
                         "function": t.function,
                         "requirements": list(t.requirements),
@@ -68,7 +68,7 @@ def _list_local(app: AppContext, fmt: str) -> None:
             f"retries={d['retryCount']} timeout={d['timeoutSeconds']}s "
             f"response_timeout={d['responseTimeoutSeconds']}s policy={d['timeoutPolicy']}"
         )
-        echo(f"{task.name:<{width}}  {_rel(app, task.path)}:{task.line}  {settings}")
+        echo(f"{task.name:<{width}}  {app.config.relative(task.path)}:{task.line}  {settings}")
     echo(f"{len(found)} local task(s).")
 
 
@@ -120,13 +120,6 @@ GROUPS_BY_KIND = {
     Kind.TASK: ("Local Tasks", "Remote Tasks", "Common Tasks", "Local Only", "Remote Only"),
     Kind.WORKFLOW: ("Local Workflows", "Remote Workflows", "Common Workflows", "Local Only", "Remote Only"),
 }
-
-
-def _rel(app: AppContext, path: object) -> str:
-    try:
-        return str(path.relative_to(app.config.root))  # type: ignore[attr-defined]
-    except ValueError:
-        return str(path)
 
 
 @tasks.command()
