@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from idflow import yamlfile
 from idflow.errors import ConfigError
 
 CONFIG_RELATIVE_PATH = Path("config") / "idflow.yml"
 DEFAULT_SERVER_URL = "http://localhost:8080/api"
+MAX_RETRIES = 10  # with backoff capped at 4 s, a down server still ends a command within about a minute
 
 
 @dataclass(frozen=True)
@@ -103,26 +103,6 @@ def find_config_file(start: Path) -> Path | None:
     return None
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """Line numbers (1-based) of mapping keys, as dotted paths, for error messages."""
-    lines: dict[str, int] = {}
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(n: yaml.Node, prefix: str) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for key_node, value_node in n.value:
-                path = f"{prefix}{key_node.value}"
-                lines[path] = key_node.start_mark.line + 1
-                walk(value_node, path + ".")
-
-    if node is not None:
-        walk(node, "")
-    return lines
-
-
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     try:
         raw = path.read_bytes()
@@ -133,21 +113,14 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: config file is not UTF-8 (byte {exc.start})") from exc
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
-    except RecursionError:
-        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer longer than Python's int-to-string limit
-        raise ConfigError(f"{path}: invalid YAML: {str(exc).split(';')[0]}") from None
+        data = yamlfile.load(text)
+    except yamlfile.YamlProblem as problem:
+        raise ConfigError(f"{path}:{problem.line}:{problem.col}: {problem.message}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the config must be a mapping of keys to values")
-    return data, _key_lines(text)
+    return data, yamlfile.key_lines(text)
 
 
 def _check_keys(
@@ -227,8 +200,8 @@ def load_config(
         raise ConfigError(f"{where('conductor.timeout_seconds')}: 'conductor.timeout_seconds' must be > 0")
     if timeout is not None and not math.isfinite(timeout):
         raise ConfigError(f"{where('conductor.timeout_seconds')}: 'conductor.timeout_seconds' must be finite")
-    if retries is not None and retries < 0:
-        raise ConfigError(f"{where('conductor.retries')}: 'conductor.retries' must be >= 0")
+    if retries is not None and not 0 <= retries <= MAX_RETRIES:
+        raise ConfigError(f"{where('conductor.retries')}: 'conductor.retries' must be from 0 to {MAX_RETRIES}")
 
     ignore = data.get("ignore") or []
     for pattern in ignore:

@@ -32,8 +32,8 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
-import yaml
 
+from idflow import yamlfile
 from idflow.errors import StageError
 
 STAGE_SUFFIXES = (".yml", ".yaml")
@@ -109,14 +109,10 @@ def read_stage(path: Path) -> Stage:
 def parse_stage(path: Path, text: str) -> Stage:
     """Parse and check one stage file. Every error is one line: ``file:line: message``."""
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else f"{path}:1"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise StageError(f"{where}: invalid YAML: {problem}") from None
-    lines = _key_lines(node)
+        data = yamlfile.load(text)
+    except yamlfile.YamlProblem as problem:
+        raise StageError(f"{path}:{problem.line}:{problem.col}: {problem.message}") from None
+    lines = yamlfile.key_lines(text)
 
     def fail(key: str, message: str) -> StageError:
         return StageError(f"{path}:{lines.get(key, 1)}: {message}")
@@ -155,29 +151,6 @@ def parse_stage(path: Path, text: str) -> Stage:
     stage = Stage(path.stem, path, name.strip(), version, inputs, description, lines)
     _check_templates(stage, inputs, "input")
     return stage
-
-
-def _key_lines(node: yaml.Node | None) -> dict[str, int]:
-    """1-based line of every mapping key and list item, as dotted paths ('' is the document)."""
-    lines: dict[str, int] = {"": 1}
-    if node is None:
-        return lines
-    lines[""] = node.start_mark.line + 1
-
-    def walk(n: yaml.Node, prefix: str) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for key_node, value_node in n.value:
-                path = f"{prefix}{key_node.value}"
-                lines[path] = key_node.start_mark.line + 1
-                walk(value_node, path + ".")
-        elif isinstance(n, yaml.SequenceNode):
-            for index, item in enumerate(n.value):
-                path = f"{prefix}{index}"
-                lines[path] = item.start_mark.line + 1
-                walk(item, path + ".")
-
-    walk(node, "")
-    return lines
 
 
 def _kind(value: Any) -> str:

@@ -21,8 +21,8 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
-import yaml
 
+from idflow import yamlfile
 from idflow.errors import DefinitionError, Problem
 from idflow.normal_workflow import normalise_workflowdef
 from idflow.usage import (
@@ -55,16 +55,6 @@ class LocalWorkflow:
     definition: dict[str, Any]
     path: Path
     line: int
-
-
-class _JsonLikeLoader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as strings, as JSON would: definitions must be JSON-serialisable."""
-
-
-_JsonLikeLoader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 class _FileProblem(Exception):
@@ -200,18 +190,13 @@ def _parse(fmt: str, source: str, templated: bool) -> Any:
         except json.JSONDecodeError as exc:
             raise _FileProblem(exc.lineno, f"invalid JSON: {exc.msg}{rendered}", exc.colno) from None
     try:
-        return yaml.load(source, Loader=_JsonLikeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        raise _FileProblem(line, f"invalid YAML: {problem}{rendered}", col) from None
+        return yamlfile.load(source)
+    except yamlfile.YamlProblem as problem:
+        raise _FileProblem(problem.line, f"{problem.message}{rendered}", problem.col) from None
 
 
 def _kind(value: Any) -> str:
-    return {list: "a list", str: "a string", type(None): "an empty document"}.get(
-        type(value), type(value).__name__
-    )
+    return {list: "a list", str: "a string", type(None): "an empty document"}.get(type(value), type(value).__name__)
 
 
 def _line_of(text: str, offset: int) -> int:
@@ -304,8 +289,7 @@ def _validate_one(
     if schema_version != SCHEMA_VERSION:
         problem(
             _key_line(text, "schemaVersion", workflow.line),
-            f"'schemaVersion' must be {SCHEMA_VERSION} (the only one Conductor accepts), "
-            f"not {schema_version!r}",
+            f"'schemaVersion' must be {SCHEMA_VERSION} (the only one Conductor accepts), not {schema_version!r}",
         )
 
     for tasks, where in _task_lists(definition):
@@ -342,8 +326,7 @@ def _validate_one(
                 line = lines[1] if len(lines) > 1 else (lines[0] if lines else workflow.line)
                 problem(
                     line,
-                    f"taskReferenceName {ref!r} is used {len(locations)} times{scope_label}: "
-                    + "; ".join(locations),
+                    f"taskReferenceName {ref!r} is used {len(locations)} times{scope_label}: " + "; ".join(locations),
                 )
 
     for task, location in iter_tasks(definition):

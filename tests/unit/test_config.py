@@ -71,6 +71,8 @@ def test_explicit_and_env_config_path(tmp_path):
         ("owner_email: nobody\n", "not an email address"),
         ("conductor:\n  timeout_seconds: 0\n", "must be > 0"),
         ("vars: true\n", "'vars' must be a mapping, not bool"),
+        ("tasks_dir: a\ntasks_dir: b\n", r"idflow.yml:2:1: invalid YAML: duplicate key 'tasks_dir'"),
+        ("conductor:\n  retries: 1000\n", "'conductor.retries' must be from 0 to 10"),
     ],
 )
 def test_config_errors_name_file_and_key(tmp_path, text, message):

@@ -313,3 +313,15 @@ def test_stage_list(stage_project):
     assert result.exit_code == 1
     assert [s["name"] for s in json.loads(result.stdout)] == ["ingest"]
     assert "broken.yml:1: 'workflow.name' is missing" in result.stderr
+
+
+def test_duplicate_yaml_keys_in_a_stage_file(tmp_path):
+    import pytest as _pytest
+
+    from idflow.errors import StageError
+    from idflow.stages import read_stage
+
+    path = tmp_path / "s.yml"
+    path.write_text("workflow:\n  name: a\n  name: b\n")
+    with _pytest.raises(StageError, match=r"s.yml:3:3: invalid YAML: duplicate key 'name'"):
+        read_stage(path)

@@ -475,3 +475,15 @@ def test_validation_of_unreadable_source_falls_back_to_the_definition_line(tmp_p
     workflow = LocalWorkflow("wf", 1, definition, tmp_path / "gone.json", 7)
     [problem] = validate([workflow])
     assert (problem.path, problem.line) == (str(tmp_path / "gone.json"), 7)
+
+
+def test_duplicate_yaml_keys_are_an_error_with_the_line(tmp_path):
+    import pytest as _pytest
+
+    from idflow.desired.workflows import load_workflows
+    from idflow.errors import DefinitionError
+
+    (tmp_path / "w.yaml").write_text("name: w\nversion: 1\nname: again\ntasks: []\n")
+    with _pytest.raises(DefinitionError) as caught:
+        load_workflows(tmp_path, variables={})
+    assert "w.yaml:3" in str(caught.value) and "duplicate key 'name'" in str(caught.value)
