@@ -50,12 +50,7 @@ def _show(statuses: list, app: AppContext) -> None:
         by_task.setdefault(status.task, []).append(status)
     for task, rows in by_task.items():
         source = rows[0].source
-        where = ""
-        if source is not None:
-            try:
-                where = f"  ({source.relative_to(app.config.root)})"
-            except ValueError:
-                where = f"  ({source})"
+        where = f"  ({app.config.relative(source)})" if source is not None else ""
         click.echo(f"{task}{where}")
         width = max(len(r.requirement) for r in rows)
         for row in rows:
