@@ -105,14 +105,7 @@ def find_config_file(start: Path) -> Path | None:
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: config file is not UTF-8 (byte {exc.start})") from exc
-    try:
+        text = yamlfile.read_text(path, "config file")
         data = yamlfile.load(text)
     except yamlfile.YamlProblem as problem:
         raise ConfigError(f"{path}:{problem.line}:{problem.col}: {problem.message}") from None

@@ -95,14 +95,9 @@ def load_stage(stages_dir: Path, name: str) -> Stage:
 
 def read_stage(path: Path) -> Stage:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise StageError(f"{path}: cannot read the stage file: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise StageError(f"{path}:{line}: the stage file is not UTF-8") from None
+        text = yamlfile.read_text(path, "stage file")
+    except yamlfile.YamlProblem as problem:
+        raise StageError(f"{path}:{problem.line}: {problem.message}") from None
     return parse_stage(path, text)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -38,6 +39,20 @@ class YamlProblem(Exception):
     def __init__(self, line: int, col: int, message: str):
         super().__init__(message)
         self.line, self.col, self.message = line, col, message
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of ``path`` (UTF-8, a BOM allowed); an unreadable or non-UTF-8 file is a ``YamlProblem``
+    whose message names ``what`` (``config file``, ``stage file``, ...)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise YamlProblem(1, 1, f"cannot read the {what}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise YamlProblem(line, 1, f"the {what} is not UTF-8 (byte {exc.start})") from None
 
 
 def load(text: str) -> Any:

@@ -125,13 +125,9 @@ def _load_file(path: Path, variables: dict[str, Any], owner_email: str | None) -
     assert kind is not None
     fmt, templated = kind
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise _FileProblem(1, f"cannot read workflow file: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _FileProblem(raw[: exc.start].count(b"\n") + 1, f"not UTF-8 (byte {exc.start})") from None
+        text = yamlfile.read_text(path, "workflow file")
+    except yamlfile.YamlProblem as problem:
+        raise _FileProblem(problem.line, problem.message) from None
     source = _render(path, text, variables) if templated else text
     data = _parse(fmt, source, templated)
     if not isinstance(data, dict):
