@@ -370,43 +370,26 @@ class WorkerLog:
         self._log().warning("poll failed", task=event.task_type, error=_one_line(event.cause))
 
     def on_task_execution_started(self, event: Any) -> None:
-        self._log().info(
-            "task started", task=event.task_type, task_id=event.task_id, workflow_id=event.workflow_instance_id
-        )
+        self._log().info("task started", **_task_fields(event))
 
     def on_task_execution_completed(self, event: Any) -> None:
         error = _take_failure(event.task_id)
         if error is not None:
-            self._log().warning(
-                "task failed",
-                task=event.task_type,
-                task_id=event.task_id,
-                workflow_id=event.workflow_instance_id,
-                ms=round(event.duration_ms),
-                error=error,
-            )
+            self._log().warning("task failed", **_task_fields(event), ms=round(event.duration_ms), error=error)
             return
-        self._log().info(
-            "task completed",
-            task=event.task_type,
-            task_id=event.task_id,
-            workflow_id=event.workflow_instance_id,
-            ms=round(event.duration_ms),
-        )
+        self._log().info("task completed", **_task_fields(event), ms=round(event.duration_ms))
 
     def on_task_execution_failure(self, event: Any) -> None:
-        self._log().warning(
-            "task failed",
-            task=event.task_type,
-            task_id=event.task_id,
-            workflow_id=event.workflow_instance_id,
-            error=_one_line(event.cause),
-        )
+        self._log().warning("task failed", **_task_fields(event), error=_one_line(event.cause))
 
     def on_task_update_failure(self, event: Any) -> None:
         self._log().error(
             "task result not delivered", task=event.task_type, task_id=event.task_id, error=_one_line(event.cause)
         )
+
+
+def _task_fields(event: Any) -> dict[str, Any]:
+    return {"task": event.task_type, "task_id": event.task_id, "workflow_id": event.workflow_instance_id}
 
 
 def _one_line(error: Any) -> str:
