@@ -188,13 +188,15 @@ def _confirm_and_apply(app: AppContext, plan: Plan, auto_approve: bool, question
 def purge(app: AppContext, names: tuple[str, ...], orphaned: bool, force: bool, auto_approve: bool) -> None:
     """Delete task definitions from the server (NAME... or --orphaned)."""
     from idflow.core import make_plan
+    from idflow.state import load_desired
 
     if bool(names) == orphaned:
         raise click.UsageError("name the tasks to purge, or pass --orphaned (not both)")
     options = PlanOptions(targets=tuple(names), only=(Action.DELETE,), force=force)
-    plan = _only_tasks(make_plan(app.config, app.remote, options, without_local=frozenset(names)))
+    desired = load_desired(app.config)
+    plan = _only_tasks(make_plan(app.config, app.remote, options, desired=desired, without_local=frozenset(names)))
     if names:
-        local = set(_local_names(app))
+        local = set(desired.tasks)
         refused = sorted(n for n in names if n in local)
         if refused and not force:
             raise IdflowError(
@@ -229,12 +231,6 @@ def purge(app: AppContext, names: tuple[str, ...], orphaned: bool, force: bool, 
     if not auto_approve and not interactive():
         raise ConfirmationRefused("refusing to delete without confirmation: no terminal to ask; pass -y")
     _confirm_and_apply(app, plan, auto_approve, question="Delete these task definitions?")
-
-
-def _local_names(app: AppContext) -> list[str]:
-    from idflow.desired.tasks import discover_tasks
-
-    return [t.name for t in discover_tasks(app.config.tasks_dir, import_root=app.config.root)]
 
 
 _attach_deps()
