@@ -17,12 +17,6 @@ def tasks() -> None:
     """List, upload and purge task definitions; show or install their requirements."""
 
 
-def _attach_deps() -> None:
-    from idflow.cli.deps import deps
-
-    tasks.add_command(deps)
-
-
 @tasks.command("list")
 @list_scope_options("Only local tasks (no server needed).", "Only tasks registered on the server.")
 @pass_app
@@ -231,6 +225,3 @@ def purge(app: AppContext, names: tuple[str, ...], orphaned: bool, force: bool, 
     if not auto_approve and not interactive():
         raise ConfirmationRefused("refusing to delete without confirmation: no terminal to ask; pass -y")
     _confirm_and_apply(app, plan, auto_approve, question="Delete these task definitions?")
-
-
-_attach_deps()
