@@ -26,10 +26,10 @@ from typing import Any
 from idflow.errors import IdflowError, LockError, NotFound, RemoteError, StalePlanError
 from idflow.log import get_logger
 from idflow.plan import Action, Change, Kind, Plan, thaw
-from idflow.planner import usage_fingerprint
+from idflow.planner import server_usage
 from idflow.remote import Remote
 from idflow.state import ActualState, read_actual
-from idflow.usage import task_uses
+from idflow.usage import UsageIndex
 
 log = get_logger("idflow.apply")
 
@@ -114,6 +114,7 @@ def explain(plan: Plan) -> list[str]:
 
 def current_fingerprints(plan: Plan, actual: ActualState) -> dict[str, str | None]:
     current: dict[str, str | None] = {}
+    usage = server_usage(actual) if any(k.startswith("uses:") for k in plan.fingerprints) else None
     for key in plan.fingerprints:
         kind, _, rest = key.partition(":")
         if kind == "task":
@@ -123,8 +124,8 @@ def current_fingerprints(plan: Plan, actual: ActualState) -> dict[str, str | Non
             name, _, version = rest.rpartition(":")
             obj = actual.workflows.get((name, int(version)))
             current[key] = obj.fingerprint if obj else None
-        elif kind == "uses":
-            current[key] = usage_fingerprint(rest, actual)
+        elif kind == "uses" and usage is not None:
+            current[key] = usage.fingerprint(rest)
     return current
 
 
@@ -132,6 +133,7 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
     """What changed on the server since the plan was made, in words."""
     reasons = []
     current = current_fingerprints(plan, actual)
+    usage: UsageIndex | None = None
     for key, planned in sorted(plan.fingerprints.items()):
         now = current.get(key)
         if now == planned:
@@ -139,11 +141,8 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
         kind, _, rest = key.partition(":")
         label = f"{kind} {rest.replace(':', ' v')}" if kind == "workflow" else f"{kind} {rest}"
         if kind == "uses":
-            users = sorted(
-                f"{name} v{version}"
-                for (name, version), obj in actual.workflows.items()
-                if any(u.task_name == rest for u in task_uses(obj.definition))
-            )
+            usage = usage or server_usage(actual)
+            users = usage.users_of(rest)
             reasons.append(f"the workflows using task {rest} changed (now: {', '.join(users) or 'none'})")
         elif planned is None:
             reasons.append(f"{label} was created on the server since planning")
@@ -289,11 +288,8 @@ class Executor:
     def _users_now(self, task_name: str) -> list[str]:
         from idflow.normal_workflow import normalise_workflowdef
 
-        users = []
-        for raw in self.remote.list_workflow_defs():
-            if any(u.task_name == task_name for u in task_uses(normalise_workflowdef(raw))):
-                users.append(f"workflow {raw.get('name')} v{raw.get('version')}")
-        return users
+        usage = UsageIndex.of(normalise_workflowdef(raw) for raw in self.remote.list_workflow_defs())
+        return [f"workflow {user}" for user in usage.users_of(task_name)]
 
 
 def summarise(results: list[Result]) -> dict[str, int]:

@@ -22,7 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 
 
 class Action(StrEnum):
@@ -171,7 +171,8 @@ class PlanOptions:
 @dataclass(frozen=True)
 class Plan:
     """What apply will do. ``fingerprints`` maps every remote object the plan depends on to the hash it
-    had when planned (None: it did not exist), so apply can refuse a stale plan."""
+    had when planned (None: it did not exist), so apply can refuse a stale plan. ``warnings`` concern
+    what this project manages; ``unmanaged_warnings`` the same kind about other owners' workflows."""
 
     server_url: str
     created_at: str
@@ -181,6 +182,7 @@ class Plan:
     fingerprints: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
     unmanaged: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    unmanaged_warnings: tuple[str, ...] = ()
     format_version: str = FORMAT_VERSION
 
     @property
@@ -215,6 +217,7 @@ class Plan:
             "fingerprints": dict(sorted(self.fingerprints.items())),
             "unmanaged": list(self.unmanaged),
             "warnings": list(self.warnings),
+            "unmanaged_warnings": list(self.unmanaged_warnings),
         }
 
     @classmethod
@@ -229,6 +232,7 @@ class Plan:
             fingerprints=MappingProxyType(dict(raw.get("fingerprints") or {})),
             unmanaged=tuple(raw.get("unmanaged") or ()),
             warnings=tuple(raw.get("warnings") or ()),
+            unmanaged_warnings=tuple(raw.get("unmanaged_warnings") or ()),
         )
 
 

@@ -3,6 +3,12 @@
 Objects are keyed by name (workflows by name and version): local-only ones are created, remote-only
 ones deleted (tasks, when managed; workflows only with ``prune_workflows``), and the overlap compared on
 normalised content. Every problem is collected on the plan (blockers, warnings) rather than raised.
+
+Usage is one model for every command: a task is used if a workflow the server will hold after apply
+uses it, and every local workflow counts, whatever ``--target``/``--only`` left out of this plan (it
+will be applied some day; a filtered-out update leaves the server's version in place meanwhile, so
+both count). Warnings concern what this project manages (local workflows, and server workflows of
+``owner_email``); the same warnings about other owners' workflows go to ``unmanaged_warnings``.
 """
 
 from __future__ import annotations
@@ -14,10 +20,9 @@ from typing import Any
 
 from idflow import __version__
 from idflow.diffing import field_diffs
-from idflow.normal import content_hash
 from idflow.plan import Action, Blocker, Change, Kind, Plan, PlanOptions, Reason, object_key, thaw
 from idflow.state import ActualState, DesiredObject, DesiredState, RemoteObject, WorkflowKey
-from idflow.usage import dynamic_uses, task_uses
+from idflow.usage import UsageIndex
 
 
 def build_plan(
@@ -44,7 +49,8 @@ def build_plan(
     workflow_changes = [
         c for c in _workflow_changes(desired, actual, options, in_scope, unmanaged, owner_email) if wanted(c)
     ]
-    after_apply = _workflows_after_apply(actual, workflow_changes)
+    after_apply = _workflows_after_apply(desired, actual, workflow_changes)
+    usage = UsageIndex.of(d for definitions in after_apply.values() for d in definitions)
 
     task_changes: list[Change] = []
     for name in sorted(set(desired.tasks) | set(actual.tasks)):
@@ -60,7 +66,7 @@ def build_plan(
                 continue
             change = Change(
                 Kind.TASK, name, Action.DELETE, Reason.ORPHANED, before=remote.definition,
-                blockers=tuple(_uses_of(name, after_apply)), warnings=tuple(_dynamic_warnings(after_apply)),
+                blockers=tuple(Blocker(u.workflow, u.version, u.location, u.ref) for u in usage.uses_of(name)),
             )  # fmt: skip
         if wanted(change):
             task_changes.append(change)
@@ -72,7 +78,10 @@ def build_plan(
             and not any(n == target for n, _v in (*desired.workflows, *actual.workflows))
         ):
             warnings.append(f"--target {target}: no task or workflow of that name, locally or on the server")
-    warnings.extend(_undefined_task_warnings(desired, actual, after_apply))
+    managed = _managed_workflows(desired, after_apply, owner_email)
+    unmanaged_warnings: list[str] = []
+    for key, warning in _usage_warnings(desired, actual, usage, task_changes, options.force):
+        (warnings if key in managed else unmanaged_warnings).append(warning)
 
     return Plan(
         server_url=server_url,
@@ -83,6 +92,7 @@ def build_plan(
         fingerprints=_fingerprints(task_changes + workflow_changes, actual),
         unmanaged=tuple(unmanaged),
         warnings=tuple(warnings),
+        unmanaged_warnings=tuple(unmanaged_warnings),
     )
 
 
@@ -139,6 +149,7 @@ def _fingerprints(changes: list[Change], actual: ActualState) -> dict[str, str |
     """For every change apply will make, the remote object's fingerprint now (None: it must stay absent),
     and for task deletes which workflows use the task: what apply's stale check compares."""
     found: dict[str, str | None] = {}
+    usage_now: UsageIndex | None = None
     for change in changes:
         if change.action is Action.NOOP:
             continue
@@ -148,58 +159,75 @@ def _fingerprints(changes: list[Change], actual: ActualState) -> dict[str, str |
             remote = actual.workflows.get((change.name, int(change.version or 1)))
         found[change.key] = remote.fingerprint if remote is not None else None
         if change.kind is Kind.TASK and change.action is Action.DELETE:
-            found[f"uses:{change.name}"] = usage_fingerprint(change.name, actual)
+            usage_now = usage_now or server_usage(actual)
+            found[f"uses:{change.name}"] = usage_now.fingerprint(change.name)
     return found
 
 
-def _workflows_after_apply(actual: ActualState, workflow_changes: list[Change]) -> dict[WorkflowKey, Mapping[str, Any]]:
-    """The server's workflows as they will be once the planned workflow changes are applied."""
-    result: dict[WorkflowKey, Mapping[str, Any]] = {k: v.definition for k, v in actual.workflows.items()}
+def server_usage(actual: ActualState) -> UsageIndex:
+    """Who uses which task among the server's workflows as they are now (what apply re-reads)."""
+    return UsageIndex.of(remote.definition for remote in actual.workflows.values())
+
+
+def _workflows_after_apply(
+    desired: DesiredState, actual: ActualState, workflow_changes: list[Change]
+) -> dict[WorkflowKey, list[Mapping[str, Any]]]:
+    """The workflows whose uses count: the server's once the planned workflow changes are applied, and
+    every local one (a local version not in this plan counts beside the server's, which stays)."""
+    result: dict[WorkflowKey, list[Mapping[str, Any]]] = {k: [v.definition] for k, v in actual.workflows.items()}
+    planned = set()
     for change in workflow_changes:
         key = (change.name, int(change.version or 1))
+        planned.add(key)
         if change.action is Action.DELETE:
             result.pop(key, None)
         elif change.after is not None:
-            result[key] = thaw(change.after)
+            result[key] = [thaw(change.after)]
+    for key, local in desired.workflows.items():
+        if key not in planned:
+            result.setdefault(key, []).append(local.definition)
     return result
 
 
-def _uses_of(task_name: str, workflows: Mapping[WorkflowKey, Mapping[str, Any]]) -> list[Blocker]:
-    found = []
-    for (name, version), definition in sorted(workflows.items()):
-        for use in task_uses(definition):
-            if use.task_name == task_name:
-                found.append(Blocker(name, version, use.location, use.ref))
-    return found
+def _managed_workflows(
+    desired: DesiredState, workflows: Mapping[WorkflowKey, list[Mapping[str, Any]]], owner_email: str | None
+) -> set[WorkflowKey]:
+    """Local workflows, and server workflows of ``owner_email`` (all of them when it is not set)."""
+    return {
+        key
+        for key, definitions in workflows.items()
+        if key in desired.workflows or not owner_email or any(d.get("ownerEmail") == owner_email for d in definitions)
+    }
 
 
-def _dynamic_warnings(workflows: Mapping[WorkflowKey, Mapping[str, Any]]) -> list[str]:
-    return [
-        f"may be used at run time by workflow {name} v{version} (dynamic task at {location})"
-        for (name, version), definition in sorted(workflows.items())
-        for location in dynamic_uses(definition)
-    ]
+def _usage_warnings(
+    desired: DesiredState, actual: ActualState, usage: UsageIndex, task_changes: list[Change], force: bool
+) -> list[tuple[WorkflowKey, str]]:
+    """Warnings about how workflows use tasks, each with the workflow it concerns.
 
-
-def _undefined_task_warnings(
-    desired: DesiredState, actual: ActualState, workflows: Mapping[WorkflowKey, Mapping[str, Any]]
-) -> list[str]:
+    A task that needs a definition but has none anywhere; and, when this plan deletes task
+    definitions, every place whose task name is an expression (it may name one of them), once.
+    """
     known = set(desired.tasks) | set(actual.tasks)
-    return [
-        f"workflow {name} v{version} uses task {use.task_name!r} at {use.location}, "
-        "which is defined neither locally nor on the server"
-        for (name, version), definition in sorted(workflows.items())
-        for use in task_uses(definition)
-        if use.task_name not in known
+    found = [
+        (
+            (use.workflow, use.version),
+            f"workflow {use.workflow} v{use.version} uses task {use.task_name!r} at {use.location}, "
+            "which is defined neither locally nor on the server",
+        )
+        for name in sorted(usage.by_task)
+        if name not in known
+        for use in usage.uses_of(name)
+        if use.needs_def
     ]
-
-
-def usage_fingerprint(task_name: str, actual: ActualState) -> str:
-    """Which server workflows use a task: apply compares it to refuse deleting a task that became used."""
-    uses = sorted(
-        (name, version, use.location)
-        for (name, version), remote in actual.workflows.items()
-        for use in task_uses(remote.definition)
-        if use.task_name == task_name
-    )
-    return content_hash(uses)
+    deleted = sorted(c.name for c in task_changes if c.action is Action.DELETE and (force or not c.blocked))
+    if deleted:
+        what = f"{deleted[0]}, which" if len(deleted) == 1 else f"one of the {len(deleted)} tasks"
+        found += [
+            (
+                (choice.workflow, choice.version),
+                f"{choice} chooses its task at run time: it may be {what} this plan deletes",
+            )
+            for choice in usage.choices
+        ]
+    return found

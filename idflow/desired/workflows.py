@@ -31,7 +31,7 @@ from idflow.usage import (
     inline_definition,
     inline_workflows,
     iter_tasks,
-    needs_task_def,
+    task_uses,
 )
 
 #: Suffixes of workflow files, with the format each holds and whether it is a template.
@@ -325,21 +325,16 @@ def _validate_one(
                     f"taskReferenceName {ref!r} is used {len(locations)} times{scope_label}: " + "; ".join(locations),
                 )
 
-    for task, location in iter_tasks(definition):
-        ref = task.get("taskReferenceName")
-        task_name = task.get("name")
-        if (
-            needs_task_def(task)
-            and isinstance(task_name, str)
-            and task_name
-            and task_name not in known_task_names
-            and not isinstance(task.get("taskDefinition"), dict)
-        ):
+    for use in task_uses(definition):
+        if use.needs_def and use.task_name not in known_task_names:
+            lines = _ref_lines(text, use.ref) if use.ref else []
             problem(
-                task_line(task),
-                f"task {ref!r} ({location}) uses task definition {task_name!r}, "
+                lines[0] if lines else workflow.line,
+                f"task {use.ref!r} ({use.location}) uses task definition {use.task_name!r}, "
                 "which is neither defined locally nor on the server",
             )
+    for task, location in iter_tasks(definition):
+        ref = task.get("taskReferenceName")
         if isinstance(task.get("type"), str) and task["type"].upper() == "SUB_WORKFLOW":
             message = _check_subworkflow(task, names, pairs)
             if message:

@@ -54,6 +54,11 @@ def unmanaged_summary(keys: list[str]) -> str:
     return ", ".join(parts)
 
 
+def warnings_summary(warnings: list[str]) -> str:
+    """``1 warning`` / ``200 warnings``."""
+    return f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
+
+
 def summary_line(counts: dict[str, int]) -> str:
     if not any(counts[a] for a in ("create", "update", "delete")):
         return "No changes. The server matches the local definitions."

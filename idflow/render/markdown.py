@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from idflow.plan import Plan
-from idflow.render import plan_view, summary_line, unmanaged_summary
+from idflow.render import plan_view, summary_line, unmanaged_summary, warnings_summary
 
 DEFAULT_MAX_CHARS = 65_000
 _PART_HEADER_RESERVE = 80
@@ -64,7 +64,11 @@ def render_markdown(
     view = plan_view(plan, literals, noop_bodies=show_noop)
     forced = view["options"]["force"]
     summary = env.get_template("summary.md.j2").render(
-        view=view, summary_line=summary_line(view["summary"]), unmanaged=unmanaged_summary(view["unmanaged"])
+        view=view,
+        summary_line=summary_line(view["summary"]),
+        unmanaged=unmanaged_summary(view["unmanaged"]),
+        other_warnings=view.get("unmanaged_warnings") or [],
+        other_warnings_summary=warnings_summary(view.get("unmanaged_warnings") or []),
     )
     table_header = env.get_template("table_header.md.j2").render()
     rows: list[str] = []

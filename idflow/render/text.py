@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from idflow.plan import Plan
-from idflow.render import plan_view, summary_line, terminal_safe, unmanaged_summary
+from idflow.render import plan_view, summary_line, terminal_safe, unmanaged_summary, warnings_summary
 
 _COLOURS = {"+": "green", "~": "yellow", "-": "red", "!": "magenta", " ": None}
 
@@ -61,6 +61,12 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
         )
     for warning in view["warnings"]:
         lines.append(style(f"Warning: {warning}", "!"))
+    others = view.get("unmanaged_warnings") or []
+    if show_noop:
+        for warning in others:
+            lines.append(style(f"Note (not managed here): {warning}", " "))
+    elif others:
+        lines.append(f"Note: {warnings_summary(others)} about workflows not managed here (-v lists them)")
     if lines:
         lines.append("")
     lines.append(summary_line(view["summary"]))

@@ -4,6 +4,7 @@ import stat
 import pytest
 
 from idflow.errors import PlanFileError
+from idflow.plan import FORMAT_VERSION
 from idflow.planfile import read_plan, write_plan
 from tests.factories import actual, desired, plan_of, simple, workflow
 
@@ -36,7 +37,7 @@ def test_written_owner_only(tmp_path):
     [
         (lambda t: t[: len(t) // 2], "invalid JSON"),
         (lambda t: t.replace('"retryCount": 1', '"retryCount": 9'), "checksum mismatch"),
-        (lambda t: t.replace('"format_version": "1.0"', '"format_version": "2.0"'), "plan format 2.0"),
+        (lambda t: t.replace(f'"format_version": "{FORMAT_VERSION}"', '"format_version": "2.0"'), "plan format 2.0"),
         (lambda t: "[1, 2]", "no format_version"),
         (lambda t: "", "invalid JSON"),
     ],
@@ -68,3 +69,20 @@ def test_minor_version_with_extra_fields_is_read(tmp_path):
     path.write_text(json.dumps(doc))
     plan, _ = read_plan(path)
     assert plan.format_version == "1.7"
+
+
+def test_a_1_0_plan_file_with_per_change_warnings_is_still_read_and_rendered(tmp_path):
+    """1.0 files listed run-time warnings on every delete and had no ``unmanaged_warnings``."""
+    from idflow.planfile import checksum
+    from idflow.render.text import render_text
+
+    path = write_plan(sample_plan(), tmp_path / "plan.json")
+    doc = json.loads(path.read_text())
+    doc["format_version"] = "1.0"
+    del doc["unmanaged_warnings"]
+    doc["changes"][0]["warnings"] = ["may be used at run time by workflow w v1 (dynamic task at tasks[0] (d))"]
+    doc["checksum"] = checksum(doc)
+    path.write_text(json.dumps(doc))
+    plan, _ = read_plan(path)
+    assert plan.unmanaged_warnings == () and plan.changes[0].warnings
+    assert "warning: may be used at run time by workflow w v1" in render_text(plan)

@@ -140,12 +140,122 @@ def test_blocked_by_inline_sub_workflow_and_default_case():
     assert all(c.blocked for c in plan.changes) and len(plan.changes) == 2
 
 
-def test_dynamic_tasks_warn_on_every_delete():
-    dyn = workflow(
-        "dyn", 1, [{"name": "d", "taskReferenceName": "d", "type": "DYNAMIC", "dynamicTaskNameParam": "taskToRun"}]
+def dynamic_task(ref, expression, param="taskToExecute"):
+    return {"name": f"{ref}_dyn", "taskReferenceName": ref, "type": "DYNAMIC", "dynamicTaskNameParam": param,
+            "inputParameters": {param: expression}}  # fmt: skip
+
+
+def test_run_time_choices_warn_once_per_plan_naming_each_place():
+    dyn = workflow("dyn", 1, [dynamic_task("pick_ref", "${workflow.input.worker}", "taskToRun")])
+    loop = {"name": "again", "taskReferenceName": "loop_ref", "type": "DO_WHILE", "loopCondition": "false",
+            "loopOver": [dynamic_task("inner_ref", "${prep_ref.output.next}")]}  # fmt: skip
+    other = workflow("other", 3, [loop])
+    plan = plan_of(desired(), actual({"name": "x"}, {"name": "y"}, workflows=[dyn, other]))
+    assert [c.action for c in plan.changes] == [Action.DELETE, Action.DELETE]
+    assert all(c.warnings == () for c in plan.changes)
+    assert list(plan.warnings) == [
+        "workflow dyn v1 at tasks[0] (pick_ref) > inputParameters.taskToRun (${workflow.input.worker}) "
+        "chooses its task at run time: it may be one of the 2 tasks this plan deletes",
+        "workflow other v3 at tasks[0] (loop_ref) > loopOver[0] (inner_ref) > inputParameters.taskToExecute "
+        "(${prep_ref.output.next}) chooses its task at run time: it may be one of the 2 tasks this plan deletes",
+    ]
+    one = plan_of(desired({"name": "x"}), actual({"name": "x"}, {"name": "y"}, workflows=[dyn]))
+    assert list(one.warnings) == [
+        "workflow dyn v1 at tasks[0] (pick_ref) > inputParameters.taskToRun (${workflow.input.worker}) "
+        "chooses its task at run time: it may be y, which this plan deletes"
+    ]
+
+
+def test_no_run_time_warning_without_a_delete_that_apply_would_make():
+    dyn = workflow("dyn", 1, [dynamic_task("pick_ref", "${workflow.input.worker}"), simple("used")])
+    assert plan_of(desired({"name": "x"}, {"name": "used"}), actual({"name": "x"}, workflows=[dyn])).warnings == ()
+    blocked = plan_of(desired(), actual({"name": "used"}, workflows=[dyn]))
+    assert blocked.blocked and blocked.warnings == ()
+    forced = plan_of(desired(), actual({"name": "used"}, workflows=[dyn]), force=True)
+    assert len(forced.warnings) == 1 and "it may be used, which this plan deletes" in forced.warnings[0]
+
+
+def test_literal_dynamic_targets_and_same_named_system_tasks_block_deletes():
+    """The uses the walk used to miss: every one of these deletes would have changed a running workflow."""
+    fork = {"name": "thumbs", "taskReferenceName": "thumbs_ref", "type": "FORK_JOIN_DYNAMIC",
+            "inputParameters": {"forkTaskName": "make_thumbnail", "forkTaskType": "SIMPLE",
+                                "forkTaskInputs": [{"image": "a.png"}, {"image": "b.png"}]}}  # fmt: skip
+    join = {"name": "thumbs_join", "taskReferenceName": "thumbs_join_ref", "type": "JOIN"}
+    ship = dynamic_task("ship_ref", "ship_via_post")
+    http = {"name": "notify_call", "taskReferenceName": "notify_ref", "type": "HTTP",
+            "inputParameters": {"http_request": {"uri": "http://example.invalid", "method": "POST"}}}  # fmt: skip
+    wf = workflow("media", 2, [fork, join, ship, http])
+    defined = ({"name": "make_thumbnail"}, {"name": "ship_via_post"}, {"name": "notify_call"})
+    plan = plan_of(desired(), actual(*defined, workflows=[wf]))
+    assert plan.actionable == () and len(plan.blocked) == 3
+    where = {c.name: [(b.workflow, b.version, b.location, b.ref) for b in c.blockers] for c in plan.changes}
+    assert where == {
+        "make_thumbnail": [("media", 2, "tasks[0] (thumbs_ref) > inputParameters.forkTaskName", "thumbs_ref")],
+        "ship_via_post": [("media", 2, "tasks[2] (ship_ref) > inputParameters.taskToExecute", "ship_ref")],
+        "notify_call": [("media", 2, "tasks[3] (notify_ref)", "notify_ref")],
+    }
+    assert plan.warnings == ()
+
+
+def test_a_task_only_a_new_local_workflow_uses_is_blocked_whatever_the_filter():
+    """plan, --target, --only delete and purge (targets + only delete) agree: one usage model."""
+    new_local = workflow("fresh", 1, [simple("needed"), simple("kept")])
+    state = (desired({"name": "kept"}, workflows=[new_local]), actual({"name": "needed"}, {"name": "kept"}))
+    shapes = {
+        "plan": {},
+        "--target": {"targets": ("needed",)},
+        "--only delete": {"only": (Action.DELETE,)},
+        "purge": {"targets": ("needed",), "only": (Action.DELETE,)},
+        "purge --orphaned": {"only": (Action.DELETE,)},
+    }
+    for label, options in shapes.items():
+        change = by_name(plan_of(*state, **options))["needed"]
+        assert change.blocked, label
+        assert [(b.workflow, b.location) for b in change.blockers] == [("fresh", "tasks[0] (needed_ref)")], label
+
+
+def test_a_filtered_out_update_leaves_both_versions_counting():
+    """--only delete does not apply the local update, so the server's version still uses the task."""
+    server = workflow("w", 1, [simple("old_step")])
+    local = workflow("w", 1, [simple("new_step")])
+    state = (
+        desired({"name": "new_step"}, workflows=[local]),
+        actual({"name": "old_step"}, {"name": "new_step"}, workflows=[server]),
     )
-    plan = plan_of(desired(), actual({"name": "x"}, {"name": "y"}, workflows=[dyn]))
-    assert all("may be used at run time by workflow dyn v1" in c.warnings[0] for c in plan.changes)
+    assert by_name(plan_of(*state, only=(Action.DELETE,)))["old_step"].blocked
+    assert not by_name(plan_of(*state))["old_step"].blocked  # the update is in the plan: nothing uses it after
+
+
+def test_warnings_about_other_owners_workflows_are_kept_apart():
+    mine = workflow("mine", 1, [simple("ghost_a"), dynamic_task("d_ref", "${workflow.input.t}")], ownerEmail="me@x.io")
+    theirs = [
+        workflow(f"theirs_{i}", 1, [simple(f"ghost_{i}"), dynamic_task("d_ref", "${workflow.input.t}")],
+                 ownerEmail="other@x.io")
+        for i in range(3)
+    ]  # fmt: skip
+    local = workflow("local", 1, [simple("orphan_free")])
+    plan = plan_of(
+        desired(workflows=[local]),
+        actual({"name": "gone", "ownerEmail": "me@x.io"}, workflows=[mine, *theirs]),
+        owner_email="me@x.io",
+    )
+    assert [w.split(" uses ")[0].split(" at ")[0] for w in plan.warnings] == [
+        "workflow mine v1",
+        "workflow local v1",
+        "workflow mine v1",
+    ]
+    assert len(plan.unmanaged_warnings) == 6
+    assert all("theirs_" in w for w in plan.unmanaged_warnings)
+    # Without an owner the whole server is the project's: nothing is set apart.
+    unowned = plan_of(desired(), actual({"name": "gone"}, workflows=[mine, *theirs]))
+    assert len(unowned.warnings) == 8 and unowned.unmanaged_warnings == ()
+
+
+def test_undefined_task_warnings_only_for_tasks_that_need_a_definition():
+    http = {"name": "http_call", "taskReferenceName": "h", "type": "HTTP"}
+    wf = workflow("w", 1, [http, dynamic_task("ship_ref", "ship_via_drone"), simple("ghost")])
+    warned = sorted(w.split("'")[1] for w in plan_of(desired(), actual(workflows=[wf])).warnings)
+    assert warned == ["ghost", "ship_via_drone"]
 
 
 def test_workflow_using_undefined_task_warns():

@@ -59,7 +59,7 @@ def test_json_has_plan_file_shape():
     doc = json.loads(render_json(mixed_plan()))
     assert doc["summary"] == {"create": 1, "update": 1, "delete": 2, "no-op": 0, "blocked": 1}
     assert {c["action"] for c in doc["changes"]} == {"create", "update", "delete"}
-    assert doc["format_version"] == "1.0" and "fingerprints" in doc
+    assert doc["format_version"] == "1.1" and "fingerprints" in doc and doc["unmanaged_warnings"] == []
 
 
 def test_markdown_single_part_has_summary_table_and_details():
@@ -106,3 +106,20 @@ def test_unmanaged_objects_are_one_line_unless_verbose():
     assert "? task x" not in text and "? task x" in render_text(plan, show_noop=True)
     (part,) = render_markdown(plan)
     assert "Left alone: 2 tasks on the server only" in part and "`task:y`" in part
+
+
+def test_warnings_about_other_owners_are_one_line_unless_verbose():
+    theirs = [workflow(f"theirs_{i}", 1, [simple(f"ghost_{i}")], ownerEmail="o@x.io") for i in range(4)]
+    mine = workflow("mine", 1, [simple("ghost_mine")], ownerEmail="me@x.io")
+    plan = plan_of(desired(), actual(workflows=[*theirs, mine]), owner_email="me@x.io")
+    text = render_text(plan)
+    assert "Warning: workflow mine v1 uses task 'ghost_mine'" in text
+    assert "ghost_0" not in text
+    assert "Note: 4 warnings about workflows not managed here (-v lists them)" in text
+    verbose = render_text(plan, show_noop=True)
+    assert all(f"Note (not managed here): workflow theirs_{i} v1 uses task 'ghost_{i}'" in verbose for i in range(4))
+    (part,) = render_markdown(plan)
+    assert "4 warnings about workflows not managed by this project</summary>" in part and "ghost_3" in part
+    assert json.loads(render_json(plan))["unmanaged_warnings"] == list(plan.unmanaged_warnings)
+    quiet = plan_of(desired(), actual(workflows=[mine]), owner_email="me@x.io")
+    assert "not managed" not in render_text(quiet) and "not managed" not in render_markdown(quiet)[0]

@@ -405,6 +405,43 @@ def test_task_with_embedded_definition_needs_no_registered_one(tmp_path: Path) -
     assert validate([load_one(tmp_path, definition)]) == []
 
 
+def test_literal_dynamic_targets_need_a_definition_system_tasks_do_not(tmp_path: Path) -> None:
+    definition = minimal()
+    definition["tasks"] += [
+        {"name": "notify_call", "taskReferenceName": "notify_ref", "type": "HTTP", "inputParameters": {}},
+        {
+            "name": "fan_out",
+            "taskReferenceName": "fan_ref",
+            "type": "FORK_JOIN_DYNAMIC",
+            "inputParameters": {"forkTaskName": "resize", "forkTaskInputs": [{"w": 1}]},
+        },
+        {"name": "fan_join", "taskReferenceName": "fan_join_ref", "type": "JOIN"},
+        {
+            "name": "pick",
+            "taskReferenceName": "pick_ref",
+            "type": "DYNAMIC",
+            "dynamicTaskNameParam": "which",
+            "inputParameters": {"which": "ship_via_rail"},
+        },
+        {
+            "name": "pick_later",
+            "taskReferenceName": "later_ref",
+            "type": "DYNAMIC",
+            "inputParameters": {"taskToExecute": "${workflow.input.which}"},
+        },
+    ]
+    workflow = load_one(tmp_path, definition)
+    problems = validate([workflow])
+    assert [p.message.split(" uses task definition ")[1].split(",")[0] for p in problems] == [
+        "'resize'",
+        "'ship_via_rail'",
+    ]
+    lines = workflow.path.read_text().splitlines()
+    assert '"fan_ref"' in lines[problems[0].line - 1] and '"pick_ref"' in lines[problems[1].line - 1]
+    assert "fan_ref" in problems[0].message and "inputParameters.forkTaskName" in problems[0].message
+    assert validate([workflow], tasks={"worker", "resize", "ship_via_rail"}) == []
+
+
 def sub(name: str | None = None, version: int | None = None, **param: Any) -> dict[str, Any]:
     if name is not None:
         param["name"] = name
