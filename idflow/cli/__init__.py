@@ -2,6 +2,8 @@
 
 This is the one place where errors become exit codes: ``IdflowError`` and usage errors exit 1 with
 one line on stderr (a traceback only with ``--debug``), Ctrl-C exits 130, anything unexpected exits 3.
+A reader that stops early (``idflow tasks list | head``) ends the command quietly with 141, as git does
+(128 + SIGPIPE).
 """
 
 from __future__ import annotations
@@ -20,9 +22,16 @@ from idflow.errors import IdflowError
 EXIT_ERROR = 1
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 class IdflowGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # before click's own handler, which would exit 1
+            raise click.exceptions.Exit(_quiet_broken_pipe()) from None
+
     def main(
         self,
         args: Any = None,
@@ -36,6 +45,9 @@ class IdflowGroup(click.Group):
         try:
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else 0
+            sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
+        except BrokenPipeError:
+            code = _quiet_broken_pipe()
         except click.exceptions.Exit as exc:
             code = exc.exit_code
         except click.UsageError as exc:
@@ -67,6 +79,18 @@ class IdflowGroup(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away: say nothing, and make the flush at exit write to /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test runner's buffer)
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 @click.group(cls=IdflowGroup, context_settings={"help_option_names": ["-h", "--help"]})

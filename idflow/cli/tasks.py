@@ -223,5 +223,9 @@ def purge(app: AppContext, names: tuple[str, ...], orphaned: bool, force: bool, 
         echo("Nothing to delete.")
         return
     if not auto_approve and not interactive():
+        deletes = [c.name for c in plan.actionable]
+        echo(f"Would delete ({len(deletes)}):")
+        for name in deletes:
+            echo(f"  {name}")
         raise ConfirmationRefused("refusing to delete without confirmation: no terminal to ask; pass -y")
     _confirm_and_apply(app, plan, auto_approve, question="Delete these task definitions?")

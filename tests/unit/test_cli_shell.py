@@ -55,3 +55,29 @@ def test_unreachable_server_is_one_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(
         "Error: GET http://127.0.0.1:9/api/metadata/taskdefs: cannot reach the server"
     )
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """`idflow tasks list --local | head -1`: no traceback, no "Exception ignored", exit 141 as git."""
+    from tests.factories import write_task_file
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "idflow.yml").write_text("{}\n")
+    for index in range(700):  # about 100 kB of lines: more than a pipe holds, so writing must fail
+        write_task_file(tmp_path, f"resize_image_variant_number_{index:04d}_for_the_gallery", package=True)
+    elsewhere = tmp_path / "elsewhere"  # not the project folder, whose idflow/ would shadow the package
+    elsewhere.mkdir()
+    config = str(tmp_path / "config" / "idflow.yml")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idflow.cli", "--config", config, "tasks", "list", "--local"],
+        cwd=elsewhere,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = process.stdout.readline()
+    process.stdout.close()  # what head does after its line
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 141
+    assert first.startswith(b"resize_image_variant_number_0000_for_the_gallery")
+    assert stderr == ""
