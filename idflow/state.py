@@ -92,6 +92,11 @@ def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
 
 def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
     from idflow.desired.workflows import load_workflows
+    from idflow.log import get_logger
+
+    for task in tasks:
+        for note in task.notes:  # accepted, but worth knowing (a TaskDef name the SDK overrides)
+            get_logger("idflow.desired").warning("note", task=task.name, at=str(note))
 
     workflows = load_workflows(config.workflows_dir, variables=config.vars, owner_email=config.owner_email)
     return DesiredState(
