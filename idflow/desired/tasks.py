@@ -379,6 +379,20 @@ def _decorator_kind(qualified: str | None) -> str | None:
     return None
 
 
+_HOW = (
+    "declare workers at module level: @worker_task(task_definition_name='...') on a module-level function, a "
+    "module-level Worker(task_definition_name='...', ...), or a WorkerInterface subclass naming its task with "
+    "a literal (README: Writing tasks)"
+)
+
+
+def _not_a_decorator(qualified: str) -> str:
+    return (
+        f"this {qualified.rsplit('.', 1)[-1]}(...) is not a decorator of a module-level function, so its task "
+        f"cannot be read without running the code; {_HOW}"
+    )
+
+
 def _name(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
@@ -501,6 +515,7 @@ class _FileReader:
 
     def read(self) -> None:
         aliases: dict[str, str] = {}
+        imported: dict[str, str] = {}  # every module-level import, also those rebound later (for refusals)
         for stmt in iter_module_statements(self.tree.body):
             if isinstance(stmt, ast.Import):
                 for alias in stmt.names:
@@ -509,6 +524,7 @@ class _FileReader:
                     else:
                         top = alias.name.split(".")[0]
                         aliases[top] = top
+                imported.update(aliases)
                 continue
             if isinstance(stmt, ast.ImportFrom):
                 for alias in stmt.names:
@@ -521,6 +537,7 @@ class _FileReader:
                         aliases[local] = f"{stmt.module}.{alias.name}"
                     else:
                         aliases.pop(local, None)
+                imported.update(aliases)
                 continue
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 self._read_decorated(stmt, aliases, stmt.name)
@@ -530,7 +547,7 @@ class _FileReader:
                 self._read_worker_objects(stmt, aliases)
             for name in bound_names(stmt):
                 aliases.pop(name, None)
-        self._refuse_the_rest()
+        self._refuse_the_rest(imported)
 
     def _read_decorated(
         self, func: ast.FunctionDef | ast.AsyncFunctionDef, aliases: Mapping[str, str], qualname: str
@@ -577,52 +594,67 @@ class _FileReader:
         pending: list[ast.AST] = [stmt]
         while pending:
             node = pending.pop()
-            if isinstance(node, ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                continue
-            if isinstance(node, ast.Call) and _qualified(node.func, aliases) in WORKER_CLASSES:
-                self._handled.add(id(node))
-                self._read_worker_object(node, aliases)
+            if isinstance(node, ast.Lambda) or (isinstance(node, ast.stmt) and node is not stmt):
+                continue  # nested statements come from iter_module_statements on their own
+            if isinstance(node, ast.Call):
+                qualified = _qualified(node.func, aliases)
+                if qualified in WORKER_CLASSES:
+                    self._handled.add(id(node))
+                    self._read_worker_object(node, aliases)
+                elif _decorator_kind(qualified) is not None:
+                    self._handled.add(id(node))
+                    self.problem(node, _not_a_decorator(qualified))
             pending.extend(ast.iter_child_nodes(node))
 
-    def _refuse_the_rest(self) -> None:
-        """Every worker definition not read above is a problem: it would run, but cannot be read."""
-        aliases: dict[str, str] = {}
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else (
-                        alias.name.split(".")[0]
-                    )
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                for alias in node.names:
-                    if alias.name == "*":
-                        for exported in _STAR_EXPORTS.get(node.module, ()):
-                            aliases[exported] = f"{node.module}.{exported}"
-                    else:
-                        aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-        how = (
-            "declare workers at module level: @worker_task(task_definition_name='...') on a module-level "
-            "function, a module-level Worker(task_definition_name='...', ...), or a WorkerInterface subclass "
-            "naming its task with a literal (README: Writing tasks)"
-        )
-        for node in ast.walk(self.tree):
-            if id(node) in self._handled:
+    def _refuse_the_rest(self, aliases: Mapping[str, str]) -> None:
+        """Every worker definition not read above is a problem: it would run, but cannot be read.
+
+        Fast: a function or class body is only searched when its text names a worker API (``worker_task``,
+        ``WorkerTask``, ``Worker*`` or a local alias of one); bodies that do not are most of a file.
+        """
+        names = {"worker_task", "WorkerTask", "Worker"} | {
+            local for local, qualified in aliases.items()
+            if qualified in WORKER_CLASSES or qualified in WORKER_INTERFACES or _decorator_kind(qualified)
+        }  # fmt: skip
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        lines = self._lines
+        known = dict(aliases)
+        pending: list[ast.AST] = [
+            stmt for stmt in iter_module_statements(self.tree.body)
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        ]  # fmt: skip
+        while pending:
+            node = pending.pop()
+            if id(node) in self._handled and not isinstance(node, ast.ClassDef):
                 continue
-            if isinstance(node, ast.ClassDef):
-                if any(_qualified(base, aliases) in WORKER_INTERFACES for base in node.bases):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+                header = [*getattr(node, "decorator_list", ()), *getattr(node, "bases", ())]
+                pending.extend(header)
+                text = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+                if not any(name in text for name in names):
+                    continue
+                if isinstance(node, ast.ClassDef) and id(node) not in self._handled and any(
+                    _qualified(base, known) in WORKER_INTERFACES for base in node.bases
+                ):
                     self.problem(node, f"the WorkerInterface subclass {node.name} is not defined at module "
-                                       f"level, so its task cannot be read without running the code; {how}")
+                                       f"level, so its task cannot be read without running the code; {_HOW}")
+                body = node.body if isinstance(node.body, list) else [node.body]
+                for inner in ast.walk(ast.Module(body=body, type_ignores=[])):
+                    if isinstance(inner, ast.ImportFrom) and inner.level == 0 and inner.module:
+                        for alias in inner.names:
+                            if alias.name != "*":
+                                known[alias.asname or alias.name] = f"{inner.module}.{alias.name}"
+                pending.extend(body)
                 continue
-            if not isinstance(node, ast.Call):
-                continue
-            qualified = _qualified(node.func, aliases)
-            if qualified in WORKER_CLASSES:
-                self.problem(node, f"this Worker(...) is made inside a function, so its task cannot be read "
-                                   f"without running the code; {how}")
-            elif _decorator_kind(qualified) is not None:
-                self.problem(node, f"this {qualified.rsplit('.', 1)[-1]}(...) is not a decorator of a "
-                                   f"module-level function, so its task cannot be read without running the "
-                                   f"code; {how}")
+            if isinstance(node, ast.Call) and id(node) not in self._handled:
+                qualified = _qualified(node.func, known)
+                if qualified in WORKER_CLASSES:
+                    self.problem(node, f"this Worker(...) is made inside a function or class, so its task cannot "
+                                       f"be read without running the code; {_HOW}")
+                elif _decorator_kind(qualified) is not None:
+                    self.problem(node, _not_a_decorator(qualified))
+            pending.extend(ast.iter_child_nodes(node))
 
     def _value(self, field: str, node: ast.expr) -> tuple[bool, Any]:
         try:

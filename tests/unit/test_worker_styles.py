@@ -269,7 +269,7 @@ REFUSED = [
             return Worker(task_definition_name=TASK_NAME, execute_function=work, poll_interval=750.0)
         """,
         "return Worker(",
-        "this Worker(...) is made inside a function",
+        "this Worker(...) is made inside a function or class",
     ),
     (
         "name_from_parameter",
@@ -400,3 +400,27 @@ def test_workers_in_shared_folders_and_top_level_files_are_tasks(tasks_dir: Path
     tasks = {t.name: t for t in discover_tasks(tasks_dir, import_root=tasks_dir.parent.parent)}
     assert tasks["shared_helper_task"].module == "idflow.tasks._shared.helpers"
     assert tasks["loose"].module == "idflow.tasks.loose"
+
+
+def test_a_module_level_worker_under_if_is_read_once_and_a_call_form_decorator_is_refused(tasks_dir: Path) -> None:
+    path = write(tasks_dir, "guarded", """
+        import os
+
+        from conductor.client.worker.worker import Worker
+        from conductor.client.worker.worker_task import worker_task
+
+
+        def run(task):
+            return {}
+
+
+        if os.environ.get("FAST"):
+            fast = Worker("guarded_fast", run)
+
+        wrapped = worker_task(task_definition_name="guarded_wrapped")(run)
+    """)
+    tasks, problems = discover_tasks_partial(tasks_dir)
+    assert [t.name for t in tasks] == ["guarded_fast"]
+    assert [(p.line, p.message.split(",")[0]) for p in problems] == [
+        (line_of(path, "wrapped ="), "this worker_task(...) is not a decorator of a module-level function"),
+    ]
