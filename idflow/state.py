@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,12 @@ def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
 
 def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
     from idflow.desired.workflows import load_workflows
+    from idflow.log import get_logger
+
+    for task in tasks:
+        for note in task.notes:  # accepted, but worth knowing (a TaskDef name the SDK overrides)
+            where = f"{config.relative(Path(note.path))}:{note.line}:{note.col}"
+            get_logger("idflow.desired").warning(f"note: {where}: {note.message}", task=task.name)
 
     workflows = load_workflows(config.workflows_dir, variables=config.vars, owner_email=config.owner_email)
     return DesiredState(

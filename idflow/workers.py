@@ -4,17 +4,21 @@ This is the only place where task code is imported. Everything else (plan, list,
 task files statically.
 
 Importing task modules
-    ``LocalTask.module`` is the dotted path relative to the project root (``idflow.tasks.greet.greet``),
-    which clashes with the installed ``idflow`` package. So the tasks folder is mounted as a synthetic
-    package, ``idflow_tasks`` (a module object whose ``__path__`` is the tasks folder), and a task file
-    ``<tasks_dir>/greet/greet.py`` is imported as ``idflow_tasks.greet.greet``. Code in a task folder
-    reaches its neighbours with relative imports (``from . import helpers``, ``from ..common import x``).
+    A task file ``<tasks_dir>/greet/greet.py`` is imported as ``idflow.tasks.greet.greet``, the path the
+    seed's own examples use: the library's ``idflow.tasks`` package reads its modules from the configured
+    tasks folder (``idflow.tasks.mount``, which also sets ``$IDFLOW_TASKS_DIR``, so spawned worker
+    processes find the same modules by the same names). Code in a task folder reaches its neighbours with
+    relative imports (``from . import helpers``, ``from ..common import x``).
 
-    Worker processes are started with ``spawn``: the child re-creates every object from a pickle, and a
-    plain function pickles as "import this module by name", which the child could not do. Each worker's
-    function is therefore wrapped in ``TaskFunction``, a small picklable reference (tasks folder, module,
-    task name) whose unpickling mounts the synthetic package in the child and imports the module there.
-    No files, no ``PYTHONPATH`` and no bootstrap module are involved; a child needs only ``idflow``.
+    Worker processes are started with ``spawn``: the child re-creates every object from a pickle. A
+    decorated function is wrapped in ``TaskFunction``, a small picklable reference (tasks folder, module,
+    task name, function, domain) whose unpickling mounts the tasks folder in the child and imports the
+    module there; ``Worker(...)`` objects and ``WorkerInterface`` instances pickle by module path.
+
+Worker styles
+    Decorated functions come from the SDK's registry (one worker per domain); ``Worker(...)`` objects are
+    found among the module's globals (directly or in a list, tuple or dict); a ``WorkerInterface`` subclass
+    is used through a module-level instance if there is one, else created as ``Cls()``.
 
 Processes and threads
     By default every worker runs in its own process under the SDK's ``TaskHandler`` (which also restarts
@@ -32,12 +36,9 @@ Logging
 from __future__ import annotations
 
 import importlib
-import importlib.machinery
-import importlib.util
 import inspect
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from idflow.config import Config
     from idflow.desired.tasks import LocalTask
 
-PACKAGE = "idflow_tasks"
+PACKAGE = "idflow.tasks"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 THREAD_JOIN_SECONDS = 10.0
 
@@ -174,29 +175,20 @@ def select_tasks(config: Config, names: Sequence[str], all_tasks: bool, *, allow
 
 
 def mount_tasks_package(tasks_dir: Path | str) -> ModuleType:
-    """Make ``idflow_tasks`` a package whose modules are the files under ``tasks_dir``.
+    """Make ``idflow.tasks`` read its modules from ``tasks_dir`` (here and in processes started from here).
 
-    Idempotent for the same folder; a different folder replaces the package and drops its modules.
+    Idempotent for the same folder; a different folder drops the modules imported from the old one.
     """
-    folder = str(Path(tasks_dir).resolve())
-    current = sys.modules.get(PACKAGE)
-    if current is not None and list(getattr(current, "__path__", [])) == [folder]:
-        return current
-    for loaded in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
-        del sys.modules[loaded]
-    spec = importlib.machinery.ModuleSpec(PACKAGE, None, is_package=True)
-    spec.submodule_search_locations = [folder]
-    package = importlib.util.module_from_spec(spec)
-    package.__path__ = [folder]
-    package.__file__ = None
-    sys.modules[PACKAGE] = package
-    importlib.invalidate_caches()
-    return package
+    import idflow.tasks
+
+    idflow.tasks.mount(tasks_dir)
+    return idflow.tasks
 
 
-def module_name(task: LocalTask, tasks_dir: Path) -> str:
-    """``idflow_tasks.<folder>.<file>`` for a task file under ``tasks_dir``."""
-    parts = list(task.path.resolve().relative_to(Path(tasks_dir).resolve()).with_suffix("").parts)
+def module_name(task: LocalTask | Path, tasks_dir: Path) -> str:
+    """``idflow.tasks.<folder>.<file>`` for a task file (or a task's first file) under ``tasks_dir``."""
+    path = task if isinstance(task, Path) else task.path
+    parts = list(path.resolve().relative_to(Path(tasks_dir).resolve()).with_suffix("").parts)
     if parts and parts[-1] == "__init__":
         parts.pop()
     return ".".join([PACKAGE, *parts])
@@ -207,15 +199,29 @@ def _import_task_module(tasks_dir: str, module: str) -> ModuleType:
     return importlib.import_module(module)
 
 
-def _registered_function(task_name: str, module: ModuleType, function: str) -> Callable[..., Any]:
-    """The function the decorator registered for ``task_name`` (else the module's attribute, unwrapped)."""
+def _attribute(module: ModuleType, qualname: str) -> Any:
+    value: Any = module
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _registered_function(
+    task_name: str, module: ModuleType, function: str, domain: str | None = None
+) -> Callable[..., Any]:
+    """The function the decorator registered for ``task_name`` in ``domain`` (else the module's attribute,
+    unwrapped)."""
     from conductor.client.automator.task_handler import get_registered_workers
 
     for worker in get_registered_workers():
         func = worker.execute_function
-        if worker.get_task_definition_name() == task_name and getattr(func, "__module__", None) == module.__name__:
+        if (
+            worker.get_task_definition_name() == task_name
+            and worker.domain == domain
+            and getattr(func, "__module__", None) == module.__name__
+        ):
             return func
-    return inspect.unwrap(getattr(module, function))
+    return inspect.unwrap(_attribute(module, function))
 
 
 class TaskFunction:
@@ -225,17 +231,18 @@ class TaskFunction:
     to map task input to parameters) see the real signature.
     """
 
-    def __init__(self, tasks_dir: str, module: str, task_name: str, function: str):
+    def __init__(self, tasks_dir: str, module: str, task_name: str, function: str, domain: str | None = None):
         self.tasks_dir = tasks_dir
         self.module = module
         self.task_name = task_name
         self.function = function
+        self.domain = domain
         self._func: Callable[..., Any] | None = None
 
     def resolve(self) -> Callable[..., Any]:
         if self._func is None:
             loaded = _import_task_module(self.tasks_dir, self.module)
-            self._func = _registered_function(self.task_name, loaded, self.function)
+            self._func = _registered_function(self.task_name, loaded, self.function, self.domain)
         return self._func
 
     @property
@@ -251,10 +258,10 @@ class TaskFunction:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"tasks_dir": self.tasks_dir, "module": self.module, "task_name": self.task_name,
-                "function": self.function}  # fmt: skip
+                "function": self.function, "domain": self.domain}  # fmt: skip
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"domain": None, **state})
         self._func = None
         self.resolve()  # import now: a broken module shows at start, not at the first task
 
@@ -297,44 +304,100 @@ def _take_failure(task_id: str) -> str | None:
 
 
 def build_workers(config: Config, tasks: Sequence[LocalTask]) -> list[Any]:
-    """Import the tasks' modules and build one SDK ``Worker`` per task (per domain)."""
+    """Import the tasks' modules and collect one SDK worker per task and domain (see "Worker styles")."""
     from conductor.client.automator.task_handler import get_registered_workers
+
+    from idflow.desired.tasks import WorkerSource
 
     tasks_dir = str(config.tasks_dir)
     mount_tasks_package(tasks_dir)
-    modules: dict[str, str] = {}
-    for task in tasks:
-        name = module_name(task, config.tasks_dir)
-        modules[task.name] = name
-        try:
-            importlib.import_module(name)
-        except Exception as exc:
-            where = config.relative(task.path)
-            raise WorkerError(
-                f"cannot import the module of task {task.name} ({where}): {type(exc).__name__}: {exc}"
-            ) from exc
-    registered = get_registered_workers()
     workers = []
     for task in tasks:
-        mine = [
-            w for w in registered
-            if w.get_task_definition_name() == task.name
-            and getattr(w.execute_function, "__module__", None) == modules[task.name]
-        ]  # fmt: skip
-        if not mine:
-            raise WorkerError(f"importing {config.relative(task.path)} registered no worker named {task.name!r}")
-        for worker in mine:
-            is_async = inspect.iscoroutinefunction(worker.execute_function)
-            wrapper = (AsyncTaskFunction if is_async else TaskFunction)(
-                tasks_dir, modules[task.name], task.name, task.function
+        sources = task.workers or (WorkerSource(task.path, task.line, task.module, "function", task.function, None),)
+        by_module: dict[str, tuple[ModuleType, list[WorkerSource]]] = {}
+        for source in sources:
+            name = module_name(source.path, config.tasks_dir)
+            if name not in by_module:
+                by_module[name] = (_import(config, task.name, source.path, name), [])
+            by_module[name][1].append(source)
+        registered = get_registered_workers() if any(s.style == "function" for s in sources) else []
+        mine: list[Any] = []
+        for name, (module, module_sources) in by_module.items():
+            styles = {s.style for s in module_sources}
+            if "function" in styles:
+                mine += [
+                    w for w in registered
+                    if w.get_task_definition_name() == task.name
+                    and getattr(w.execute_function, "__module__", None) == name
+                ]  # fmt: skip
+            if "object" in styles:
+                mine += _module_workers(module, task.name, _sdk_worker_class())
+            for source in module_sources:
+                if source.style == "class":
+                    mine += _class_workers(config, task.name, module, source)
+        if len(mine) < len(sources):
+            where = config.relative(task.path)
+            found = f"registered {len(mine)} of its {len(sources)} workers" if mine else "registered no worker"
+            raise WorkerError(
+                f"importing the module(s) of task {task.name!r} ({where}) {found}; a Worker(...) must be "
+                "made when the module is imported (not under `if __name__ == '__main__':`)"
             )
-            wrapper._func = worker.execute_function
-            worker.execute_function = wrapper
-            if worker.register_task_def:
+        for worker in mine:
+            func = getattr(worker, "execute_function", None)
+            if func is not None and not isinstance(func, TaskFunction):
+                is_async = inspect.iscoroutinefunction(func)
+                wrapper = (AsyncTaskFunction if is_async else TaskFunction)(
+                    tasks_dir, func.__module__, task.name, func.__qualname__, worker.domain
+                )
+                wrapper._func = func
+                worker.execute_function = wrapper
+            if getattr(worker, "register_task_def", False):
                 log.warning("ignoring register_task_def: definitions are registered by idflow apply", task=task.name)
                 worker.register_task_def = False
             workers.append(worker)
     return workers
+
+
+def _import(config: Config, task: str, path: Path, name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:
+        where = config.relative(path)
+        raise WorkerError(f"cannot import the module of task {task} ({where}): {type(exc).__name__}: {exc}") from exc
+
+
+def _sdk_worker_class() -> type:
+    from conductor.client.worker.worker import Worker
+
+    return Worker
+
+
+def _module_workers(module: ModuleType, task_name: str, kind: type) -> list[Any]:
+    """Instances of ``kind`` for ``task_name`` among the module's globals (or in lists, tuples, dicts)."""
+    found: list[Any] = []
+    for value in vars(module).values():
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if isinstance(item, kind) and item.get_task_definition_name() == task_name and item not in found:
+                found.append(item)
+    return found
+
+
+def _class_workers(config: Config, task_name: str, module: ModuleType, source: Any) -> list[Any]:
+    cls = getattr(module, source.symbol or "", None)
+    if not isinstance(cls, type):
+        raise WorkerError(f"{config.relative(source.path)}:{source.line}: no class {source.symbol} after import")
+    existing = _module_workers(module, task_name, cls)
+    if existing:
+        return existing[:1]
+    try:
+        return [cls()]
+    except Exception as exc:
+        raise WorkerError(
+            f"{config.relative(source.path)}:{source.line}: cannot create the worker {source.symbol}() of task "
+            f"{task_name}: {type(exc).__name__}: {exc} (give its __init__ no required parameters, or make "
+            "one instance at module level)"
+        ) from exc
 
 
 # -- logging from the workers ----------------------------------------------------------------------
@@ -471,7 +534,8 @@ def run_workers(
                 server=config.server_url,
             )
             for worker, ident in zip(workers, pool.idents(), strict=True):
-                log.info("worker started", task=worker.get_task_definition_name(), **ident)
+                domain = {"domain": worker.get_domain()} if worker.get_domain() else {}
+                log.info("worker started", task=worker.get_task_definition_name(), **domain, **ident)
             while not requested.wait(0.5) and not (stop is not None and stop.is_set()):
                 pass
             why = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}.get(requested.signal or 0, "stop requested")
@@ -491,7 +555,7 @@ class _ProcessRunner:
             workers=workers,
             configuration=configuration,
             scan_for_annotated_workers=False,  # exactly the selected tasks, not whatever got imported
-            import_modules=None,  # already imported by build_workers (under the synthetic package)
+            import_modules=None,  # already imported by build_workers (as idflow.tasks.*)
             event_listeners=[listener],
         )
 
@@ -522,7 +586,9 @@ class _ThreadRunner:
         self.threads: list[threading.Thread] = []
         for worker in workers:
             name = worker.get_task_definition_name()
-            if isinstance(worker.execute_function, AsyncTaskFunction):
+            if isinstance(getattr(worker, "execute_function", None), AsyncTaskFunction) or (
+                inspect.iscoroutinefunction(getattr(worker, "execute", None))
+            ):
                 runner = AsyncTaskRunner(worker, configuration, None, [listener])
                 target: Callable[[], Any] = lambda r=runner: _run_async(r)  # noqa: E731
             else:

@@ -23,6 +23,20 @@ EXIT_ERROR = 1
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+# Flags of the root group that may also be written after a subcommand (`idflow plan -v`).
+GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """``argv`` with the global flags moved in front of the subcommand, wherever they were written.
+
+    One mechanism for every command, so ``idflow tasks list --sync --verbose`` means
+    ``idflow --verbose tasks list --sync``. Nothing after ``--`` is touched.
+    """
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [arg for arg in argv[:end] if arg in GLOBAL_FLAGS]
+    rest = [arg for arg in argv[:end] if arg not in GLOBAL_FLAGS]
+    return flags + rest + argv[end:]
 
 
 class IdflowGroup(click.Group):
@@ -40,7 +54,7 @@ class IdflowGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = hoist_global_flags(list(sys.argv[1:] if args is None else args))
         debug = "--debug" in argv or os.environ.get("IDFLOW_DEBUG") == "1"
         try:
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
@@ -102,8 +116,8 @@ def _quiet_broken_pipe() -> int:
     envvar="IDFLOW_CONFIG",
     help="Config file (default: config/idflow.yml found by walking up).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Say more.")
-@click.option("--debug", is_flag=True, help="Debug logging and tracebacks.")
+@click.option("-v", "--verbose", is_flag=True, help="Say more (also accepted after the subcommand).")
+@click.option("--debug", is_flag=True, help="Debug logging and tracebacks (also accepted after the subcommand).")
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),

@@ -1,8 +1,21 @@
 """Desired task definitions, read from the workers' source with ``ast``: no task code ever runs.
 
-Layout: ``<tasks_dir>/<name>/<name>.py`` (plus any other ``*.py`` and an optional ``requirements.txt``
-in that folder). Every function decorated with ``@worker_task(...)`` -- idflow's drop-in or the SDK's --
-is a task; the decorator's keywords (and ``task_def=TaskDef(...)``) are its definition.
+Layout: ``<tasks_dir>/<name>/<name>.py`` (plus any other ``*.py``, in subfolders too, and an optional
+``requirements.txt`` in that folder). Every ``.py`` file in the tasks tree is parsed (test files excepted);
+a file that does not parse is a problem. The worker styles of conductor-python that can be read statically
+are tasks:
+
+- a module-level function (or a ``@staticmethod`` of a module-level class) decorated with
+  ``@worker_task(...)`` -- idflow's drop-in or the SDK's -- or the legacy ``@WorkerTask(...)``; the
+  decorator's keywords (and ``task_def=TaskDef(...)``) are its definition;
+- ``Worker(task_definition_name=..., execute_function=..., task_def_template=TaskDef(...))`` at module
+  level;
+- a module-level ``WorkerInterface`` subclass whose name is a literal: returned by
+  ``get_task_definition_name``, passed to ``super().__init__``, assigned to ``self.task_definition_name``,
+  or a class attribute.
+
+Any other worker (one made inside a function, a name that needs the code to run) is a problem at its line.
+One task name may have several workers in different domains; they share one definition.
 """
 
 from __future__ import annotations
@@ -42,6 +55,16 @@ IDFLOW_DECORATORS = frozenset({"idflow.worker_task", "idflow.decorator.worker_ta
 SDK_DECORATORS = frozenset({"conductor.client.worker.worker_task.worker_task", "conductor.client.worker_task"})
 SDK_LEGACY_DECORATORS = frozenset({"conductor.client.worker.worker_task.WorkerTask"})
 TASKDEF_CLASSES = frozenset({"conductor.client.http.models.task_def.TaskDef", "conductor.client.http.models.TaskDef"})
+WORKER_CLASSES = frozenset({"conductor.client.worker.worker.Worker"})
+WORKER_INTERFACES = frozenset({
+    "conductor.client.worker.worker_interface.WorkerInterface", "conductor.client.WorkerInterface",
+})  # fmt: skip
+# Parameters, in order, of conductor-python 2.0's ``Worker(...)``; all but the first three are runtime only.
+_WORKER_PARAMETERS = (
+    "task_definition_name", "execute_function", "poll_interval", "domain", "worker_id", "thread_count",
+    "register_task_def", "poll_timeout", "lease_extend_enabled", "paused", "task_def_template",
+    "overwrite_task_def", "strict_schema", "register_schema",
+)  # fmt: skip
 # Positional parameters, in order, of each decorator.
 _POSITIONAL = {
     "idflow": ("task_definition_name",),
@@ -60,12 +83,33 @@ _RUNTIME = {
 _STAR_EXPORTS = {
     "idflow": ("worker_task",),
     "idflow.decorator": ("worker_task",),
-    "conductor.client": ("worker_task",),
+    "conductor.client": ("worker_task", "WorkerInterface"),
     "conductor.client.worker.worker_task": ("worker_task", "WorkerTask"),
+    "conductor.client.worker.worker": ("Worker",),
+    "conductor.client.worker.worker_interface": ("WorkerInterface",),
     "conductor.client.http.models": ("TaskDef",),
     "conductor.client.http.models.task_def": ("TaskDef",),
 }
-_FILE_MARKERS = (b"worker_task", b"WorkerTask")
+# A file with none of these cannot define a worker: it is parsed (for syntax errors) but not read further.
+_FILE_MARKERS = (b"worker_task", b"WorkerTask", b"Worker")
+UNKNOWN_DOMAIN = "<not readable>"
+
+
+@dataclass(frozen=True)
+class WorkerSource:
+    """One worker of a task: where it is and how ``idflow worker start`` finds it after importing ``module``.
+
+    ``style`` is "function" (a decorated function; ``symbol`` its qualified name), "object" (a module-level
+    ``Worker(...)``; ``symbol`` its execute function's name, if a plain name) or "class" (a
+    ``WorkerInterface`` subclass; ``symbol`` the class name).
+    """
+
+    path: Path
+    line: int
+    module: str
+    style: str
+    symbol: str | None
+    domain: str | None
 
 
 @dataclass(frozen=True)
@@ -78,6 +122,8 @@ class LocalTask:
     module: str
     requirements: tuple[str, ...]
     requirements_path: Path | None
+    workers: tuple[WorkerSource, ...] = ()
+    notes: tuple[Problem, ...] = ()  # worth saying, not wrong (a TaskDef name the SDK overrides)
 
 
 # -- validation of one definition -----------------------------------------------------------------
@@ -333,6 +379,68 @@ def _decorator_kind(qualified: str | None) -> str | None:
     return None
 
 
+_HOW = (
+    "declare workers at module level: @worker_task(task_definition_name='...') on a module-level function, a "
+    "module-level Worker(task_definition_name='...', ...), or a WorkerInterface subclass naming its task with "
+    "a literal (README: Writing tasks)"
+)
+
+
+def _not_a_decorator(qualified: str) -> str:
+    return (
+        f"this {qualified.rsplit('.', 1)[-1]}(...) is not a decorator of a module-level function, so its task "
+        f"cannot be read without running the code; {_HOW}"
+    )
+
+
+def _name(node: ast.expr) -> str | None:
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _returned(method: ast.FunctionDef | ast.AsyncFunctionDef | None) -> ast.expr | None:
+    """The expression a method returns, when its body is just ``return <expr>`` (after a docstring)."""
+    if method is None:
+        return None
+    body = method.body[1:] if ast.get_docstring(method) is not None else method.body
+    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
+        return body[0].value
+    return None
+
+
+def _init_value(init: ast.FunctionDef | ast.AsyncFunctionDef | None, attribute: str) -> ast.expr | None:
+    """What ``__init__`` sets ``attribute`` to: ``self.<attribute> = x``, or (for the task name) the first
+    argument of ``super().__init__(x)`` / ``Base.__init__(self, x)``. The last such statement wins."""
+    if init is None:
+        return None
+    found: ast.expr | None = None
+    for stmt in init.body:
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                    and target.attr in (attribute, f"_{attribute}")
+                ):
+                    found = stmt.value
+        elif (
+            attribute == "task_definition_name"
+            and isinstance(stmt, ast.Expr)
+            and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Attribute)
+            and stmt.value.func.attr == "__init__"
+        ):
+            call = stmt.value
+            via_super = isinstance(call.func.value, ast.Call) and isinstance(call.func.value.func, ast.Name) and (
+                call.func.value.func.id == "super"
+            )
+            args = call.args if via_super else call.args[1:]
+            keyword = next((k.value for k in call.keywords if k.arg == attribute), None)
+            if args or keyword is not None:
+                found = args[0] if args else keyword
+    return found
+
+
 def _docstring_summary(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
     docstring = ast.get_docstring(func, clean=True)
     if not docstring:
@@ -345,6 +453,21 @@ def _is_module_name(part: str) -> bool:
     return part.isidentifier() and not keyword.iskeyword(part)
 
 
+class _Found(NamedTuple):
+    """A worker read from one file: ``fields`` is empty when it has problems (kept to find duplicates)."""
+
+    name: str
+    fields: dict[str, Any]
+    explicit: frozenset[str]  # fields the source gives (not derived from a docstring or the config)
+    node: ast.AST  # where the name is
+    line: int
+    style: str
+    symbol: str | None
+    domain: str | None
+    node_id: int
+    notes: tuple[Problem, ...]
+
+
 class _FileReader:
     """Finds the tasks of one parsed file. Problems go to ``problems``; tasks to ``tasks``."""
 
@@ -355,14 +478,28 @@ class _FileReader:
         self.owner_email = owner_email
         self.scope = ModuleScope(tree)
         self.problems: list[Problem] = []
-        self.tasks: list[tuple[str, dict[str, Any], ast.FunctionDef | ast.AsyncFunctionDef, ast.expr]] = []
+        self.notes: list[Problem] = []
+        self._notes_taken = 0
+        self.tasks: list[_Found] = []
         self._lines: list[str] | None = None
+        self._handled: set[int] = set()  # ids of the worker nodes read (the rest are refused)
+        self._bases: set[str] = set()  # this file's WorkerInterface subclasses without execute()
+        self._functions = {
+            stmt.name: stmt
+            for stmt in iter_module_statements(tree.body)
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
 
     def problem(self, node: ast.AST | None, message: str) -> None:
+        self.problems.append(self._at(node, message))
+
+    def note(self, node: ast.AST | None, message: str) -> None:
+        self.notes.append(self._at(node, message))
+
+    def _at(self, node: ast.AST | None, message: str) -> Problem:
         if node is None or not hasattr(node, "lineno"):
-            self.problems.append(Problem(str(self.path), 0, 0, message))
-            return
-        self.problems.append(Problem(str(self.path), node.lineno, self.column(node), message))
+            return Problem(str(self.path), 0, 0, message)
+        return Problem(str(self.path), node.lineno, self.column(node), message)
 
     def column(self, node: ast.AST) -> int:
         """1-based character column (``col_offset`` counts UTF-8 bytes)."""
@@ -378,6 +515,7 @@ class _FileReader:
 
     def read(self) -> None:
         aliases: dict[str, str] = {}
+        imported: dict[str, str] = {}  # every module-level import, also those rebound later (for refusals)
         for stmt in iter_module_statements(self.tree.body):
             if isinstance(stmt, ast.Import):
                 for alias in stmt.names:
@@ -386,6 +524,7 @@ class _FileReader:
                     else:
                         top = alias.name.split(".")[0]
                         aliases[top] = top
+                imported.update(aliases)
                 continue
             if isinstance(stmt, ast.ImportFrom):
                 for alias in stmt.names:
@@ -398,15 +537,124 @@ class _FileReader:
                         aliases[local] = f"{stmt.module}.{alias.name}"
                     else:
                         aliases.pop(local, None)
+                imported.update(aliases)
                 continue
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-                for decorator in stmt.decorator_list:
-                    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                    kind = _decorator_kind(_qualified(target, aliases))
-                    if kind is not None:
-                        self._read_task(stmt, decorator, kind, aliases)
+                self._read_decorated(stmt, aliases, stmt.name)
+            elif isinstance(stmt, ast.ClassDef):
+                self._read_class(stmt, aliases)
+            elif not isinstance(stmt, ast.ExceptHandler):
+                self._read_worker_objects(stmt, aliases)
             for name in bound_names(stmt):
                 aliases.pop(name, None)
+        self._refuse_the_rest(imported)
+
+    def _read_decorated(
+        self, func: ast.FunctionDef | ast.AsyncFunctionDef, aliases: Mapping[str, str], qualname: str
+    ) -> bool:
+        """Read the worker decorators of ``func``; whether it had any."""
+        found = False
+        for decorator in func.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            kind = _decorator_kind(_qualified(target, aliases))
+            if kind is not None:
+                found = True
+                self._handled.add(id(decorator))
+                self._read_task(func, decorator, kind, aliases, qualname)
+        return found
+
+    def _read_class(self, cls: ast.ClassDef, aliases: Mapping[str, str]) -> None:
+        for item in cls.body:
+            if not isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            decorators = [
+                d for d in item.decorator_list
+                if _decorator_kind(_qualified(d.func if isinstance(d, ast.Call) else d, aliases)) is not None
+            ]  # fmt: skip
+            if not decorators:
+                continue
+            if any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in item.decorator_list):
+                self._read_decorated(item, aliases, f"{cls.name}.{item.name}")
+                continue
+            self._handled.update(id(d) for d in decorators)
+            self.problem(
+                item,
+                f"worker_task on the method {cls.name}.{item.name}: the worker would be called without "
+                "`self`; make it a @staticmethod or a module-level function",
+            )
+        if any(_qualified(base, aliases) in WORKER_INTERFACES or _name(base) in self._bases for base in cls.bases):
+            self._handled.add(id(cls))
+            if "execute" in {f.name for f in cls.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}:
+                self._read_worker_class(cls)
+            else:  # no execute(): a base class of workers, not a worker
+                self._bases.add(cls.name)
+
+    def _read_worker_objects(self, stmt: ast.stmt, aliases: Mapping[str, str]) -> None:
+        """``Worker(...)`` calls anywhere in a module-level statement (not in functions or lambdas)."""
+        pending: list[ast.AST] = [stmt]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, ast.Lambda) or (isinstance(node, ast.stmt) and node is not stmt):
+                continue  # nested statements come from iter_module_statements on their own
+            if isinstance(node, ast.Call):
+                qualified = _qualified(node.func, aliases)
+                if qualified in WORKER_CLASSES:
+                    self._handled.add(id(node))
+                    self._read_worker_object(node, aliases)
+                elif _decorator_kind(qualified) is not None:
+                    self._handled.add(id(node))
+                    self.problem(node, _not_a_decorator(qualified))
+            pending.extend(ast.iter_child_nodes(node))
+
+    def _refuse_the_rest(self, aliases: Mapping[str, str]) -> None:
+        """Every worker definition not read above is a problem: it would run, but cannot be read.
+
+        Fast: a function or class body is only searched when its text names a worker API (``worker_task``,
+        ``WorkerTask``, ``Worker*`` or a local alias of one); bodies that do not are most of a file.
+        """
+        names = {"worker_task", "WorkerTask", "Worker"} | {
+            local for local, qualified in aliases.items()
+            if qualified in WORKER_CLASSES or qualified in WORKER_INTERFACES or _decorator_kind(qualified)
+        }  # fmt: skip
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        lines = self._lines
+        known = dict(aliases)
+        pending: list[ast.AST] = [
+            stmt for stmt in iter_module_statements(self.tree.body)
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        ]  # fmt: skip
+        while pending:
+            node = pending.pop()
+            if id(node) in self._handled and not isinstance(node, ast.ClassDef):
+                continue
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+                header = [*getattr(node, "decorator_list", ()), *getattr(node, "bases", ())]
+                pending.extend(header)
+                text = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+                if not any(name in text for name in names):
+                    continue
+                if isinstance(node, ast.ClassDef) and id(node) not in self._handled and any(
+                    _qualified(base, known) in WORKER_INTERFACES for base in node.bases
+                ):
+                    self.problem(node, f"the WorkerInterface subclass {node.name} is not defined at module "
+                                       f"level, so its task cannot be read without running the code; {_HOW}")
+                body = node.body if isinstance(node.body, list) else [node.body]
+                for inner in ast.walk(ast.Module(body=body, type_ignores=[])):
+                    if isinstance(inner, ast.ImportFrom) and inner.level == 0 and inner.module:
+                        for alias in inner.names:
+                            if alias.name != "*":
+                                known[alias.asname or alias.name] = f"{inner.module}.{alias.name}"
+                pending.extend(body)
+                continue
+            if isinstance(node, ast.Call) and id(node) not in self._handled:
+                qualified = _qualified(node.func, known)
+                if qualified in WORKER_CLASSES:
+                    self.problem(node, f"this Worker(...) is made inside a function or class, so its task cannot "
+                                       f"be read without running the code; {_HOW}")
+                elif _decorator_kind(qualified) is not None:
+                    self.problem(node, _not_a_decorator(qualified))
+            pending.extend(ast.iter_child_nodes(node))
 
     def _value(self, field: str, node: ast.expr) -> tuple[bool, Any]:
         try:
@@ -426,6 +674,7 @@ class _FileReader:
         decorator: ast.expr,
         kind: str,
         aliases: Mapping[str, str],
+        qualname: str,
     ) -> None:
         if not isinstance(decorator, ast.Call):
             self.problem(
@@ -454,9 +703,12 @@ class _FileReader:
         fields: dict[str, Any] = {}
         where: dict[str, ast.AST] = {}
         failed: set[str] = set()
+        domain: str | None = None
         for arg_name, value, at in arguments:
             if arg_name == "task_definition_name":
                 name_node = value
+            elif arg_name == "domain":
+                domain = self._domain(value)
             elif arg_name == "task_def" and kind != "legacy":
                 if not (isinstance(value, ast.Constant) and value.value is None):
                     task_def = value
@@ -505,14 +757,48 @@ class _FileReader:
             if not ok:
                 failed.add("name")
             elif taskdef_name is not None and taskdef_name != name:
-                self.problem(
-                    where["name"],
-                    f"TaskDef name {taskdef_name!r} differs from task_definition_name {name!r}",
-                )
+                self._overridden_name(where["name"], taskdef_name, name)
             where["name"] = name_node
         fields["name"] = name
+        self._finish(fields, failed, where, decorator, count, func, name_node or decorator, "function",
+                     qualname, domain, id(decorator))
 
-        if fields.get("description") is None and "description" not in failed:
+    def _overridden_name(self, node: ast.AST, taskdef_name: Any, name: Any) -> None:
+        self.note(
+            node,
+            f"TaskDef name {taskdef_name!r} differs from task_definition_name {name!r}: the SDK registers "
+            f"the task as {name!r} (its name wins), and so does idflow",
+        )
+
+    def _domain(self, node: ast.expr) -> str | None:
+        """A worker's domain, or UNKNOWN_DOMAIN when it needs the code to run (only a problem for duplicates)."""
+        try:
+            value = evaluate(node, self.scope)
+        except (NotStatic, RecursionError):
+            return UNKNOWN_DOMAIN
+        return value if isinstance(value, str) or value is None else UNKNOWN_DOMAIN
+
+    def _finish(
+        self,
+        fields: dict[str, Any],
+        failed: set[str],
+        where: dict[str, ast.AST],
+        at: ast.AST,
+        count: int,
+        doc_node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | None,
+        name_node: ast.AST,
+        style: str,
+        symbol: str | None,
+        domain: str | None,
+        node_id: int,
+    ) -> None:
+        """Fill the derived fields, validate, and record the worker (without fields when it has problems)."""
+        name = fields.get("name")
+        explicit = frozenset(k for k in fields if k not in failed and k != "name")
+        decorator = at
+        func = doc_node
+
+        if fields.get("description") is None and "description" not in failed and func is not None:
             summary = _docstring_summary(func)
             if summary is not None:
                 fields["description"] = summary
@@ -526,10 +812,137 @@ class _FileReader:
                 continue
             node = next((where[f] for f in issue.fields if f in where), decorator)
             self.problem(node, issue.message)
-        if len(self.problems) == count and isinstance(name, str):
-            self.tasks.append((name, fields, func, name_node or decorator))
-        elif isinstance(name, str):
-            self.tasks.append((name, {}, func, name_node or decorator))  # for duplicate detection only
+        line = at.lineno if style == "object" or doc_node is None else doc_node.lineno  # type: ignore[attr-defined]
+        notes = tuple(self.notes[self._notes_taken :])  # those said while reading this worker
+        self._notes_taken = len(self.notes)
+        if isinstance(name, str):
+            ok = len(self.problems) == count
+            self.tasks.append(_Found(
+                name, fields if ok else {}, explicit, name_node, line, style, symbol, domain, node_id, notes,
+            ))  # fmt: skip
+
+    def _read_worker_object(self, call: ast.Call, aliases: Mapping[str, str]) -> None:
+        """``Worker(task_definition_name=..., execute_function=..., task_def_template=TaskDef(...), ...)``."""
+        count = len(self.problems)
+        arguments: list[tuple[str, ast.expr, ast.AST]] = []
+        for index, arg in enumerate(call.args):
+            if isinstance(arg, ast.Starred) or index >= len(_WORKER_PARAMETERS):
+                self.problem(arg, "Worker(...): this positional argument cannot be read; pass it by keyword")
+            else:
+                arguments.append((_WORKER_PARAMETERS[index], arg, arg))
+        for kw in call.keywords:
+            if kw.arg is None:
+                self.problem(kw, f"**{ast.unparse(kw.value)}: cannot be read without running the code")
+            else:
+                arguments.append((kw.arg, kw.value, kw))
+        name_node: ast.expr | None = None
+        execute: ast.expr | None = None
+        domain: str | None = None
+        fields: dict[str, Any] = {}
+        where: dict[str, ast.AST] = {}
+        failed: set[str] = set()
+        for arg_name, value, at in arguments:
+            if arg_name == "task_definition_name":
+                name_node = value
+            elif arg_name == "execute_function":
+                execute = value
+            elif arg_name == "domain":
+                domain = self._domain(value)
+            elif arg_name == "task_def_template":
+                if not (isinstance(value, ast.Constant) and value.value is None):
+                    self._read_task_def(value, aliases, fields, where, failed)
+            elif arg_name not in _WORKER_PARAMETERS:
+                close = difflib.get_close_matches(arg_name, _WORKER_PARAMETERS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.problem(at, f"unknown keyword argument {arg_name!r} of Worker{hint}")
+        taskdef_name = fields.get("name") if "name" not in failed else None
+        name: Any = None
+        if name_node is None:
+            self.problem(call, "Worker(...): task_definition_name is missing")
+        else:
+            ok, name = self._value("task_definition_name", name_node)
+            if not ok:
+                failed.add("name")
+            elif taskdef_name is not None and taskdef_name != name:
+                self._overridden_name(where["name"], taskdef_name, name)
+            where["name"] = name_node
+        fields["name"] = name
+        symbol = execute.id if isinstance(execute, ast.Name) else None
+        doc_node = self._functions.get(symbol) if symbol else None
+        self._finish(fields, failed, where, call, count, doc_node, name_node or call, "object", symbol, domain,
+                     id(call))
+
+    def _read_worker_class(self, cls: ast.ClassDef) -> None:
+        """A ``WorkerInterface`` subclass whose task name is written in the class."""
+        count = len(self.problems)
+        methods = {f.name: f for f in cls.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}
+        attributes = {
+            stmt.targets[0].id: stmt.value
+            for stmt in cls.body
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+        }
+        init = methods.get("__init__")
+        name_node = _returned(methods.get("get_task_definition_name")) or _init_value(init, "task_definition_name")
+        name_node = name_node or attributes.get("task_definition_name")
+        if name_node is None:
+            self.problem(
+                cls,
+                f"the task name of the worker class {cls.name} is given where the class is used, so it cannot be "
+                f"read without running the code; name it in the class: super().__init__('task_name') in "
+                f"{cls.name}.__init__ (README: Writing tasks)",
+            )
+            return
+        name_node = self._class_value(cls, name_node, attributes, init, "task_definition_name")
+        domain_node = _returned(methods.get("get_domain")) or _init_value(init, "domain") or attributes.get("domain")
+        domain = None
+        if domain_node is not None:
+            domain_node = self._class_value(cls, domain_node, attributes, init, None)
+            domain = UNKNOWN_DOMAIN if domain_node is None else self._domain(domain_node)
+        if name_node is None:
+            return
+        fields: dict[str, Any] = {}
+        failed: set[str] = set()
+        ok, fields["name"] = self._value("task_definition_name", name_node)
+        if not ok:
+            failed.add("name")
+        self._finish(fields, failed, {"name": name_node}, cls, count, cls, name_node, "class", cls.name, domain,
+                     id(cls))
+
+    def _class_value(
+        self,
+        cls: ast.ClassDef,
+        node: ast.expr,
+        attributes: Mapping[str, ast.expr],
+        init: ast.FunctionDef | ast.AsyncFunctionDef | None,
+        field: str | None,
+    ) -> ast.expr | None:
+        """``self.attr`` as the class attribute; an ``__init__`` parameter as its default (idflow creates the
+        worker as ``Cls()``). None (with a problem when ``field`` is given) when neither applies."""
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+            and node.attr in attributes
+        ):
+            return attributes[node.attr]
+        if init is not None and isinstance(node, ast.Name):
+            args = init.args
+            positional = [*args.posonlyargs, *args.args]
+            defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults,
+                                strict=True))
+            defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d})
+            if node.id in defaults:
+                return defaults[node.id]
+            if node.id in {a.arg for a in (*positional, *args.kwonlyargs)}:
+                if field is not None:
+                    self.problem(
+                        node,
+                        f"the task name of the worker class {cls.name} is the __init__ parameter {node.id!r}, "
+                        "given where the class is used, so it cannot be read without running the code; name it "
+                        f"in the class: super().__init__('task_name') (README: Writing tasks)",
+                    )
+                return None
+        return node
 
     def _read_task_def(
         self,
@@ -583,14 +996,30 @@ class _FileReader:
 # -- discovery --------------------------------------------------------------------------------------
 
 
+_SKIPPED_FOLDERS = frozenset({"__pycache__"})
+
+
+def _is_test_file(name: str) -> bool:
+    return name.startswith("test_") or name.endswith("_test.py")
+
+
+class _Placed(NamedTuple):
+    """A worker found in a file, with where its file is."""
+
+    found: _Found
+    path: Path
+    module: str | None
+    requirements: tuple[str, ...]
+    requirements_path: Path | None
+
+
 class _Discovery:
     def __init__(self, tasks_dir: Path, owner_email: str | None, import_root: Path | None):
         self.tasks_dir = tasks_dir
         self.owner_email = owner_email
         self.import_root = import_root if import_root is not None else tasks_dir.parent
         self.problems: list[Problem] = []
-        self.tasks: list[LocalTask] = []
-        self.named: list[tuple[str, str, int, int]] = []  # name, path, line, col: for duplicates
+        self.placed: list[_Placed] = []
         self.base_module: tuple[str, ...] | None = None
 
     def problem(self, path: Path, message: str, line: int = 0, col: int = 0) -> None:
@@ -606,20 +1035,23 @@ class _Discovery:
             return [], self.problems
         self.base_module = self._base_module()
         for entry in entries:
-            if entry.name.startswith((".", "_")):
+            if entry.name.startswith(".") or entry.name in _SKIPPED_FOLDERS:
                 continue
-            folder = Path(entry.path)
+            path = Path(entry.path)
             try:
                 is_dir = entry.is_dir()
             except OSError as exc:
-                self.problem(folder, f"cannot read: {exc.strerror or exc}")
+                self.problem(path, f"cannot read: {exc.strerror or exc}")
                 continue
-            if is_dir:
-                self._folder(folder)
+            if is_dir and entry.name.startswith("_"):
+                self._tree(path, (), None)  # shared code, not a task folder: read, no layout rule
+            elif is_dir:
+                self._folder(path)
             elif entry.is_symlink() and not os.path.exists(entry.path):
-                self.problem(folder, "is a broken symbolic link")
-        duplicated = self._duplicates()
-        tasks = sorted((t for t in self.tasks if t.name not in duplicated), key=lambda t: t.name)
+                self.problem(path, "is a broken symbolic link")
+            elif entry.name.endswith(".py") and not _is_test_file(entry.name):
+                self._file(path, (), None)
+        tasks = self._tasks()
         return tasks, sorted(self.problems, key=lambda p: (p.path, p.line, p.col, p.message))
 
     def _base_module(self) -> tuple[str, ...] | None:
@@ -639,14 +1071,10 @@ class _Discovery:
 
     def _folder(self, folder: Path) -> None:
         try:
-            names = sorted(entry.name for entry in os.scandir(folder))
+            names = {entry.name for entry in os.scandir(folder)}
         except OSError as exc:
             self.problem(folder, f"cannot read the task folder: {exc.strerror or exc}")
             return
-        sources = [
-            n for n in names
-            if n.endswith(".py") and not n.startswith("test_") and not n.endswith("_test.py")
-        ]  # fmt: skip
         if f"{folder.name}.py" not in names:
             self.problem(folder, f"a task folder must hold {folder.name}.py (the worker's module)")
         requirements: tuple[str, ...] = ()
@@ -657,8 +1085,27 @@ class _Discovery:
             if data is not None:
                 requirements, problems = parse_requirements(requirements_path, data)
                 self.problems.extend(problems)
-        for source in sources:
-            self._file(folder / source, requirements, requirements_path)
+        self._tree(folder, requirements, requirements_path)
+
+    def _tree(self, folder: Path, requirements: tuple[str, ...], requirements_path: Path | None) -> None:
+        """Every ``.py`` under ``folder`` (subfolders too), test files, hidden folders and caches excepted."""
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            self.problem(folder, f"cannot read the folder: {exc.strerror or exc}")
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in _SKIPPED_FOLDERS:
+                continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError as exc:
+                self.problem(Path(entry.path), f"cannot read: {exc.strerror or exc}")
+                continue
+            if is_dir:
+                self._tree(Path(entry.path), requirements, requirements_path)
+            elif entry.name.endswith(".py") and not _is_test_file(entry.name):
+                self._file(Path(entry.path), requirements, requirements_path)
 
     def _read(self, path: Path) -> bytes | None:
         try:
@@ -684,9 +1131,8 @@ class _Discovery:
             message = f"the file is not UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8"
             self.problem(path, message, line, col)
             return
-        if not any(marker in data for marker in _FILE_MARKERS):
-            return
         text = text.removeprefix("\ufeff")
+        # Every file is parsed: one that does not parse cannot be imported either, and may hold a worker.
         try:
             tree = ast.parse(text, filename=str(path))
         except SyntaxError as exc:
@@ -695,34 +1141,23 @@ class _Discovery:
         except (ValueError, RecursionError, MemoryError) as exc:
             self.problem(path, f"cannot be parsed: {exc}")
             return
+        if not any(marker in data for marker in _FILE_MARKERS):
+            return
         reader = _FileReader(path, text, tree, self.owner_email)
         reader.read()
         self.problems.extend(reader.problems)
         if not reader.tasks:
             return
         module = self._module(path)
-        for name, fields, func, name_node in reader.tasks:
-            self.named.append((name, str(path), name_node.lineno, reader.column(name_node)))
-            if not fields or module is None:
-                continue
-            self.tasks.append(LocalTask(
-                name=name,
-                definition=normalise_taskdef(fields),
-                path=path,
-                line=func.lineno,
-                function=func.name,
-                module=module,
-                requirements=requirements,
-                requirements_path=requirements_path,
-            ))  # fmt: skip
+        for found in reader.tasks:
+            self.placed.append(_Placed(found, path, module, requirements, requirements_path))
 
     def _module(self, path: Path) -> str | None:
         """The dotted import path of a task file; None (with a problem) if it cannot be imported so."""
         if self.base_module is None:
             return None
-        folder, stem = path.parent.name, path.stem
-        parts = [*self.base_module, folder] if stem == "__init__" else [*self.base_module, folder, stem]
-        bad = [part for part in (folder, stem) if part != "__init__" and not _is_module_name(part)]
+        relative = path.relative_to(self.tasks_dir).with_suffix("").parts
+        bad = [part for part in relative if part != "__init__" and not _is_module_name(part)]
         if bad:
             self.problem(
                 path,
@@ -730,25 +1165,97 @@ class _Discovery:
                 "rename it (letters, digits and '_')",
             )
             return None
-        return ".".join(parts)
+        parts = list(relative[:-1] if relative[-1] == "__init__" else relative)
+        return ".".join([*self.base_module, *parts])
 
-    def _duplicates(self) -> set[str]:
-        """Report names defined more than once; return them."""
-        by_name: dict[str, list[tuple[str, int, int]]] = {}
-        for name, path, line, col in self.named:
-            by_name.setdefault(name, []).append((path, line, col))
-        for name, places in by_name.items():
-            if len(places) < 2:
+    def _tasks(self) -> list[LocalTask]:
+        """One task per name: its workers (one per domain) must agree on the definition."""
+        by_name: dict[str, list[_Placed]] = {}
+        for placed in self.placed:
+            by_name.setdefault(placed.found.name, []).append(placed)
+        tasks = []
+        for name, places in sorted(by_name.items()):
+            places.sort(key=lambda p: (str(p.path), p.found.node.lineno))  # type: ignore[attr-defined]
+            definition = self._merge(name, places)
+            if definition is None or any(p.module is None for p in places):
                 continue
-            places.sort()
-            first_path, first_line, _ = places[0]
-            for path, line, col in places[1:]:
+            first = places[0]
+            tasks.append(LocalTask(
+                name=name,
+                definition=normalise_taskdef(definition),
+                path=first.path,
+                line=first.found.line,
+                function=first.found.symbol or "",
+                module=first.module or "",
+                requirements=first.requirements,
+                requirements_path=first.requirements_path,
+                workers=tuple(
+                    WorkerSource(p.path, p.found.line, p.module or "", p.found.style, p.found.symbol, p.found.domain)
+                    for p in places
+                ),
+                notes=tuple(n for p in places for n in p.found.notes),
+            ))  # fmt: skip
+        return tasks
+
+    def _merge(self, name: str, places: list[_Placed]) -> dict[str, Any] | None:
+        """The one definition of a task with several workers, or None (with problems)."""
+        first = places[0]
+        if len(places) == 1:
+            return first.found.fields or None
+        ok = all(p.found.fields for p in places)
+        seen: dict[str | None, _Placed] = {}
+        for placed in places:
+            found = placed.found
+            where = f"{placed.path}:{found.node.lineno}"  # type: ignore[attr-defined]
+            col = getattr(found.node, "col_offset", 0) + 1
+            if found.domain == UNKNOWN_DOMAIN:
                 self.problems.append(Problem(
-                    path, line, col,
-                    f"duplicate task name {name!r}: defined at {first_path}:{first_line} "
-                    f"and at {path}:{line}",
+                    str(placed.path), found.node.lineno, col,  # type: ignore[attr-defined]
+                    f"task {name!r} has {len(places)} workers and this one's domain cannot be read without "
+                    "running the code; write each worker's domain as a literal",
                 ))  # fmt: skip
-        return {name for name, places in by_name.items() if len(places) > 1}
+                ok = False
+            elif found.domain in seen:
+                other = seen[found.domain]
+                self.problems.append(Problem(
+                    str(placed.path), found.node.lineno, col,  # type: ignore[attr-defined]
+                    f"duplicate task name {name!r}: defined at {other.path}:{other.found.node.lineno} "  # type: ignore[attr-defined]
+                    f"and at {where}" + (f" (both in domain {found.domain!r})" if found.domain else ""),
+                ))  # fmt: skip
+                ok = False
+            else:
+                seen[found.domain] = placed
+        if not ok:
+            return None
+        merged: dict[str, Any] = {}
+        given: dict[str, _Placed] = {}
+        for placed in places:
+            for field in sorted(placed.found.explicit):
+                value = placed.found.fields.get(field)
+                if field in given and merged[field] != value:
+                    other = given[field]
+                    self.problems.append(Problem(
+                        str(placed.path), placed.found.node.lineno, 0,  # type: ignore[attr-defined]
+                        f"task {name!r} (domain {placed.found.domain!r}) gives {camel_to_snake(field)}={value!r}, "
+                        f"but its worker at {other.path}:{other.found.node.lineno} (domain "  # type: ignore[attr-defined]
+                        f"{other.found.domain!r}) gives {merged[field]!r}: workers of one task share one "
+                        "definition; give the field the same value (or on one worker only)",
+                    ))  # fmt: skip
+                    ok = False
+                elif field not in given:
+                    merged[field], given[field] = value, placed
+        if not ok:
+            return None
+        for placed in places:  # derived fields (docstring description, configured owner) from the first
+            for field, value in placed.found.fields.items():
+                merged.setdefault(field, value)
+        issues = check_definition(merged, snake_case=True)
+        for issue in issues:
+            self.problems.append(Problem(
+                str(first.path), first.found.node.lineno, 0,  # type: ignore[attr-defined]
+                f"task {name!r}, the definition its workers give together: {issue.message}",
+            ))  # fmt: skip
+        return None if issues else merged
 
 
 def discover_tasks(

@@ -81,3 +81,37 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
     assert process.wait(timeout=120) == 141
     assert first.startswith(b"resize_image_variant_number_0000_for_the_gallery")
     assert stderr == ""
+
+
+def test_global_flags_are_moved_in_front_of_the_subcommand_but_not_past_a_double_dash():
+    from idflow.cli import hoist_global_flags
+
+    assert hoist_global_flags(["tasks", "list", "--sync", "--verbose"]) == ["--verbose", "tasks", "list", "--sync"]
+    assert hoist_global_flags(["plan", "-v", "--debug", "-o", "p.json"]) == ["-v", "--debug", "plan", "-o", "p.json"]
+    assert hoist_global_flags(["stage", "run", "--", "-v"]) == ["stage", "run", "--", "-v"]
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
+    bad = tmp_path / "idflow.yml"
+    bad.write_text("colour: blue\n")
+    debug = run("--config", str(bad), "tasks", "list", "--local", "--debug")
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr
+    assert "Traceback" not in run("--config", str(bad), "tasks", "list", "--local").stderr
+
+
+def test_verbose_after_the_subcommand_is_accepted_by_every_command():
+    from idflow.cli import cli as group
+
+    def leaves(command, path):
+        subcommands = getattr(command, "commands", None)
+        if not subcommands:
+            yield path
+            return
+        for name, sub in subcommands.items():
+            yield from leaves(sub, [*path, name])
+
+    paths = list(leaves(group, []))
+    assert len(paths) > 10
+    for path in paths:
+        result = run(*path, "-v", "--help")  # unknown to the subcommand itself: hoisted to the group
+        assert result.exit_code == 0, (path, result.output)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from idflow.desired.tasks import LocalTask, discover_tasks, validate_definition
+from idflow.desired.tasks import LocalTask, discover_tasks, discover_tasks_partial, validate_definition
 from idflow.errors import DefinitionError
 from idflow.normal import TASKDEF_DEFAULTS, normalise_taskdef
 
@@ -451,7 +451,7 @@ def test_module_path_is_relative_to_the_import_root(tmp_path: Path) -> None:
     assert discover(tasks_dir)["greet"].module == "tasks.greet.greet"
 
 
-def test_hidden_private_and_test_files_are_skipped(tasks_dir: Path) -> None:
+def test_hidden_cache_and_test_files_are_skipped(tasks_dir: Path) -> None:
     broken = """
         from idflow import worker_task
 
@@ -467,7 +467,6 @@ def test_hidden_private_and_test_files_are_skipped(tasks_dir: Path) -> None:
             return {}
     """
     write_task(tasks_dir, ".hidden", broken)
-    write_task(tasks_dir, "_shared", broken)
     write_task(tasks_dir, "__pycache__", broken)
     write_task(tasks_dir, "good", good)
     write_task(tasks_dir, "good", broken, filename="test_good.py")
@@ -477,7 +476,7 @@ def test_hidden_private_and_test_files_are_skipped(tasks_dir: Path) -> None:
     assert set(discover(tasks_dir)) == {"good"}
 
 
-def test_files_without_the_decorator_name_are_not_parsed(tasks_dir: Path) -> None:
+def test_every_python_file_is_parsed_and_one_that_does_not_parse_is_a_problem(tasks_dir: Path) -> None:
     write_task(tasks_dir, "good", """
         from idflow import worker_task
 
@@ -485,8 +484,16 @@ def test_files_without_the_decorator_name_are_not_parsed(tasks_dir: Path) -> Non
         def good(task):
             return {}
     """)
-    write_task(tasks_dir, "good", "def helper(:\n", filename="helpers.py")
-    assert set(discover(tasks_dir)) == {"good"}
+    helpers = write_task(tasks_dir, "good", "def helper(:\n", filename="helpers.py")
+    nested = tasks_dir / "good" / "lib" / "deep.py"
+    nested.parent.mkdir()
+    nested.write_text("VALUE = (\n")
+    tasks, found = discover_tasks_partial(tasks_dir)
+    assert [t.name for t in tasks] == ["good"]
+    assert [(p.path, p.line, p.message.split(":")[0]) for p in found] == [
+        (str(helpers), 1, "syntax error"),
+        (str(nested), 1, "syntax error"),
+    ]
 
 
 def test_a_folder_whose_main_file_has_no_task_is_not_an_error(tasks_dir: Path) -> None:

@@ -362,18 +362,21 @@ def test_taskdef_values_are_read_statically_too(tasks_dir: Path) -> None:
     ]
 
 
-def test_taskdef_name_must_match(tasks_dir: Path) -> None:
+def test_a_taskdef_name_the_sdk_overrides_is_accepted_with_a_note(tasks_dir: Path) -> None:
     path = write_task(tasks_dir, "job", """
         from conductor.client.worker.worker_task import worker_task
         from conductor.client.http.models import TaskDef
 
-        @worker_task("job", task_def=TaskDef(name="other"))
+        @worker_task("job", task_def=TaskDef(name="other", retry_count=2))
         def job(task):
             return {}
     """)
-    assert only_problem(tasks_dir) == located(path, '"other"') + (
-        "TaskDef name 'other' differs from task_definition_name 'job'"
-    )
+    (task,) = discover_tasks(tasks_dir)
+    assert (task.name, task.definition["name"], task.definition["retryCount"]) == ("job", "job", 2)
+    assert [str(n) for n in task.notes] == [
+        located(path, '"other"') + "TaskDef name 'other' differs from task_definition_name 'job': the SDK "
+        "registers the task as 'job' (its name wins), and so does idflow"
+    ]
 
 
 def test_idflow_decorator_with_task_def_and_keywords(tasks_dir: Path) -> None:
@@ -463,8 +466,7 @@ def test_symlink_loops_and_unreadable_files_are_problems(tasks_dir: Path) -> Non
     """)
     loop_file = tasks_dir / "job" / "loop.py"
     os.symlink(loop_file, loop_file)
-    directory_file = tasks_dir / "job" / "folder.py"
-    directory_file.mkdir()
+    (tasks_dir / "job" / "folder.py").mkdir()  # a folder with a .py name is just a folder
     loop_folder = tasks_dir / "looped"
     os.symlink(loop_folder, loop_folder)
     dangling = tasks_dir / "dangling"
@@ -472,7 +474,6 @@ def test_symlink_loops_and_unreadable_files_are_problems(tasks_dir: Path) -> Non
     found = problems(tasks_dir)
     assert found == [
         f"{dangling}:0:0: is a broken symbolic link",
-        f"{directory_file}:0:0: cannot read: Is a directory",
         f"{loop_file}:0:0: cannot read: Too many levels of symbolic links",
         f"{loop_folder}:0:0: cannot read: Too many levels of symbolic links",
     ]

@@ -175,7 +175,7 @@ def test_deps_shows_and_installs_with_this_interpreter(tmp_path, monkeypatch):
 # -- importing task code --------------------------------------------------------------------------
 
 
-def test_the_example_tasks_import_under_the_synthetic_package_and_their_functions_work():
+def test_the_example_tasks_import_as_idflow_tasks_and_their_functions_work():
     import importlib
 
     config = config_of(EXAMPLE)
@@ -184,7 +184,7 @@ def test_the_example_tasks_import_under_the_synthetic_package_and_their_function
     mount_tasks_package(config.tasks_dir)
     modules = {t.name: importlib.import_module(module_name(t, config.tasks_dir)) for t in tasks}
     assert module_name(tasks[0], config.tasks_dir) == f"{PACKAGE}.classify.classify"
-    assert tasks[0].module == "idflow.tasks.classify.classify"  # what discovery says: clashes with idflow
+    assert tasks[0].module == "idflow.tasks.classify.classify"  # what discovery says: the same path
 
     normalize = modules["docflow_normalize"]
     assert normalize.normalize_text("  a \t b\x07\n\n\n c  ") == "a b\n\nc"

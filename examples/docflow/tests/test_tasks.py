@@ -2,9 +2,8 @@
 
 Run from the repository root: .venv/bin/python -m pytest examples/docflow/tests
 
-Task modules live under idflow/tasks/, a path that clashes with the installed `idflow` package, so
-they are imported the way `idflow worker start` imports them: the tasks folder mounted as the package
-`idflow_tasks`.
+Task modules live under idflow/tasks/ and are imported as `idflow worker start` imports them: as
+`idflow.tasks.<folder>.<file>`, the library's `idflow.tasks` package pointed at this project's tasks folder.
 """
 
 import importlib
@@ -15,11 +14,11 @@ import yaml
 from idflow.workers import mount_tasks_package
 
 mount_tasks_package(Path(__file__).resolve().parent.parent / "idflow" / "tasks")
-normalize = importlib.import_module("idflow_tasks.normalize.normalize")
-classify = importlib.import_module("idflow_tasks.classify.classify")
-stats = importlib.import_module("idflow_tasks.stats.stats")
-extract_amounts = importlib.import_module("idflow_tasks.extract_amounts.extract_amounts")
-report = importlib.import_module("idflow_tasks.report.report")
+normalize = importlib.import_module("idflow.tasks.normalize.normalize")
+classify = importlib.import_module("idflow.tasks.classify.classify")
+stats = importlib.import_module("idflow.tasks.stats.stats")
+extract_amounts = importlib.import_module("idflow.tasks.extract_amounts.extract_amounts")
+report = importlib.import_module("idflow.tasks.report.report")
 
 
 def test_normalize_collapses_blanks_and_drops_control_characters():
