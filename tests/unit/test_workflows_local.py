@@ -73,7 +73,7 @@ def test_yaml_and_yml_files(tmp_path: Path) -> None:
         name: a
         version: 2
         description: released 2024-01-31
-        created: 2024-01-31
+        variables: {created: 2024-01-31}
         tasks:
           - name: worker
             taskReferenceName: w
@@ -83,7 +83,7 @@ def test_yaml_and_yml_files(tmp_path: Path) -> None:
     workflows = load(tmp_path)
     assert [(w.name, w.version) for w in workflows] == [("a", 2), ("b", 1)]
     assert workflows[0].line == 2
-    assert workflows[0].definition["created"] == "2024-01-31"  # a string, as in JSON, not a date
+    assert workflows[0].definition["variables"]["created"] == "2024-01-31"  # a string, as in JSON, not a date
 
 
 def test_other_and_hidden_files_are_ignored(tmp_path: Path) -> None:
@@ -464,7 +464,9 @@ def test_sub_workflow_without_name(tmp_path: Path) -> None:
 
 def test_sub_workflow_without_params(tmp_path: Path) -> None:
     definition = minimal()
-    definition["tasks"].append(sub())
+    task = sub()
+    del task["subWorkflowParam"]
+    definition["tasks"].append(task)
     [problem] = validate([load_one(tmp_path, definition)])
     assert "SUB_WORKFLOW without a 'subWorkflowParam'" in problem.message
 
