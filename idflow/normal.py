@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from idflow.server_model import AUDIT_FIELDS, MODEL, SCHEMA_DEF, TASK_DEF, UNSET, Struct, element_type
@@ -62,8 +63,10 @@ def normalise_schema(schema: Any) -> Any:
     return normalise_struct(SCHEMA_DEF, schema)
 
 
-#: One field a structure does not model: where it was (keys and list indexes, the field last) and in what.
-Ignored = tuple[tuple[str | int, ...], str]
+#: Where a value is in a definition: keys and list indexes.
+Path = tuple[str | int, ...]
+#: One field a structure does not model: where it was (the field last) and in what structure.
+Ignored = tuple[Path, str]
 
 
 def _is_empty(value: Any) -> bool:
@@ -102,6 +105,33 @@ def normalise_struct(
         if key not in result and key not in skip and field.default is not UNSET:
             result[key] = copy.deepcopy(field.default)
     return result
+
+
+def model_values(struct: Struct, value: Any, path: Path = ()) -> Iterator[tuple[Path, str, Any]]:
+    """Every field of the model set in ``value``, at any depth: ``(path, structure name, value)``."""
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        field = struct.fields.get(key)
+        if field is None:
+            continue
+        yield (*path, key), struct.name, item
+        yield from _typed_values(field.type, item, (*path, key))
+
+
+def _typed_values(type_: str, value: Any, path: Path) -> Iterator[tuple[Path, str, Any]]:
+    if type_ in MODEL:
+        yield from model_values(MODEL[type_], value, path)
+        return
+    container = element_type(type_)
+    if container is not None:
+        kind, inner = container
+        if kind == "list" and isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from _typed_values(inner, item, (*path, i))
+        elif kind == "map" and isinstance(value, dict):
+            for k, item in value.items():
+                yield from _typed_values(inner, item, (*path, k))
 
 
 def _typed(type_: str, value: Any, path: tuple[str | int, ...], ignored: list[Ignored] | None) -> Any:

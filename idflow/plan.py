@@ -181,6 +181,7 @@ class Plan:
     fingerprints: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
     unmanaged: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # for information, nothing to fix (files of kinds idflow does not manage yet)
     format_version: str = FORMAT_VERSION
 
     @property
@@ -215,6 +216,7 @@ class Plan:
             "fingerprints": dict(sorted(self.fingerprints.items())),
             "unmanaged": list(self.unmanaged),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -229,6 +231,7 @@ class Plan:
             fingerprints=MappingProxyType(dict(raw.get("fingerprints") or {})),
             unmanaged=tuple(raw.get("unmanaged") or ()),
             warnings=tuple(raw.get("warnings") or ()),
+            notes=tuple(raw.get("notes") or ()),
         )
 
 

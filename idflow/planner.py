@@ -15,6 +15,7 @@ from typing import Any
 from idflow import __version__
 from idflow.diffing import field_diffs
 from idflow.normal import content_hash
+from idflow.ownership import manages
 from idflow.plan import Action, Blocker, Change, Kind, Plan, PlanOptions, Reason, object_key, thaw
 from idflow.state import ActualState, DesiredObject, DesiredState, RemoteObject, WorkflowKey
 from idflow.usage import dynamic_uses, task_uses
@@ -55,7 +56,7 @@ def build_plan(
             change = _compare(Kind.TASK, name, None, local, remote, options.overwrite)
         else:
             assert remote is not None
-            if owner_email and remote.definition.get("ownerEmail") != owner_email:
+            if not manages(owner_email, remote.definition):
                 unmanaged.append(object_key(Kind.TASK, name))
                 continue
             change = Change(
@@ -73,6 +74,10 @@ def build_plan(
         ):
             warnings.append(f"--target {target}: no task or workflow of that name, locally or on the server")
     warnings.extend(_undefined_task_warnings(desired, actual, after_apply))
+    if desired.manages_workflows:
+        warnings.extend(
+            note for (name, _v), local in sorted(desired.workflows.items()) if in_scope(name) for note in local.notes
+        )
 
     return Plan(
         server_url=server_url,
@@ -83,6 +88,7 @@ def build_plan(
         fingerprints=_fingerprints(task_changes + workflow_changes, actual),
         unmanaged=tuple(unmanaged),
         warnings=tuple(warnings),
+        notes=desired.notes,
     )
 
 
@@ -105,8 +111,7 @@ def _workflow_changes(
             changes.append(_compare(Kind.WORKFLOW, name, version, local, remote, options.overwrite))
         elif remote is not None:
             key = object_key(Kind.WORKFLOW, name, version)
-            owned = not owner_email or remote.definition.get("ownerEmail") == owner_email
-            if options.prune_workflows and owned:
+            if options.prune_workflows and manages(owner_email, remote.definition):
                 changes.append(
                     Change(Kind.WORKFLOW, name, Action.DELETE, Reason.PRUNED, before=remote.definition, version=version)
                 )

@@ -31,6 +31,7 @@ from idflow.normal import (
     camel_to_snake,
     normalise_taskdef,
 )
+from idflow.ownership import ForeignOwner, owner_to_write
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NAME_LENGTH = 200
@@ -517,8 +518,11 @@ class _FileReader:
             if summary is not None:
                 fields["description"] = summary
                 where["description"] = func.body[0]
-        if fields.get("ownerEmail") is None and "ownerEmail" not in failed and self.owner_email:
-            fields["ownerEmail"] = self.owner_email
+        if "ownerEmail" not in failed:
+            try:
+                fields["ownerEmail"] = owner_to_write(self.owner_email, fields.get("ownerEmail"))
+            except ForeignOwner as exc:
+                self.problem(where.get("ownerEmail", decorator), f"owner_email: {exc}")
 
         readable = {k: v for k, v in fields.items() if k not in failed}
         for issue in check_definition(readable, snake_case=True):

@@ -61,6 +61,8 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
         )
     for warning in view["warnings"]:
         lines.append(style(f"Warning: {warning}", "!"))
+    for note in view["notes"]:
+        lines.append(style(f"Note: {note}", " "))
     if lines:
         lines.append("")
     lines.append(summary_line(view["summary"]))

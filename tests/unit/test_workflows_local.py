@@ -30,6 +30,13 @@ def load_problems(folder: Path, variables: dict[str, Any] | None = None) -> list
     return caught.value.problems
 
 
+def load_problems_with(folder: Path, **kwargs: Any) -> list[Problem]:
+    with pytest.raises(DefinitionError) as caught:
+        load(folder, **kwargs)
+    assert caught.value.problems
+    return caught.value.problems
+
+
 def minimal(name: str = "wf", version: int = 1, **extra: Any) -> dict[str, Any]:
     tasks = [{"name": "worker", "taskReferenceName": "w"}]
     return {"name": name, "version": version, "tasks": tasks, **extra}
@@ -52,10 +59,49 @@ def test_json_file_is_loaded_and_normalised(tmp_path: Path) -> None:
     assert workflow.definition["tasks"][0]["type"] == "SIMPLE"
 
 
-def test_owner_email_in_the_file_wins(tmp_path: Path) -> None:
-    write(tmp_path, "wf.json", json.dumps(minimal(ownerEmail="mine@example.com")))
+def test_owner_email_of_another_owner_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    text = json.dumps(minimal(ownerEmail="mine@example.com"), indent=2)
+    path = write(tmp_path, "wf.json", text)
+    [problem] = load_problems_with(tmp_path, owner_email="team@example.com")
+    owner_line = next(n for n, line in enumerate(text.splitlines(), 1) if '"ownerEmail"' in line)
+    assert (problem.path, problem.line) == (str(path), owner_line)
+    assert "'mine@example.com' is not the configured owner_email 'team@example.com'" in problem.message
+
+
+def test_owner_email_same_as_configured_is_fine_and_without_config_the_file_keeps_its_own(tmp_path: Path) -> None:
+    write(tmp_path, "wf.json", json.dumps(minimal(ownerEmail="team@example.com")))
     [workflow] = load(tmp_path, owner_email="team@example.com")
+    assert workflow.definition["ownerEmail"] == "team@example.com"
+    write(tmp_path, "wf.json", json.dumps(minimal(ownerEmail="mine@example.com")))
+    [workflow] = load(tmp_path)
     assert workflow.definition["ownerEmail"] == "mine@example.com"
+
+
+def test_nested_owners_of_another_owner_are_problems_too(tmp_path: Path) -> None:
+    text = """
+        name: wf
+        ownerEmail: team@example.com
+        tasks:
+          - name: prepare
+            taskReferenceName: prepare
+            taskDefinition:
+              name: prepare
+              ownerEmail: idflow@example.com
+          - name: child
+            taskReferenceName: child
+            type: SUB_WORKFLOW
+            subWorkflowParam:
+              workflowDefinition:
+                name: inline
+                ownerEmail: idflow@example.com
+                tasks: [{name: w, taskReferenceName: w}]
+        """
+    write(tmp_path, "wf.yaml", text)
+    problems = load_problems_with(tmp_path, owner_email="team@example.com")
+    assert [(p.line, p.message.split(": ")[1]) for p in problems] == [
+        (8, "tasks[0].taskDefinition.ownerEmail"),
+        (15, "tasks[1].subWorkflowParam.workflowDefinition.ownerEmail"),
+    ]
 
 
 def test_no_owner_email_anywhere_leaves_it_out(tmp_path: Path) -> None:
@@ -194,11 +240,10 @@ def test_parse_error_in_a_rendered_template_says_so(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[1, 2]\n", "not a list"),
-        ("", "not an empty document"),
+        ("[1, 2]\n", "not a workflow: a YAML list (2 items)"),
+        ("", "not a workflow: holds an empty document"),
         ("version: 1\ntasks: []\n", "'name'"),
         ("name: ''\nversion: 1\n", "'name'"),
-        ("name: x\n", "'version'"),
         ("name: x\nversion: 0\n", "'version'"),
         ("name: x\nversion: '1'\n", "'version'"),
         ("name: x\nversion: true\n", "'version'"),
