@@ -11,8 +11,8 @@ What conductor-oss 3.32 does with a definition it is given (``PUT /metadata/work
 * every unset field with a default in the model comes back with that value, at any depth
   (all task types get the same set; ``type`` defaults to ``SIMPLE``);
 * per-structure extras: a SUB_WORKFLOW with an inline ``workflowDefinition`` gets
-  ``subWorkflowParam.name`` and ``.version`` from that definition (itself normalised as a workflow,
-  its version defaulting to 1);
+  ``subWorkflowParam.name`` and ``.version`` from that definition, whatever was written there
+  (itself normalised as a workflow, its version defaulting to 1);
 * a null field counts as unset here. Send the normal form, never raw files: it holds no nulls, and
   the server turns an explicit null into ``false`` for ``restartable`` and ``enforceSchema``, into
   version 0 for ``version``, and answers a null task ``type`` with a 500. Values inside user maps
@@ -57,16 +57,16 @@ def normalise_workflow_task(task: Any) -> Any:
 
 
 def _sub_workflow_names(task: Any) -> None:
-    """A SUB_WORKFLOW with an inline definition gets ``subWorkflowParam.name``/``.version`` from it (the
-    server does the same), at any depth."""
+    """A SUB_WORKFLOW with an inline definition gets ``subWorkflowParam.name``/``.version`` from it, at
+    any depth, as the server does (it overrides the ones written next to it)."""
     if not isinstance(task, dict):
         return
     param = task.get("subWorkflowParam")
     if isinstance(param, dict):
         inline = param.get("workflowDefinition")
         if isinstance(inline, dict):
-            param.setdefault("name", inline.get("name"))
-            param.setdefault("version", inline.get("version"))
+            param["name"] = inline.get("name")  # the server takes both from the inline definition,
+            param["version"] = inline.get("version")  # even where the file sets others
             for tasks in _task_lists(inline):
                 for child in tasks:
                     _sub_workflow_names(child)

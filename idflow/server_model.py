@@ -146,6 +146,7 @@ WORKFLOW_TASK = _struct(
     scriptExpression=Field(S),
     decisionCases=Field("map[list[WorkflowTask]]", {}),
     dynamicForkTasksParam=Field(S),
+    dynamicForkJoinTasksParam=Field(S),  # deprecated spelling, still kept
     dynamicForkTasksInputParamName=Field(S),
     defaultCase=Field("list[WorkflowTask]", []),
     forkTasks=Field("list[list[WorkflowTask]]", []),
