@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from idflow.desired.workflows import LocalWorkflow, load_workflows, validate_workflows
+from idflow.desired.workflows import LocalWorkflow, load_workflows, read_workflow_tree, validate_workflows
 from idflow.errors import DefinitionError, Problem
 from idflow.normal_workflow import normalise_workflowdef
 
@@ -534,3 +534,101 @@ def test_duplicate_yaml_keys_are_an_error_with_the_line(tmp_path):
     with _pytest.raises(DefinitionError) as caught:
         load_workflows(tmp_path, variables={})
     assert "w.yaml:3" in str(caught.value) and "duplicate key 'name'" in str(caught.value)
+
+
+# -- what the server ignores, and files that are not workflows --------------------------------------
+
+
+REAL_SHAPED = """
+{
+  "name": "wrap",
+  "schemaVersion": 2,
+  "retryCount": 2,
+  "responseTimeoutSeconds": 300,
+  "tasks": [
+    {
+      "name": "prepare",
+      "taskReferenceName": "prepare",
+      "callbackFromWorker": true,
+      "taskDefinition": {
+        "name": "prepare",
+        "version": 1,
+        "responseTimeoutSeconds": 30
+      }
+    }
+  ]
+}
+"""
+
+
+def test_fields_the_server_ignores_are_noted_at_their_lines_and_left_out(tmp_path: Path) -> None:
+    path = write(tmp_path, "wrap/wrap.json", REAL_SHAPED)
+    [workflow] = load(tmp_path)
+    assert (workflow.name, workflow.version) == ("wrap", 1)  # no version: 1, as on the server
+    assert [(n.path, n.line) for n in workflow.notes] == [
+        (str(path), 4),
+        (str(path), 5),
+        (str(path), 10),
+        (str(path), 13),
+    ]
+    messages = [n.message for n in workflow.notes]
+    assert "'retryCount' is ignored by the server: a task definition setting" in messages[0]
+    assert "'responseTimeoutSeconds' is ignored by the server" in messages[1]
+    assert "'tasks[0].callbackFromWorker' is ignored by the server: a workflow task has no field" in messages[2]
+    assert "'tasks[0].taskDefinition.version' is ignored by the server: task definitions have no version" in messages[3]
+    assert all(m.startswith("workflow 'wrap' version 1: ") for m in messages)
+    definition = workflow.definition
+    assert "retryCount" not in definition and "callbackFromWorker" not in definition["tasks"][0]
+    assert "version" not in definition["tasks"][0]["taskDefinition"]
+    assert definition["tasks"][0]["taskDefinition"]["responseTimeoutSeconds"] == 30
+
+
+def test_a_file_the_server_keeps_whole_has_no_notes(tmp_path: Path) -> None:
+    write(tmp_path, "wf.json", json.dumps(minimal(description="d", timeoutSeconds=5, timeoutPolicy="TIME_OUT_WF")))
+    [workflow] = load(tmp_path)
+    assert workflow.notes == ()
+
+
+def test_inline_sub_workflow_name_and_version_come_from_the_inline_definition() -> None:
+    task = {
+        "name": "child",
+        "taskReferenceName": "child",
+        "type": "SUB_WORKFLOW",
+        "subWorkflowParam": {"name": "other", "version": 3, "workflowDefinition": minimal("inline")},
+    }
+    normal = normalise_workflowdef(minimal(tasks=[task]))
+    assert {k: normal["tasks"][0]["subWorkflowParam"][k] for k in ("name", "version")} == {
+        "name": "inline",
+        "version": 1,
+    }
+
+
+def test_event_handler_files_are_recognised_and_counted(tmp_path: Path) -> None:
+    handler = {"name": "on_x", "event": "idflow:doc.changed", "actions": [], "active": True}
+    write(tmp_path, "trigger/trigger.json", json.dumps(minimal("trigger")))
+    path = write(tmp_path, "trigger/event_handlers.json", json.dumps([handler, {**handler, "name": "on_y"}]))
+    one = write(tmp_path, "stage/event_handlers.yaml", "name: on_z\nevent: idflow:stage.completed\nactions: []\n")
+    tree = read_workflow_tree(tmp_path, variables={})
+    assert [w.name for w in tree.workflows] == ["trigger"]
+    assert sorted((f.path, f.count) for f in tree.event_handler_files) == sorted([(path, 2), (one, 1)])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ({"name": "t", "retryCount": 3, "responseTimeoutSeconds": 30}, "looks like a task definition ('retryCount'"),
+        ([{"name": "t", "timeoutSeconds": 60, "inputKeys": []}], "looks like a list of 1 task definitions"),
+        ([minimal("a"), minimal("b")], "a JSON list of 2 workflow definitions; idflow reads one workflow per file"),
+        ([1, 2, 3], "a JSON list (3 items), not one workflow definition"),
+        ({"name": "s", "cronExpression": "0 0 * * * ?"}, "looks like a schedule"),
+        ([{"event": "e", "actions": []}, {"name": "x"}], "list of event handlers, but item 1 is not one"),
+        ("just text", "holds a string"),
+    ],
+)
+def test_a_file_that_is_not_a_workflow_is_one_problem_saying_what_it_looks_like(
+    tmp_path: Path, content: Any, expected: str
+) -> None:
+    path = write(tmp_path, "wrap/other.json", json.dumps(content, indent=2))
+    [problem] = load_problems(tmp_path)
+    assert problem.path == str(path) and problem.line == 1
+    assert problem.message.startswith("not a workflow: ") and expected in problem.message
