@@ -20,7 +20,8 @@ def test_the_configured_owner_is_written_and_another_one_refused():
     assert owner_to_write("team@x.io", None) == "team@x.io"
     assert owner_to_write("team@x.io", "") == "team@x.io"
     assert owner_to_write("team@x.io", "team@x.io") == "team@x.io"  # redundant, fine
-    with pytest.raises(ForeignOwner, match=re.escape("'idflow@example.com' is not the configured owner_email 'team@x.io'")):
+    expected = "'idflow@example.com' is not the configured owner_email 'team@x.io'"
+    with pytest.raises(ForeignOwner, match=re.escape(expected)):
         owner_to_write("team@x.io", "idflow@example.com")
 
 
