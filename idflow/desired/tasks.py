@@ -518,9 +518,10 @@ class _FileReader:
             if summary is not None:
                 fields["description"] = summary
                 where["description"] = func.body[0]
-        if "ownerEmail" not in failed:
-            try:
-                fields["ownerEmail"] = owner_to_write(self.owner_email, fields.get("ownerEmail"))
+        written = fields.get("ownerEmail")
+        if "ownerEmail" not in failed and not (isinstance(written, str) and written and "@" not in written):
+            try:  # (a value that is no address at all is reported by check_definition below)
+                fields["ownerEmail"] = owner_to_write(self.owner_email, written)
             except ForeignOwner as exc:
                 self.problem(where.get("ownerEmail", decorator), f"owner_email: {exc}")
 
