@@ -1,9 +1,9 @@
 """The canonical form of definitions: what plans compare.
 
 Local definitions and the server's answers both go through the same function, so a definition the
-server stored and returned compares equal to the one it was made from. Server-owned fields are
-dropped, the defaults the server writes back are filled in, and fields this version of idflow does
-not know are left out of the comparison.
+server stored and returned compares equal to the one it was made from. Both follow the server's model
+(``idflow.server_model``): server-owned fields are dropped, the defaults the server writes back are
+filled in, and fields the server does not keep are left out (the file readers report them).
 """
 
 from __future__ import annotations
@@ -12,50 +12,31 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
-SERVER_OWNED_FIELDS = frozenset({"createTime", "updateTime", "createdBy", "updatedBy", "ownerApp"})
+from idflow.server_model import AUDIT_FIELDS, MODEL, SCHEMA_DEF, TASK_DEF, UNSET, Struct, element_type
+from idflow.server_model import RETRY_LOGICS as RETRY_LOGICS
+from idflow.server_model import TIMEOUT_POLICIES as TIMEOUT_POLICIES
 
-# What conductor-oss 3.32 writes back for a task def field that was not set.
+SERVER_OWNED_FIELDS = AUDIT_FIELDS
+
+#: Task definition fields the server keeps that a task file cannot set yet: left out of comparisons.
+TASKDEF_NOT_SETTABLE = frozenset({"runtimeMetadata", "taskStatusListenerEnabled"})
+
+# What conductor-oss writes back for a task def field that was not set (from ``idflow.server_model``).
 TASKDEF_DEFAULTS: dict[str, Any] = {
-    "retryCount": 3,
-    "timeoutSeconds": 0,
-    "inputKeys": [],
-    "outputKeys": [],
-    "timeoutPolicy": "TIME_OUT_WF",
-    "retryLogic": "FIXED",
-    "retryDelaySeconds": 60,
-    "responseTimeoutSeconds": 3600,
-    "inputTemplate": {},
-    "rateLimitPerFrequency": 0,
-    "rateLimitFrequencyInSeconds": 1,
-    "backoffScaleFactor": 1,
-    "maxRetryDelaySeconds": 0,
-    "backoffJitterMs": 0,
-    "totalTimeoutSeconds": 0,
-    "enforceSchema": False,
+    k: f.default for k, f in TASK_DEF.fields.items() if f.has_default and k not in TASKDEF_NOT_SETTABLE
 }
 # Fields that are absent (null) unless set.
-TASKDEF_OPTIONAL_FIELDS = (
-    "description",
-    "ownerEmail",
-    "concurrentExecLimit",
-    "pollTimeoutSeconds",
-    "isolationGroupId",
-    "executionNameSpace",
-    "inputSchema",
-    "outputSchema",
-    "baseType",
+TASKDEF_OPTIONAL_FIELDS = tuple(
+    k for k, f in TASK_DEF.fields.items() if not f.has_default and k != "name" and k not in TASKDEF_NOT_SETTABLE
 )
 TASKDEF_FIELDS = ("name", *TASKDEF_DEFAULTS, *TASKDEF_OPTIONAL_FIELDS)
 
 # A task def's inputSchema/outputSchema (SchemaDef): the server drops other keys and adds its own.
-SCHEMA_FIELDS = ("name", "version", "type", "data", "externalRef")
-SCHEMA_TYPES = ("JSON", "AVRO", "PROTOBUF")
-
-TIMEOUT_POLICIES = ("RETRY", "TIME_OUT_WF", "ALERT_ONLY")
-RETRY_LOGICS = ("FIXED", "EXPONENTIAL_BACKOFF", "LINEAR_BACKOFF")
-
+SCHEMA_FIELDS = tuple(SCHEMA_DEF.fields)
+SCHEMA_TYPES = SCHEMA_DEF.fields["type"].choices
 
 def snake_to_camel(name: str) -> str:
     head, *rest = name.split("_")
@@ -72,24 +53,98 @@ TASKDEF_KEYWORDS: dict[str, str] = {camel_to_snake(f): f for f in TASKDEF_FIELDS
 
 def normalise_taskdef(definition: dict[str, Any]) -> dict[str, Any]:
     """Return the canonical form of one task definition (server JSON shape, camelCase)."""
-    result: dict[str, Any] = {"name": definition.get("name")}
-    for key, default in TASKDEF_DEFAULTS.items():
-        value = definition.get(key)
-        result[key] = copy.deepcopy(default) if value is None else copy.deepcopy(value)
-    for key in TASKDEF_OPTIONAL_FIELDS:
-        value = definition.get(key)
-        if value is not None and value != "":
-            result[key] = normalise_schema(value) if key in ("inputSchema", "outputSchema") else copy.deepcopy(value)
+    result = {"name": definition.get("name")}
+    result.update(normalise_struct(TASK_DEF, definition, skip=TASKDEF_NOT_SETTABLE | {"name"}))
     return result
 
 
 def normalise_schema(schema: Any) -> Any:
     """A SchemaDef as the server stores it: its own fields only, version 1 when unset."""
-    if not isinstance(schema, dict):
-        return copy.deepcopy(schema)
-    result = {k: copy.deepcopy(schema[k]) for k in SCHEMA_FIELDS if schema.get(k) is not None}
-    result.setdefault("version", 1)
+    return normalise_struct(SCHEMA_DEF, schema)
+
+
+#: Where a value is in a definition: keys and list indexes.
+Path = tuple[str | int, ...]
+#: One field a structure does not model: where it was (the field last) and in what structure.
+Ignored = tuple[Path, str]
+
+
+def _is_empty(value: Any) -> bool:
+    return isinstance(value, str | dict | list) and not value
+
+
+def normalise_struct(
+    struct: Struct,
+    value: Any,
+    *,
+    ignored: list[Ignored] | None = None,
+    path: tuple[str | int, ...] = (),
+    skip: frozenset[str] = frozenset(),
+) -> Any:
+    """``value`` as the server keeps it, following ``idflow.server_model``: fields it does not model
+    are left out (and added to ``ignored``), server-owned fields too, defaults are filled in. A null
+    counts as unset, and so does an empty string, map or list in a field without a default. Values
+    that are not of the model's shape are kept as they are (the readers report them)."""
+    if not isinstance(value, dict):
+        return copy.deepcopy(value)
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in struct.server_owned or key in skip:
+            continue
+        field = struct.fields.get(key)
+        if field is None:
+            if ignored is not None:
+                ignored.append(((*path, key), struct.name))
+            continue
+        if item is None:
+            continue
+        if not field.has_default and field.type not in MODEL and _is_empty(item):
+            continue
+        result[key] = _typed(field.type, item, (*path, key), ignored)
+    for key, field in struct.fields.items():
+        if key not in result and key not in skip and field.default is not UNSET:
+            result[key] = copy.deepcopy(field.default)
     return result
+
+
+def model_values(struct: Struct, value: Any, path: Path = ()) -> Iterator[tuple[Path, str, Any]]:
+    """Every field of the model set in ``value``, at any depth: ``(path, structure name, value)``."""
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        field = struct.fields.get(key)
+        if field is None:
+            continue
+        yield (*path, key), struct.name, item
+        yield from _typed_values(field.type, item, (*path, key))
+
+
+def _typed_values(type_: str, value: Any, path: Path) -> Iterator[tuple[Path, str, Any]]:
+    if type_ in MODEL:
+        yield from model_values(MODEL[type_], value, path)
+        return
+    container = element_type(type_)
+    if container is not None:
+        kind, inner = container
+        if kind == "list" and isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from _typed_values(inner, item, (*path, i))
+        elif kind == "map" and isinstance(value, dict):
+            for k, item in value.items():
+                yield from _typed_values(inner, item, (*path, k))
+
+
+def _typed(type_: str, value: Any, path: tuple[str | int, ...], ignored: list[Ignored] | None) -> Any:
+    if type_ in MODEL:
+        return normalise_struct(MODEL[type_], value, ignored=ignored, path=path)
+    container = element_type(type_)
+    if container is not None:
+        kind, inner = container
+        if kind == "list" and isinstance(value, list):
+            return [_typed(inner, item, (*path, i), ignored) for i, item in enumerate(value)]
+        if kind == "map" and isinstance(value, dict):
+            return {k: _typed(inner, item, (*path, k), ignored) for k, item in value.items()}
+    return copy.deepcopy(value)
 
 
 def canonical_json(value: Any) -> str:

@@ -183,6 +183,7 @@ class Plan:
     unmanaged: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     unmanaged_warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # for information, nothing to fix (files of kinds idflow does not manage yet)
     format_version: str = FORMAT_VERSION
 
     @property
@@ -218,6 +219,7 @@ class Plan:
             "unmanaged": list(self.unmanaged),
             "warnings": list(self.warnings),
             "unmanaged_warnings": list(self.unmanaged_warnings),
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -233,6 +235,7 @@ class Plan:
             unmanaged=tuple(raw.get("unmanaged") or ()),
             warnings=tuple(raw.get("warnings") or ()),
             unmanaged_warnings=tuple(raw.get("unmanaged_warnings") or ()),
+            notes=tuple(raw.get("notes") or ()),
         )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from idflow import __version__
 from idflow.diffing import field_diffs
+from idflow.ownership import manages
 from idflow.plan import Action, Blocker, Change, Kind, Plan, PlanOptions, Reason, object_key, thaw
 from idflow.state import ActualState, DesiredObject, DesiredState, RemoteObject, WorkflowKey
 from idflow.usage import UsageIndex
@@ -61,7 +62,7 @@ def build_plan(
             change = _compare(Kind.TASK, name, None, local, remote, options.overwrite)
         else:
             assert remote is not None
-            if owner_email and remote.definition.get("ownerEmail") != owner_email:
+            if not manages(owner_email, remote.definition):
                 unmanaged.append(object_key(Kind.TASK, name))
                 continue
             change = Change(
@@ -82,6 +83,10 @@ def build_plan(
     unmanaged_warnings: list[str] = []
     for key, warning in _usage_warnings(desired, actual, usage, task_changes, options.force):
         (warnings if key in managed else unmanaged_warnings).append(warning)
+    if desired.manages_workflows:
+        warnings.extend(
+            note for (name, _v), local in sorted(desired.workflows.items()) if in_scope(name) for note in local.notes
+        )
 
     return Plan(
         server_url=server_url,
@@ -93,6 +98,7 @@ def build_plan(
         unmanaged=tuple(unmanaged),
         warnings=tuple(warnings),
         unmanaged_warnings=tuple(unmanaged_warnings),
+        notes=desired.notes,
     )
 
 
@@ -115,8 +121,7 @@ def _workflow_changes(
             changes.append(_compare(Kind.WORKFLOW, name, version, local, remote, options.overwrite))
         elif remote is not None:
             key = object_key(Kind.WORKFLOW, name, version)
-            owned = not owner_email or remote.definition.get("ownerEmail") == owner_email
-            if options.prune_workflows and owned:
+            if options.prune_workflows and manages(owner_email, remote.definition):
                 changes.append(
                     Change(Kind.WORKFLOW, name, Action.DELETE, Reason.PRUNED, before=remote.definition, version=version)
                 )

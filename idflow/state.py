@@ -23,6 +23,7 @@ WorkflowKey = tuple[str, int]
 class DesiredObject:
     definition: Mapping[str, Any]
     source: str  # "path:line"
+    notes: tuple[str, ...] = ()  # "path:line: ..." of what the file says that the server ignores
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class DesiredState:
     tasks: Mapping[str, DesiredObject]
     workflows: Mapping[WorkflowKey, DesiredObject] = field(default_factory=lambda: MappingProxyType({}))
     manages_workflows: bool = False
+    notes: tuple[str, ...] = ()  # about the local files as a whole
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
 
 
 def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
-    from idflow.desired.workflows import load_workflows
+    from idflow.desired.workflows import read_workflow_tree
     from idflow.log import get_logger
 
     for task in tasks:
@@ -100,13 +102,29 @@ def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
             where = f"{config.relative(Path(note.path))}:{note.line}:{note.col}"
             get_logger("idflow.desired").warning(f"note: {where}: {note.message}", task=task.name)
 
-    workflows = load_workflows(config.workflows_dir, variables=config.vars, owner_email=config.owner_email)
+    tree = read_workflow_tree(config.workflows_dir, variables=config.vars, owner_email=config.owner_email)
+    notes = []
+    if tree.event_handler_files:
+        count = sum(f.count for f in tree.event_handler_files)
+        files = ", ".join(f"{config.relative(f.path)} ({f.count})" for f in tree.event_handler_files)
+        notes.append(
+            f"{count} event handler{'s' if count != 1 else ''} under {config.relative(config.workflows_dir)} "
+            f"not managed by idflow yet (left alone, nothing is sent): {files}"
+        )
     return DesiredState(
         tasks=MappingProxyType(
             {t.name: DesiredObject(t.definition, f"{config.relative(t.path)}:{t.line}") for t in tasks}
         ),
         workflows=MappingProxyType(
-            {(w.name, w.version): DesiredObject(w.definition, f"{config.relative(w.path)}:{w.line}") for w in workflows}
+            {
+                (w.name, w.version): DesiredObject(
+                    w.definition,
+                    f"{config.relative(w.path)}:{w.line}",
+                    tuple(f"{config.relative(w.path)}:{n.line}: {n.message}" for n in w.notes),
+                )
+                for w in tree.workflows
+            }
         ),
         manages_workflows=config.workflows_dir.is_dir(),
+        notes=tuple(notes),
     )

@@ -13,7 +13,8 @@ from idflow.apply import Executor, Result, StateLock, Status, check_stale, write
 from idflow.config import Config
 from idflow.errors import DefinitionError, PlanFileError
 from idflow.log import get_logger
-from idflow.plan import Plan, PlanOptions
+from idflow.ownership import ForeignOwner, manages, owner_to_write
+from idflow.plan import Change, Plan, PlanOptions
 from idflow.planner import build_plan
 from idflow.remote import Remote
 from idflow.state import DesiredState, load_desired, read_actual
@@ -85,6 +86,23 @@ def check_plan_file(plan: Plan, applied: dict[str, Any] | None, config: Config, 
             f"{path}: the plan was made against {plan.server_url}, but the configured server is "
             f"{config.server_url}; run `idflow plan` against this server"
         )
+    foreign = [c.key for c in plan.actionable if not _owner_agrees(c, config.owner_email)]
+    if foreign:
+        raise PlanFileError(
+            f"{path}: the plan writes or deletes objects of an owner other than the configured owner_email "
+            f"{config.owner_email!r} ({', '.join(foreign)}); run `idflow plan` again"
+        )
+
+
+def _owner_agrees(change: Change, owner_email: str | None) -> bool:
+    """Apply follows the ownership rule too: it writes only the configured owner, deletes only what it manages."""
+    if change.after is not None:
+        written = change.after.get("ownerEmail")
+        try:
+            return owner_to_write(owner_email, written) == written
+        except ForeignOwner:
+            return False
+    return change.before is None or manages(owner_email, change.before)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from idflow.normal import (
     camel_to_snake,
     normalise_taskdef,
 )
+from idflow.ownership import ForeignOwner, owner_to_write
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NAME_LENGTH = 200
@@ -803,8 +804,12 @@ class _FileReader:
             if summary is not None:
                 fields["description"] = summary
                 where["description"] = func.body[0]
-        if fields.get("ownerEmail") is None and "ownerEmail" not in failed and self.owner_email:
-            fields["ownerEmail"] = self.owner_email
+        written = fields.get("ownerEmail")
+        if "ownerEmail" not in failed and not (isinstance(written, str) and written and "@" not in written):
+            try:  # (a value that is no address at all is reported by check_definition below)
+                fields["ownerEmail"] = owner_to_write(self.owner_email, written)
+            except ForeignOwner as exc:
+                self.problem(where.get("ownerEmail", decorator), f"owner_email: {exc}")
 
         readable = {k: v for k, v in fields.items() if k not in failed}
         for issue in check_definition(readable, snake_case=True):

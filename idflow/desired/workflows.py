@@ -24,7 +24,10 @@ import jinja2.sandbox
 
 from idflow import yamlfile
 from idflow.errors import DefinitionError, Problem
+from idflow.normal import Ignored, model_values
 from idflow.normal_workflow import normalise_workflowdef
+from idflow.ownership import ForeignOwner, owner_to_write
+from idflow.server_model import TASK_DEF, WORKFLOW_DEF
 from idflow.usage import (
     all_task_refs,
     child_task_lists,
@@ -48,21 +51,41 @@ SCHEMA_VERSION = 2
 
 @dataclass(frozen=True)
 class LocalWorkflow:
-    """One workflow definition read from a file, in normal form."""
+    """One workflow definition read from a file, in normal form. ``notes`` are the fields of the file
+    that the server ignores (it does not model them), each at its line."""
 
     name: str
     version: int
     definition: dict[str, Any]
     path: Path
     line: int
+    notes: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventHandlerFile:
+    """A file of event handlers in the workflows tree (the original idflow keeps them there, as
+    ``event_handlers.json``): recognised, counted, and not managed yet."""
+
+    path: Path
+    count: int
+
+
+@dataclass(frozen=True)
+class WorkflowTree:
+    """What the workflows folder holds."""
+
+    workflows: list[LocalWorkflow]
+    event_handler_files: list[EventHandlerFile]
 
 
 class _FileProblem(Exception):
-    def __init__(self, line: int, message: str, col: int = 1):
+    def __init__(self, line: int, message: str, col: int = 1, more: list[tuple[int, str]] | None = None):
         super().__init__(message)
         self.line = line
         self.col = col
         self.message = message
+        self.more = more or []
 
 
 def workflow_format(path: Path) -> tuple[str, bool] | None:
@@ -91,15 +114,29 @@ def load_workflows(
     workflows_dir: Path, *, variables: dict[str, Any], owner_email: str | None = None
 ) -> list[LocalWorkflow]:
     """Read every workflow file; raise ``DefinitionError`` with all problems if any file is bad."""
+    return read_workflow_tree(workflows_dir, variables=variables, owner_email=owner_email).workflows
+
+
+def read_workflow_tree(
+    workflows_dir: Path, *, variables: dict[str, Any], owner_email: str | None = None
+) -> WorkflowTree:
+    """Every workflow file and event handler file; raise ``DefinitionError`` with all problems if any
+    file is bad (or is something else than those two)."""
     problems: list[Problem] = []
     found: list[LocalWorkflow] = []
+    handlers: list[EventHandlerFile] = []
     first_seen: dict[tuple[str, int], LocalWorkflow] = {}
     for path in workflow_files(workflows_dir):
         try:
-            workflow = _load_file(path, variables, owner_email)
+            item = _load_file(path, variables, owner_email)
         except _FileProblem as exc:
             problems.append(Problem(str(path), exc.line, exc.col, exc.message))
+            problems.extend(Problem(str(path), line, 1, message) for line, message in exc.more)
             continue
+        if isinstance(item, EventHandlerFile):
+            handlers.append(item)
+            continue
+        workflow = item
         key = (workflow.name, workflow.version)
         if key in first_seen:
             other = first_seen[key]
@@ -117,10 +154,10 @@ def load_workflows(
         found.append(workflow)
     if problems:
         raise DefinitionError(problems, what="workflow")
-    return sorted(found, key=lambda w: (w.name, w.version))
+    return WorkflowTree(sorted(found, key=lambda w: (w.name, w.version)), handlers)
 
 
-def _load_file(path: Path, variables: dict[str, Any], owner_email: str | None) -> LocalWorkflow:
+def _load_file(path: Path, variables: dict[str, Any], owner_email: str | None) -> LocalWorkflow | EventHandlerFile:
     kind = workflow_format(path)
     assert kind is not None
     fmt, templated = kind
@@ -130,20 +167,143 @@ def _load_file(path: Path, variables: dict[str, Any], owner_email: str | None) -
         raise _FileProblem(problem.line, problem.message) from None
     source = _render(path, text, variables) if templated else text
     data = _parse(fmt, source, templated)
-    if not isinstance(data, dict):
-        raise _FileProblem(1, f"a workflow file holds one mapping (a workflow definition), not {_kind(data)}")
+    handlers = _event_handler_count(data)
+    if handlers is not None:
+        return EventHandlerFile(path, handlers)
+    if not isinstance(data, dict) or "tasks" not in data:
+        other = _looks_like(data, fmt)
+        if other is not None:
+            raise _FileProblem(_start_line(text), f"not a workflow: {other}")
     name = data.get("name")
     version = data.get("version")
     if not isinstance(name, str) or not name.strip():
         raise _FileProblem(_key_line(text, "name"), "the workflow needs a 'name' (a non-empty string)")
+    if version is None:
+        version = data["version"] = 1  # as the server stores a workflow without one
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise _FileProblem(
             _key_line(text, "version"),
             f"workflow {name!r}: 'version' must be a whole number >= 1, not {version!r}",
         )
-    if owner_email and not data.get("ownerEmail"):
-        data = {**data, "ownerEmail": owner_email}
-    return LocalWorkflow(name, version, normalise_workflowdef(data), path, _start_line(text))
+    lines = yamlfile.key_lines(source)
+    rendered = " (line of the rendered template)" if templated else ""
+    label = f"workflow {name!r} version {version}"
+
+    def line_of(where: tuple[str | int, ...]) -> int:
+        for end in range(len(where), 0, -1):
+            found = lines.get(".".join(map(str, where[:end])))
+            if found is not None:
+                return found
+        return _start_line(text)
+
+    owners = []
+    for where, struct, owner in _owners(data):
+        try:
+            written = owner_to_write(owner_email, owner)
+        except ForeignOwner as exc:
+            owners.append((line_of((*where, "ownerEmail")), f"{label}: {_human(where, 'ownerEmail')}: {exc}{rendered}"))
+            continue
+        if not where and struct == "WorkflowDef" and written is not None:
+            data = {**data, "ownerEmail": written}
+    if owners:
+        (line, message), *more = owners
+        raise _FileProblem(line, message, more=more)
+    ignored: list[Ignored] = []
+    definition = normalise_workflowdef(data, ignored)
+    notes = tuple(
+        Problem(str(path), line_of(where), 1, f"{label}: {_ignored_message(where, struct)}{rendered}")
+        for where, struct in ignored
+    )
+    return LocalWorkflow(name, version, definition, path, _start_line(text), notes)
+
+
+def _owners(data: dict[str, Any]) -> Iterable[tuple[tuple[str | int, ...], str, Any]]:
+    """Where the file sets an owner: the workflow, and any embedded task definition or inline
+    sub-workflow in it (``(path, structure, value)``, the workflow's own always first)."""
+    yield (), "WorkflowDef", data.get("ownerEmail")
+    for where, struct, value in model_values(WORKFLOW_DEF, data):
+        if where and where[-1] == "ownerEmail" and struct in ("TaskDef", "WorkflowDef") and len(where) > 1:
+            yield where[:-1], struct, value
+
+
+def _human(where: tuple[str | int, ...], key: str | None = None) -> str:
+    """``tasks[2].taskDefinition.version`` for a path."""
+    text = ""
+    for part in (*where, *((key,) if key else ())):
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the workflow"
+
+
+_STRUCT_TITLES = {
+    "WorkflowDef": "a workflow definition",
+    "WorkflowTask": "a workflow task",
+    "TaskDef": "a task definition",
+    "SubWorkflowParams": "a subWorkflowParam",
+    "RateLimitConfig": "a rateLimitConfig",
+    "CacheConfig": "a cacheConfig",
+    "SchemaDef": "a schema",
+    "StateChangeEvent": "an onStateChange event",
+}
+
+
+def _ignored_message(where: tuple[str | int, ...], struct: str) -> str:
+    field = str(where[-1])
+    if struct == "WorkflowDef" and field in TASK_DEF.fields:
+        why = "a task definition setting, not a workflow field (set it on the task definition)"
+    elif struct == "TaskDef" and field == "version":
+        why = "task definitions have no version"
+    else:
+        why = f"{_STRUCT_TITLES.get(struct, struct)} has no field {field!r} in Conductor"
+    return f"'{_human(where)}' is ignored by the server: {why}; it has no effect, remove it"
+
+
+def _is_event_handler(value: Any) -> bool:
+    return isinstance(value, dict) and "event" in value and "actions" in value
+
+
+def _event_handler_count(data: Any) -> int | None:
+    """How many event handlers the file holds (one, or a list of them), None when it holds something else."""
+    if _is_event_handler(data):
+        return 1
+    if isinstance(data, list) and data and all(_is_event_handler(item) for item in data):
+        return len(data)
+    return None
+
+
+def _looks_like(data: Any, fmt: str) -> str | None:
+    """What a file that is not a workflow looks like (None: it may be a workflow missing its 'tasks')."""
+    what = fmt.upper()
+    if isinstance(data, list):
+        if any(_is_event_handler(item) for item in data):
+            bad = next(i for i, item in enumerate(data) if not _is_event_handler(item))
+            return f"a {what} list of event handlers, but item {bad} is not one (it needs 'event' and 'actions')"
+        if data and all(isinstance(item, dict) and "tasks" in item for item in data):
+            return f"a {what} list of {len(data)} workflow definitions; idflow reads one workflow per file"
+        if data and all(isinstance(item, dict) and _taskdef_keys(item) for item in data):
+            return f"looks like a list of {len(data)} task definitions; {_TASKDEF_HINT}"
+        items = f"{len(data)} item{'s' if len(data) != 1 else ''}"
+        return f"a {what} list ({items}), not one workflow definition (a mapping)"
+    if isinstance(data, dict):
+        if "cronExpression" in data or "startWorkflowRequest" in data:
+            return "looks like a schedule ('cronExpression', 'startWorkflowRequest'); idflow does not manage schedules"
+        keys = _taskdef_keys(data)
+        if keys:
+            shown = ", ".join(repr(k) for k in keys[:3])
+            return f"looks like a task definition ({shown}, and no 'tasks'); {_TASKDEF_HINT}"
+        return None
+    kind = {str: "a string", type(None): "an empty document"}.get(type(data), f"a {type(data).__name__}")
+    return f"holds {kind}, not a workflow definition (a mapping with 'name' and 'tasks')"
+
+
+_TASKDEF_HINT = (
+    "task definitions come from the @worker_task decorators under tasks_dir, "
+    "or go in a workflow task's 'taskDefinition'"
+)
+
+
+def _taskdef_keys(data: dict[str, Any]) -> list[str]:
+    """Keys of a mapping that a task definition has and a workflow does not."""
+    return [k for k in data if k in TASK_DEF.fields and k not in WORKFLOW_DEF.fields]
 
 
 def _render(path: Path, text: str, variables: dict[str, Any]) -> str:

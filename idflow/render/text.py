@@ -67,6 +67,8 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
             lines.append(style(f"Note (not managed here): {warning}", " "))
     elif others:
         lines.append(f"Note: {warnings_summary(others)} about workflows not managed here (-v lists them)")
+    for note in view["notes"]:
+        lines.append(style(f"Note: {note}", " "))
     if lines:
         lines.append("")
     lines.append(summary_line(view["summary"]))

@@ -50,7 +50,7 @@ def test_discovered_definitions_round_trip(conductor_url: str, unique: str, tmp_
             rate_limit_frequency_in_seconds=5,
             concurrent_exec_limit=3,
             poll_timeout_seconds=30,
-            owner_email="orders@example.com",
+            owner_email="team@example.com",  # the configured owner: redundant, fine
             thread_count=4,
         )
         def full(task):

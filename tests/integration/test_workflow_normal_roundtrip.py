@@ -316,16 +316,18 @@ def test_values_inside_user_maps_are_kept_exactly() -> None:
     assert normal["tasks"][0]["inputParameters"] == {"a": None, "b": [], "c": {}}
 
 
-def test_unknown_fields_with_values_are_kept() -> None:
+def test_fields_the_server_does_not_keep_are_left_out_and_listed() -> None:
     definition = {
         "name": "w",
         "version": 1,
         "futureField": 3,
-        "tasks": [{"name": "t", "taskReferenceName": "t", "cacheConfig": {"key": "k"}}],
+        "tasks": [{"name": "t", "taskReferenceName": "t", "callbackFromWorker": True, "cacheConfig": {"key": "k"}}],
     }
-    normal = normalise_workflowdef(definition)
-    assert normal["futureField"] == 3
-    assert normal["tasks"][0]["cacheConfig"] == {"key": "k"}
+    ignored: list[Any] = []
+    normal = normalise_workflowdef(definition, ignored)
+    assert "futureField" not in normal and "callbackFromWorker" not in normal["tasks"][0]
+    assert normal["tasks"][0]["cacheConfig"] == {"key": "k", "ttlInSecond": 0}  # what the server writes back
+    assert ignored == [(("futureField",), "WorkflowDef"), (("tasks", 0, "callbackFromWorker"), "WorkflowTask")]
 
 
 @pytest.mark.parametrize("value", [None, [], "text", 3])

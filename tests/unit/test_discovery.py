@@ -206,7 +206,7 @@ def test_idflow_drop_in_accepts_every_definition_keyword(tasks_dir: Path) -> Non
             '''Docstring that loses to description=.'''
             return {}
     """)
-    definition = discover(tasks_dir, owner_email="config@example.com")["full"].definition
+    definition = discover(tasks_dir, owner_email="owner@example.com")["full"].definition
     assert definition == normalise_taskdef({
         "name": "full", "retryCount": 0, "timeoutSeconds": 120, "responseTimeoutSeconds": 60,
         "totalTimeoutSeconds": 600, "timeoutPolicy": "ALERT_ONLY", "retryLogic": "EXPONENTIAL_BACKOFF",
@@ -380,7 +380,7 @@ def test_docstring_first_paragraph_is_the_description(tasks_dir: Path) -> None:
     assert found["explicit"].definition["description"] == "From the decorator"
 
 
-def test_owner_email_comes_from_the_argument_unless_the_decorator_sets_it(tasks_dir: Path) -> None:
+def test_owner_email_is_the_configured_one_and_a_different_one_is_a_problem(tasks_dir: Path) -> None:
     write_task(tasks_dir, "own", """
         from idflow import worker_task
 
@@ -388,14 +388,29 @@ def test_owner_email_comes_from_the_argument_unless_the_decorator_sets_it(tasks_
         def a(task):
             return {}
 
-        @worker_task("own_set", owner_email="me@example.com")
+        @worker_task("own_same", owner_email="team@example.com")
         def b(task):
             return {}
     """)
     found = discover(tasks_dir, owner_email="team@example.com")
     assert found["own_default"].definition["ownerEmail"] == "team@example.com"
-    assert found["own_set"].definition["ownerEmail"] == "me@example.com"
+    assert found["own_same"].definition["ownerEmail"] == "team@example.com"
     assert "ownerEmail" not in discover(tasks_dir)["own_default"].definition
+    write_task(tasks_dir, "other", """
+        from idflow import worker_task
+
+        @worker_task("own_other",
+                     owner_email="me@example.com")
+        def c(task):
+            return {}
+    """)
+    with pytest.raises(DefinitionError) as caught:
+        discover(tasks_dir, owner_email="team@example.com")
+    [problem] = caught.value.problems
+    assert problem.path.endswith("other.py") and problem.line == 4  # the owner_email= line
+    assert "'me@example.com' is not the configured owner_email 'team@example.com'" in problem.message
+    # Without owner_email configured the file's own owner is kept (the behaviour so far).
+    assert discover(tasks_dir)["own_other"].definition["ownerEmail"] == "me@example.com"
 
 
 def test_several_tasks_per_file_and_per_folder(tasks_dir: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from idflow.desired.workflows import LocalWorkflow, load_workflows, validate_workflows
+from idflow.desired.workflows import LocalWorkflow, load_workflows, read_workflow_tree, validate_workflows
 from idflow.errors import DefinitionError, Problem
 from idflow.normal_workflow import normalise_workflowdef
 
@@ -26,6 +26,13 @@ def load(folder: Path, variables: dict[str, Any] | None = None, **kwargs: Any) -
 def load_problems(folder: Path, variables: dict[str, Any] | None = None) -> list[Problem]:
     with pytest.raises(DefinitionError) as caught:
         load(folder, variables)
+    assert caught.value.problems
+    return caught.value.problems
+
+
+def load_problems_with(folder: Path, **kwargs: Any) -> list[Problem]:
+    with pytest.raises(DefinitionError) as caught:
+        load(folder, **kwargs)
     assert caught.value.problems
     return caught.value.problems
 
@@ -52,10 +59,49 @@ def test_json_file_is_loaded_and_normalised(tmp_path: Path) -> None:
     assert workflow.definition["tasks"][0]["type"] == "SIMPLE"
 
 
-def test_owner_email_in_the_file_wins(tmp_path: Path) -> None:
-    write(tmp_path, "wf.json", json.dumps(minimal(ownerEmail="mine@example.com")))
+def test_owner_email_of_another_owner_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    text = json.dumps(minimal(ownerEmail="mine@example.com"), indent=2)
+    path = write(tmp_path, "wf.json", text)
+    [problem] = load_problems_with(tmp_path, owner_email="team@example.com")
+    owner_line = next(n for n, line in enumerate(text.splitlines(), 1) if '"ownerEmail"' in line)
+    assert (problem.path, problem.line) == (str(path), owner_line)
+    assert "'mine@example.com' is not the configured owner_email 'team@example.com'" in problem.message
+
+
+def test_owner_email_same_as_configured_is_fine_and_without_config_the_file_keeps_its_own(tmp_path: Path) -> None:
+    write(tmp_path, "wf.json", json.dumps(minimal(ownerEmail="team@example.com")))
     [workflow] = load(tmp_path, owner_email="team@example.com")
+    assert workflow.definition["ownerEmail"] == "team@example.com"
+    write(tmp_path, "wf.json", json.dumps(minimal(ownerEmail="mine@example.com")))
+    [workflow] = load(tmp_path)
     assert workflow.definition["ownerEmail"] == "mine@example.com"
+
+
+def test_nested_owners_of_another_owner_are_problems_too(tmp_path: Path) -> None:
+    text = """
+        name: wf
+        ownerEmail: team@example.com
+        tasks:
+          - name: prepare
+            taskReferenceName: prepare
+            taskDefinition:
+              name: prepare
+              ownerEmail: idflow@example.com
+          - name: child
+            taskReferenceName: child
+            type: SUB_WORKFLOW
+            subWorkflowParam:
+              workflowDefinition:
+                name: inline
+                ownerEmail: idflow@example.com
+                tasks: [{name: w, taskReferenceName: w}]
+        """
+    write(tmp_path, "wf.yaml", text)
+    problems = load_problems_with(tmp_path, owner_email="team@example.com")
+    assert [(p.line, p.message.split(": ")[1]) for p in problems] == [
+        (8, "tasks[0].taskDefinition.ownerEmail"),
+        (15, "tasks[1].subWorkflowParam.workflowDefinition.ownerEmail"),
+    ]
 
 
 def test_no_owner_email_anywhere_leaves_it_out(tmp_path: Path) -> None:
@@ -73,7 +119,7 @@ def test_yaml_and_yml_files(tmp_path: Path) -> None:
         name: a
         version: 2
         description: released 2024-01-31
-        created: 2024-01-31
+        variables: {created: 2024-01-31}
         tasks:
           - name: worker
             taskReferenceName: w
@@ -83,7 +129,7 @@ def test_yaml_and_yml_files(tmp_path: Path) -> None:
     workflows = load(tmp_path)
     assert [(w.name, w.version) for w in workflows] == [("a", 2), ("b", 1)]
     assert workflows[0].line == 2
-    assert workflows[0].definition["created"] == "2024-01-31"  # a string, as in JSON, not a date
+    assert workflows[0].definition["variables"]["created"] == "2024-01-31"  # a string, as in JSON, not a date
 
 
 def test_other_and_hidden_files_are_ignored(tmp_path: Path) -> None:
@@ -194,11 +240,10 @@ def test_parse_error_in_a_rendered_template_says_so(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[1, 2]\n", "not a list"),
-        ("", "not an empty document"),
+        ("[1, 2]\n", "not a workflow: a YAML list (2 items)"),
+        ("", "not a workflow: holds an empty document"),
         ("version: 1\ntasks: []\n", "'name'"),
         ("name: ''\nversion: 1\n", "'name'"),
-        ("name: x\n", "'version'"),
         ("name: x\nversion: 0\n", "'version'"),
         ("name: x\nversion: '1'\n", "'version'"),
         ("name: x\nversion: true\n", "'version'"),
@@ -501,7 +546,9 @@ def test_sub_workflow_without_name(tmp_path: Path) -> None:
 
 def test_sub_workflow_without_params(tmp_path: Path) -> None:
     definition = minimal()
-    definition["tasks"].append(sub())
+    task = sub()
+    del task["subWorkflowParam"]
+    definition["tasks"].append(task)
     [problem] = validate([load_one(tmp_path, definition)])
     assert "SUB_WORKFLOW without a 'subWorkflowParam'" in problem.message
 
@@ -524,3 +571,101 @@ def test_duplicate_yaml_keys_are_an_error_with_the_line(tmp_path):
     with _pytest.raises(DefinitionError) as caught:
         load_workflows(tmp_path, variables={})
     assert "w.yaml:3" in str(caught.value) and "duplicate key 'name'" in str(caught.value)
+
+
+# -- what the server ignores, and files that are not workflows --------------------------------------
+
+
+REAL_SHAPED = """
+{
+  "name": "wrap",
+  "schemaVersion": 2,
+  "retryCount": 2,
+  "responseTimeoutSeconds": 300,
+  "tasks": [
+    {
+      "name": "prepare",
+      "taskReferenceName": "prepare",
+      "callbackFromWorker": true,
+      "taskDefinition": {
+        "name": "prepare",
+        "version": 1,
+        "responseTimeoutSeconds": 30
+      }
+    }
+  ]
+}
+"""
+
+
+def test_fields_the_server_ignores_are_noted_at_their_lines_and_left_out(tmp_path: Path) -> None:
+    path = write(tmp_path, "wrap/wrap.json", REAL_SHAPED)
+    [workflow] = load(tmp_path)
+    assert (workflow.name, workflow.version) == ("wrap", 1)  # no version: 1, as on the server
+    assert [(n.path, n.line) for n in workflow.notes] == [
+        (str(path), 4),
+        (str(path), 5),
+        (str(path), 10),
+        (str(path), 13),
+    ]
+    messages = [n.message for n in workflow.notes]
+    assert "'retryCount' is ignored by the server: a task definition setting" in messages[0]
+    assert "'responseTimeoutSeconds' is ignored by the server" in messages[1]
+    assert "'tasks[0].callbackFromWorker' is ignored by the server: a workflow task has no field" in messages[2]
+    assert "'tasks[0].taskDefinition.version' is ignored by the server: task definitions have no version" in messages[3]
+    assert all(m.startswith("workflow 'wrap' version 1: ") for m in messages)
+    definition = workflow.definition
+    assert "retryCount" not in definition and "callbackFromWorker" not in definition["tasks"][0]
+    assert "version" not in definition["tasks"][0]["taskDefinition"]
+    assert definition["tasks"][0]["taskDefinition"]["responseTimeoutSeconds"] == 30
+
+
+def test_a_file_the_server_keeps_whole_has_no_notes(tmp_path: Path) -> None:
+    write(tmp_path, "wf.json", json.dumps(minimal(description="d", timeoutSeconds=5, timeoutPolicy="TIME_OUT_WF")))
+    [workflow] = load(tmp_path)
+    assert workflow.notes == ()
+
+
+def test_inline_sub_workflow_name_and_version_come_from_the_inline_definition() -> None:
+    task = {
+        "name": "child",
+        "taskReferenceName": "child",
+        "type": "SUB_WORKFLOW",
+        "subWorkflowParam": {"name": "other", "version": 3, "workflowDefinition": minimal("inline")},
+    }
+    normal = normalise_workflowdef(minimal(tasks=[task]))
+    assert {k: normal["tasks"][0]["subWorkflowParam"][k] for k in ("name", "version")} == {
+        "name": "inline",
+        "version": 1,
+    }
+
+
+def test_event_handler_files_are_recognised_and_counted(tmp_path: Path) -> None:
+    handler = {"name": "on_x", "event": "idflow:doc.changed", "actions": [], "active": True}
+    write(tmp_path, "trigger/trigger.json", json.dumps(minimal("trigger")))
+    path = write(tmp_path, "trigger/event_handlers.json", json.dumps([handler, {**handler, "name": "on_y"}]))
+    one = write(tmp_path, "stage/event_handlers.yaml", "name: on_z\nevent: idflow:stage.completed\nactions: []\n")
+    tree = read_workflow_tree(tmp_path, variables={})
+    assert [w.name for w in tree.workflows] == ["trigger"]
+    assert sorted((f.path, f.count) for f in tree.event_handler_files) == sorted([(path, 2), (one, 1)])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ({"name": "t", "retryCount": 3, "responseTimeoutSeconds": 30}, "looks like a task definition ('retryCount'"),
+        ([{"name": "t", "timeoutSeconds": 60, "inputKeys": []}], "looks like a list of 1 task definitions"),
+        ([minimal("a"), minimal("b")], "a JSON list of 2 workflow definitions; idflow reads one workflow per file"),
+        ([1, 2, 3], "a JSON list (3 items), not one workflow definition"),
+        ({"name": "s", "cronExpression": "0 0 * * * ?"}, "looks like a schedule"),
+        ([{"event": "e", "actions": []}, {"name": "x"}], "list of event handlers, but item 1 is not one"),
+        ("just text", "holds a string"),
+    ],
+)
+def test_a_file_that_is_not_a_workflow_is_one_problem_saying_what_it_looks_like(
+    tmp_path: Path, content: Any, expected: str
+) -> None:
+    path = write(tmp_path, "wrap/other.json", json.dumps(content, indent=2))
+    [problem] = load_problems(tmp_path)
+    assert problem.path == str(path) and problem.line == 1
+    assert problem.message.startswith("not a workflow: ") and expected in problem.message

@@ -1,0 +1,73 @@
+"""The ownership rule (idflow.ownership), and plan, prune and apply's plan check following it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from idflow.config import load_config
+from idflow.core.operations import check_plan_file
+from idflow.errors import PlanFileError
+from idflow.ownership import ForeignOwner, manages, owner_to_write
+from idflow.plan import Action, Change, Kind, Reason
+from tests.factories import actual, desired, plan_of, simple, workflow
+
+
+def test_the_configured_owner_is_written_and_another_one_refused():
+    assert owner_to_write("team@x.io", None) == "team@x.io"
+    assert owner_to_write("team@x.io", "") == "team@x.io"
+    assert owner_to_write("team@x.io", "team@x.io") == "team@x.io"  # redundant, fine
+    expected = "'idflow@example.com' is not the configured owner_email 'team@x.io'"
+    with pytest.raises(ForeignOwner, match=re.escape(expected)):
+        owner_to_write("team@x.io", "idflow@example.com")
+
+
+def test_without_a_configured_owner_files_keep_theirs_and_everything_is_managed():
+    assert owner_to_write(None, "idflow@example.com") == "idflow@example.com"
+    assert owner_to_write(None, None) is None
+    assert manages(None, {"ownerEmail": "anyone@x.io"}) and manages(None, {})
+
+
+def test_only_objects_of_the_configured_owner_are_managed():
+    assert manages("team@x.io", {"ownerEmail": "team@x.io"})
+    assert not manages("team@x.io", {"ownerEmail": "other@x.io"}) and not manages("team@x.io", {})
+
+
+def test_prune_deletes_only_workflows_of_the_configured_owner():
+    mine = workflow("mine", 1, [simple("a")], ownerEmail="team@x.io")
+    theirs = workflow("theirs", 1, [simple("a")], ownerEmail="idflow@example.com")
+    plan = plan_of(
+        desired({"name": "a"}, workflows=[]),
+        actual({"name": "a", "ownerEmail": "team@x.io"}, workflows=[mine, theirs]),
+        owner_email="team@x.io",
+        prune_workflows=True,
+    )
+    deleted = [c.name for c in plan.changes if c.action is Action.DELETE]
+    assert deleted == ["mine"] and plan.unmanaged == ("workflow:theirs:1",)
+
+
+def config_with(tmp_path: Path, owner: str):
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "idflow.yml").write_text(f"owner_email: {owner}\n")
+    return load_config(cwd=tmp_path, environ={})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        Change(Kind.TASK, "t", Action.CREATE, Reason.NEW_LOCALLY, after={"name": "t", "ownerEmail": "old@x.io"}),
+        Change(Kind.TASK, "t", Action.CREATE, Reason.NEW_LOCALLY, after={"name": "t"}),
+        Change(Kind.TASK, "t", Action.DELETE, Reason.ORPHANED, before={"name": "t", "ownerEmail": "old@x.io"}),
+    ],
+)
+def test_apply_refuses_a_plan_that_disagrees_with_the_configured_owner(tmp_path: Path, change: Change):
+    plan = plan_of(desired(), actual())
+    plan = replace(plan, changes=(change,), server_url=config_with(tmp_path, "team@x.io").server_url)
+    with pytest.raises(PlanFileError, match=re.escape("owner other than the configured owner_email 'team@x.io'")):
+        check_plan_file(plan, None, config_with(tmp_path, "team@x.io"), tmp_path / "plan.json")
+    agreeing = replace(plan, changes=(Change(Kind.TASK, "t", Action.CREATE, Reason.NEW_LOCALLY,
+                                             after={"name": "t", "ownerEmail": "team@x.io"}),))  # fmt: skip
+    check_plan_file(agreeing, None, config_with(tmp_path, "team@x.io"), tmp_path / "plan.json")
