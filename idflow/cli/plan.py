@@ -124,12 +124,17 @@ def plan(
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @format_option
 @click.option("--max-chars", type=click.IntRange(min=1000), default=65_000, show_default=True)
+@click.option(
+    "--parts-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Markdown: also write each part to DIR/plan-part-N.md.",
+)
 @pass_app
-def show(app: AppContext, plan_file: Path | None, fmt: str, max_chars: int) -> None:
+def show(app: AppContext, plan_file: Path | None, fmt: str, max_chars: int, parts_dir: Path | None) -> None:
     """Render a saved plan (default: state/plan.json)."""
     from idflow.planfile import read_plan
 
     the_plan, applied = read_plan(plan_file or app.config.state_dir / "plan.json")
-    emit_plan(app, the_plan, fmt, max_chars=max_chars)
+    emit_plan(app, the_plan, fmt, max_chars=max_chars, parts_dir=parts_dir)
     if applied and fmt == "text":
         click.echo(f"(This plan was applied at {applied.get('at', '?')}.)", err=True)
