@@ -97,7 +97,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register() -> None:
-    from idflow.cli import apply, deps, plan, server, stage, tasks, validate, worker, workflows
+    from idflow.cli import apply, completion, deps, plan, server, stage, tasks, validate, worker, workflows
 
     cli.add_command(server.server)
     cli.add_command(plan.plan)
@@ -109,6 +109,7 @@ def _register() -> None:
     cli.add_command(workflows.workflows)
     cli.add_command(worker.worker)
     cli.add_command(stage.stage)
+    cli.add_command(completion.completion)
 
 
 _register()
