@@ -79,8 +79,8 @@ def test_a_wheel_built_from_the_repository_installs_into_a_fresh_virtualenv_and_
     assert install.stderr.strip() == ""  # a quiet install
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "IDFLOW_CONFIG")}
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
+    outside = tmp_path / "a-project"  # with an idflow/ folder of its own, as every project has
+    (outside / "idflow" / "tasks").mkdir(parents=True)
     version = subprocess.run(
         [str(venv / "bin" / "idflow"), "--version"], capture_output=True, text=True, env=env, cwd=outside, timeout=60
     )
