@@ -92,7 +92,7 @@ def _check_stages(stages_dir: Path) -> tuple[int, list[Problem]]:
             read_stage(path)
         except StageError as exc:
             problems.append(Problem.from_message(str(exc)))
-    return len(files) - len(problems), problems
+    return len(files), problems
 
 
 def _count(number: int, noun: str) -> str:
