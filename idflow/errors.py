@@ -6,6 +6,7 @@ Anything else reaching the CLI is a bug and is reported as such.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -34,6 +35,23 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+    @classmethod
+    def from_message(cls, text: str) -> Problem:
+        """A problem from a one-line error that starts with ``path:line[:col]: `` (config and stage errors);
+        ``path: `` alone gives line 0 (the whole file), and anything else has no path."""
+        located = _LOCATED.match(text)
+        if located:
+            line, col = int(located["line"]), int(located["col"] or 1)
+            return cls(located["path"], line, col, located["message"])
+        whole = _WHOLE_FILE.match(text)
+        if whole:
+            return cls(whole["path"], 0, 0, whole["message"])
+        return cls("", 0, 0, text)
+
+
+_LOCATED = re.compile(r"(?P<path>[^\n]+?):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<message>.*)", re.DOTALL)
+_WHOLE_FILE = re.compile(r"(?P<path>[^\s:][^:\n]*/[^:\n]*): (?P<message>.*)", re.DOTALL)
 
 
 class DefinitionError(IdflowError):

@@ -78,10 +78,17 @@ def read_actual(remote: Remote) -> ActualState:
 
 
 def load_desired(config: Config) -> DesiredState:
-    """Read task files (statically) and workflow files. Raises DefinitionError with every problem."""
-    from idflow.desired.tasks import discover_tasks
+    """Read task files (statically) and workflow files. Raises DefinitionError with every problem of both."""
+    from idflow.desired.tasks import discover_tasks_partial
+    from idflow.errors import DefinitionError
 
-    tasks = discover_tasks(config.tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    tasks, problems = discover_tasks_partial(config.tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    if problems:  # read the workflow files too, so one run reports every local problem
+        try:
+            _desired(config, tasks)
+        except DefinitionError as more:
+            raise DefinitionError([*problems, *more.problems], what="definition") from None
+        raise DefinitionError(problems, what="task")
     return _desired(config, tasks)
 
 

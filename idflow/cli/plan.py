@@ -8,6 +8,7 @@ import click
 
 from idflow.cli.common import emit_plan, format_option
 from idflow.cli.context import AppContext, pass_app
+from idflow.errors import DefinitionError, IdflowError
 from idflow.plan import Action, PlanOptions
 
 EXIT_CHANGES = 2
@@ -50,7 +51,14 @@ def options_from(
 
 
 @click.command()
-@format_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "github"]),
+    default="text",
+    show_default=True,
+    help="Output format. github: the text plan, and problems and warnings as GitHub Actions annotations.",
+)
 @click.option(
     "-o",
     "--out",
@@ -86,11 +94,27 @@ def plan(
     from idflow.planfile import write_plan
 
     options = options_from(**shape)  # type: ignore[arg-type]
-    the_plan = make_plan(app.config, app.remote, options)
+    try:
+        the_plan = make_plan(app.config, app.remote, options)
+    except IdflowError as exc:
+        if fmt == "github":
+            from idflow.cli.annotate import echo_error_annotations
+
+            echo_error_annotations(exc, app.config.root if isinstance(exc, DefinitionError) else Path.cwd())
+        raise
     path = out or app.config.state_dir / "plan.json"
     write_plan(the_plan, path)
-    emit_plan(app, the_plan, fmt, max_chars=max_chars, parts_dir=parts_dir)
-    if fmt == "text":
+    emit_plan(app, the_plan, "text" if fmt == "github" else fmt, max_chars=max_chars, parts_dir=parts_dir)
+    if fmt == "github":
+        from idflow.cli.annotate import find_repo_root
+        from idflow.render.github import render_plan_warnings
+
+        root = app.config.root
+        click.echo(
+            render_plan_warnings(the_plan, base=root, repo_root=find_repo_root(root), literals=app.config.secrets),
+            nl=False,
+        )
+    if fmt in ("text", "github"):
         click.echo(f"Saved the plan to {path}. Apply it with: idflow apply {path}", err=True)
     if detailed_exitcode and the_plan.has_changes:
         click.get_current_context().exit(EXIT_CHANGES)
@@ -100,12 +124,17 @@ def plan(
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @format_option
 @click.option("--max-chars", type=click.IntRange(min=1000), default=65_000, show_default=True)
+@click.option(
+    "--parts-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Markdown: also write each part to DIR/plan-part-N.md.",
+)
 @pass_app
-def show(app: AppContext, plan_file: Path | None, fmt: str, max_chars: int) -> None:
+def show(app: AppContext, plan_file: Path | None, fmt: str, max_chars: int, parts_dir: Path | None) -> None:
     """Render a saved plan (default: state/plan.json)."""
     from idflow.planfile import read_plan
 
     the_plan, applied = read_plan(plan_file or app.config.state_dir / "plan.json")
-    emit_plan(app, the_plan, fmt, max_chars=max_chars)
+    emit_plan(app, the_plan, fmt, max_chars=max_chars, parts_dir=parts_dir)
     if applied and fmt == "text":
         click.echo(f"(This plan was applied at {applied.get('at', '?')}.)", err=True)

@@ -11,31 +11,16 @@ from typing import Any
 
 from idflow.apply import Executor, Result, StateLock, Status, check_stale, write_report
 from idflow.config import Config
-from idflow.errors import DefinitionError, PlanFileError
+from idflow.errors import PlanFileError
 from idflow.log import get_logger
 from idflow.ownership import ForeignOwner, manages, owner_to_write
 from idflow.plan import Change, Plan, PlanOptions
 from idflow.planner import build_plan
 from idflow.remote import Remote
 from idflow.state import DesiredState, load_desired, read_actual
+from idflow.validate import validate_desired_workflows
 
 log = get_logger("idflow.core")
-
-
-def validate_desired_workflows(desired: DesiredState, known_tasks: set[str], known_workflows: set[Any]) -> None:
-    if not desired.manages_workflows or not desired.workflows:
-        return
-    from idflow.desired.workflows import LocalWorkflow, validate_workflows
-
-    workflows = [
-        LocalWorkflow(
-            name, version, obj.definition, Path(obj.source.rsplit(":", 1)[0]), int(obj.source.rsplit(":", 1)[1])
-        )
-        for (name, version), obj in desired.workflows.items()
-    ]
-    problems = validate_workflows(workflows, known_task_names=known_tasks, known_workflows=known_workflows)
-    if problems:
-        raise DefinitionError(problems, what="workflow")
 
 
 def make_plan(
@@ -62,6 +47,7 @@ def make_plan(
         known_workflows=set(desired.workflows)
         | set(actual.workflows)
         | {n for n, _v in (*desired.workflows, *actual.workflows)},
+        root=config.root,
     )
     plan = build_plan(
         desired,

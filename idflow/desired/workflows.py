@@ -397,19 +397,20 @@ class _Sources:
 def validate_workflows(
     workflows: list[LocalWorkflow],
     *,
-    known_task_names: set[str],
-    known_workflows: set[tuple[str, int]] | set[str],
+    known_task_names: set[str] | None,
+    known_workflows: set[tuple[str, int]] | set[str] | None,
 ) -> list[Problem]:
     """Check what can be checked before asking a server; return every problem found.
 
     ``known_task_names`` are the task definitions that exist (locally or on the server).
     ``known_workflows`` holds workflow names, or ``(name, version)`` pairs, or both; the workflows
     being validated are added to it. A sub-workflow reference without a version needs the name only.
+    ``None`` for both means the server was not asked (`idflow validate`): references are not checked.
     """
-    names: set[str] = set()
+    names: set[str] | None = None if known_workflows is None else set()
     pairs: set[tuple[str, int]] = set()
-    for entry in (*known_workflows, *((w.name, w.version) for w in workflows)):
-        if isinstance(entry, str):
+    for entry in (*(known_workflows or ()), *((w.name, w.version) for w in workflows)):
+        if isinstance(entry, str) and names is not None:
             names.add(entry)
         elif isinstance(entry, tuple) and len(entry) == 2:
             pairs.add((entry[0], entry[1]))
@@ -423,8 +424,8 @@ def validate_workflows(
 def _validate_one(
     workflow: LocalWorkflow,
     text: str,
-    known_task_names: set[str],
-    names: set[str],
+    known_task_names: set[str] | None,
+    names: set[str] | None,
     pairs: set[tuple[str, int]],
 ) -> list[Problem]:
     definition = workflow.definition
@@ -486,7 +487,7 @@ def _validate_one(
                 )
 
     for use in task_uses(definition):
-        if use.needs_def and use.task_name not in known_task_names:
+        if known_task_names is not None and use.needs_def and use.task_name not in known_task_names:
             lines = _ref_lines(text, use.ref) if use.ref else []
             problem(
                 lines[0] if lines else workflow.line,
@@ -509,7 +510,7 @@ def _task_lists(definition: dict[str, Any]) -> Iterable[tuple[Any, str]]:
         yield inline.get("tasks"), f"'tasks' of the inline sub-workflow at {where}"
 
 
-def _check_subworkflow(task: dict[str, Any], names: set[str], pairs: set[tuple[str, int]]) -> str | None:
+def _check_subworkflow(task: dict[str, Any], names: set[str] | None, pairs: set[tuple[str, int]]) -> str | None:
     param = task.get("subWorkflowParam")
     if not isinstance(param, dict):
         return "is a SUB_WORKFLOW without a 'subWorkflowParam'"
@@ -518,8 +519,8 @@ def _check_subworkflow(task: dict[str, Any], names: set[str], pairs: set[tuple[s
     name = param.get("name")
     if not isinstance(name, str) or not name.strip():
         return "is a SUB_WORKFLOW without 'subWorkflowParam.name'"
-    if "${" in name:
-        return None  # chosen at run time
+    if "${" in name or names is None:
+        return None  # chosen at run time, or no server asked
     version = param.get("version")
     if isinstance(version, int) and not isinstance(version, bool):
         if (name, version) in pairs or name in names:

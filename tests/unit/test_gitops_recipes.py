@@ -1,4 +1,5 @@
-"""The GitHub Actions recipes in examples/ci: valid YAML, and every `idflow ...` command in them exists."""
+"""The CI recipes in examples/ci (GitHub Actions) and examples/ci/gitlab (GitLab CI): valid YAML, and every
+`idflow ...` command in them exists."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from idflow.cli import cli
 
 CI = Path(__file__).resolve().parents[2] / "examples" / "ci"
 RECIPES = sorted(CI.glob("*.yml"))
+GITLAB_RECIPES = sorted((CI / "gitlab").glob("*.gitlab-ci.yml"))
+# Top-level keys of a .gitlab-ci.yml that are not jobs.
+GITLAB_KEYWORDS = {"stages", "variables", "default", "workflow", "include", "image", "services", "cache"}
 
 
 def load(path: Path) -> dict:
@@ -35,6 +39,8 @@ def idflow_commands(script: str) -> list[list[str]]:
     commands = []
     for line in joined.splitlines():
         for piece in re.split(r"&&|\|\||;|\|", line):
+            if not re.match(r"\s*idflow(\s|$)", piece):
+                continue  # not an idflow command (and perhaps not shell at all: a heredoc's body)
             words = shlex.split(piece, comments=True)
             if words and words[0] == "idflow":
                 commands.append(_until_redirect(words[1:]))
@@ -87,7 +93,12 @@ def test_the_plan_recipe_posts_markdown_parts_and_finds_its_comments_by_marker()
     workflow = load(CI / "idflow-plan-comment.yml")
     commands = [c for s in run_scripts(workflow) for c in idflow_commands(s)]
     plan = next(c for c in commands if c[0] == "plan")
-    assert "--parts-dir" in plan and plan[plan.index("--format") + 1] == "markdown"
+    out = plan[plan.index("--out") + 1]
+    show = next(c for c in commands if c[0] == "show")
+    assert show[1] == out and "--parts-dir" in show and show[show.index("--format") + 1] == "markdown"
+    assert plan[plan.index("--format") + 1] == "github"  # problems as annotations on the pull request
+    validate = next(c for c in commands if c[0] == "validate")
+    assert validate[validate.index("--format") + 1] == "github"
     script = next(
         s["with"]["script"] for s in workflow["jobs"]["plan"]["steps"] if "github-script" in s.get("uses", "")
     )
@@ -115,3 +126,66 @@ def test_the_checker_rejects_what_does_not_exist():
     assert idflow_commands("set +e\nidflow plan \\\n  --detailed-exitcode > x.json # note\necho idflow") == [
         ["plan", "--detailed-exitcode"]
     ]
+
+
+def gitlab_scripts(pipeline: dict) -> dict[str, list[str]]:
+    """Job name -> its script lines (before_script, script, after_script), hidden templates included."""
+    scripts = {}
+    for name, job in pipeline.items():
+        if name in GITLAB_KEYWORDS or not isinstance(job, dict):
+            continue
+        lines = [line for key in ("before_script", "script", "after_script") for line in job.get(key) or []]
+        scripts[name] = [line for line in lines if isinstance(line, str)]
+    return scripts
+
+
+def commented_commands(path: Path) -> list[list[str]]:
+    """`idflow ...` in backticks in comments, and commented-out `- idflow ...` / `run: idflow ...` lines."""
+    comments = [line.split("#", 1)[1] for line in path.read_text().splitlines() if line.lstrip().startswith("#")]
+    quoted = [q for c in comments for q in re.findall(r"`idflow ([^`]+)`", c)]
+    quoted += [m.group(1) for c in comments if (m := re.match(r"\s*(?:run:|-)\s*idflow (.+)$", c))]
+    return [shlex.split(q) for q in quoted]
+
+
+def test_the_gitlab_recipes_are_the_same_three():
+    assert [p.name.removesuffix(".gitlab-ci.yml") for p in GITLAB_RECIPES] == [p.stem for p in RECIPES]
+    docs = (CI.parents[1] / "docs" / "gitops.md").read_text()
+    for path in GITLAB_RECIPES:
+        assert f"gitlab/{path.name}" in docs
+
+
+@pytest.mark.parametrize("path", GITLAB_RECIPES, ids=lambda p: p.name)
+def test_gitlab_recipe_is_a_pipeline_with_idflow_commands_that_exist(path):
+    pipeline = yaml.safe_load(path.read_text())
+    assert isinstance(pipeline, dict) and pipeline["stages"] == ["validate", "plan", "apply", "drift"]
+    scripts = gitlab_scripts(pipeline)
+    jobs = {name: job for name, job in pipeline.items() if name in scripts and not name.startswith(".")}
+    assert jobs, f"{path.name} has no jobs"
+    for name, job in jobs.items():
+        assert job.get("stage") in pipeline["stages"], f"{name}: stage {job.get('stage')!r}"
+        template = pipeline.get(job.get("extends", ""), {})
+        assert job.get("rules") or template.get("rules"), f"{name} runs on every pipeline"
+        for need in job.get("needs") or []:
+            assert need in jobs, f"{name} needs {need!r}, which is not a job here"
+    commands = [c for lines in scripts.values() for line in lines for c in idflow_commands(line)]
+    assert commands, f"{path.name} runs no idflow command"
+    for args in commands + commented_commands(path):
+        check_command(args)
+
+
+def test_the_gitlab_recipes_do_what_the_github_ones_do():
+    def commands(name: str) -> list[list[str]]:
+        pipeline = yaml.safe_load((CI / "gitlab" / name).read_text())
+        return [c for lines in gitlab_scripts(pipeline).values() for line in lines for c in idflow_commands(line)]
+
+    plan_mr = commands("idflow-plan-comment.gitlab-ci.yml")
+    assert [c[0] for c in plan_mr] == ["validate", "plan", "show"]
+    assert "--parts-dir" in plan_mr[2] and plan_mr[2][plan_mr[2].index("--format") + 1] == "markdown"
+    apply = commands("idflow-apply-on-merge.gitlab-ci.yml")
+    saved = next(c for c in apply if c[0] == "plan")
+    assert ["apply", saved[saved.index("--out") + 1], "--auto-approve"] in apply  # exactly the saved plan
+    drift = commands("idflow-drift.gitlab-ci.yml")
+    plan = next(c for c in drift if c[0] == "plan")
+    assert "--detailed-exitcode" in plan and plan[plan.index("--format") + 1] == "json"
+    pipeline = yaml.safe_load((CI / "gitlab" / "idflow-apply-on-merge.gitlab-ci.yml").read_text())
+    assert pipeline["idflow-apply"]["rules"][0]["when"] == "manual"
