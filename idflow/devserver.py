@@ -296,46 +296,14 @@ def start(
     java = find_java()
     data_dir.mkdir(parents=True, exist_ok=True)
     record: dict[str, object] = {"backend": backend, "jar": str(jar), "started_at": time.time()}
-    env = dict(os.environ)
+    pg_port: int | None = None
     if backend == "postgres":
-        pg_port, password = _postgres_start(data_dir, progress)
+        pg_port, _password = _postgres_start(data_dir, progress)
         record["postgres"] = {"port": pg_port}
-        persistence = [
-            "--conductor.db.type=postgres",
-            "--conductor.queue.type=postgres",
-            "--conductor.indexing.type=postgres",
-            "--conductor.workflow-execution-lock.type=postgres",
-            f"--spring.datasource.url=jdbc:postgresql://127.0.0.1:{pg_port}/{PG_DATABASE}",
-            f"--spring.datasource.username={PG_USER}",
-        ]
-        env["SPRING_DATASOURCE_PASSWORD"] = password  # not on the command line, where `ps` shows it
-    else:
-        db = data_dir / "conductor.db"
-        persistence = [f"--spring.datasource.url=jdbc:sqlite:{db}?busy_timeout=15000&journal_mode=WAL"]
-    started: list[tuple[NodeInfo, subprocess.Popen[bytes]]] = []
-    for number, node_port in enumerate(ports, start=1):
-        command = [
-            str(java),
-            f"-Xmx{heap}",
-            "-XX:+UseSerialGC",
-            "-jar",
-            str(jar),
-            f"--server.port={node_port}",
-            "--server.address=127.0.0.1",
-            *persistence,
-        ]
-        node = NodeInfo(number, 0, node_port, f"http://127.0.0.1:{node_port}/api")
-        with open(data_dir / node.log_name, "ab") as log_file:
-            process = subprocess.Popen(
-                command,
-                cwd=data_dir,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=env,
-            )
-        started.append((NodeInfo(number, process.pid, node_port, node.url), process))
+    started = [
+        _spawn_node(data_dir, java, jar, number, node_port, heap, pg_port)
+        for number, node_port in enumerate(ports, start=1)
+    ]
     first = started[0][0]
     record.update(
         pid=first.pid,
@@ -348,12 +316,90 @@ def start(
     assert info is not None
     where = ", ".join(n.url.removesuffix("/api") for n, _p in started)
     progress(f"starting Conductor {CONDUCTOR_VERSION} ({backend}) on {where} (java: {java})")
+    _wait_healthy(data_dir, started, timeout, progress, nodes)
+    return info
+
+
+def add_node(data_dir: Path, port: int, timeout: float = 240.0, heap: str = "1g") -> NodeInfo:
+    """Start one more node of a running PostgreSQL-backed server on ``port``; ``stop`` stops it too."""
+    data_dir = data_dir.resolve()
+    info, state = status(data_dir)
+    if info is None or info.backend != "postgres" or state != "running":
+        raise DevServerError(f"no running PostgreSQL-backed server in {data_dir} to add a node to")
+    if port_in_use(port):
+        raise DevServerError(f"port {port} is already in use")
+    number = max(n.number for n in info.nodes) + 1
+    started = [_spawn_node(data_dir, find_java(), find_jar(fetch=False), number, port, heap, info.postgres_port)]
+    raw = json.loads((data_dir / PID_FILE).read_text())
+    node = started[0][0]
+    raw["nodes"].append({"number": node.number, "pid": node.pid, "port": node.port, "url": node.url})
+    (data_dir / PID_FILE).write_text(json.dumps(raw))
+    _wait_healthy(data_dir, started, timeout, lambda _m: None, number, stop_all=False)
+    return node
+
+
+def _spawn_node(
+    data_dir: Path, java: Path, jar: Path, number: int, port: int, heap: str, pg_port: int | None
+) -> tuple[NodeInfo, subprocess.Popen[bytes]]:
+    env = dict(os.environ)
+    if pg_port is not None:
+        persistence = [
+            "--conductor.db.type=postgres",
+            "--conductor.queue.type=postgres",
+            "--conductor.indexing.type=postgres",
+            "--conductor.workflow-execution-lock.type=postgres",
+            f"--spring.datasource.url=jdbc:postgresql://127.0.0.1:{pg_port}/{PG_DATABASE}",
+            f"--spring.datasource.username={PG_USER}",
+        ]
+        # the password goes in through the environment, not the command line, where `ps` shows it
+        env["SPRING_DATASOURCE_PASSWORD"] = (data_dir / PG_PASSWORD_FILE).read_text().strip()
+    else:
+        db = data_dir / "conductor.db"
+        persistence = [f"--spring.datasource.url=jdbc:sqlite:{db}?busy_timeout=15000&journal_mode=WAL"]
+    command = [
+        str(java),
+        f"-Xmx{heap}",
+        "-XX:+UseSerialGC",
+        "-jar",
+        str(jar),
+        f"--server.port={port}",
+        "--server.address=127.0.0.1",
+        *persistence,
+    ]
+    node = NodeInfo(number, 0, port, f"http://127.0.0.1:{port}/api")
+    with open(data_dir / node.log_name, "ab") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=data_dir,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+    return NodeInfo(number, process.pid, port, node.url), process
+
+
+def _wait_healthy(
+    data_dir: Path,
+    started: list[tuple[NodeInfo, subprocess.Popen[bytes]]],
+    timeout: float,
+    progress: Callable[[str], None],
+    nodes: int,
+    stop_all: bool = True,
+) -> None:
+    def give_up(node: NodeInfo) -> None:
+        if stop_all:
+            stop(data_dir)
+        else:
+            stop_node(node)
+
     waiting = list(started)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for node, process in list(waiting):
             if process.poll() is not None:
-                stop(data_dir)
+                give_up(node)
                 log_path = data_dir / node.log_name
                 raise DevServerError(
                     f"the server{_which(node, nodes)} exited during start (exit {process.returncode}); "
@@ -362,11 +408,11 @@ def start(
             if healthy(node.url.removesuffix("/api")):
                 waiting.remove((node, process))
         if not waiting:
-            return info
+            return
         progress(".")
         time.sleep(1.0)
     node = waiting[0][0]
-    stop(data_dir)
+    give_up(node)
     log_path = data_dir / node.log_name
     raise DevServerError(
         f"the server{_which(node, nodes)} did not become healthy within {timeout:g}s; last lines of {log_path}:\n"
