@@ -338,6 +338,15 @@ def add_node(data_dir: Path, port: int, timeout: float = 240.0, heap: str = "1g"
     return node
 
 
+def remove_node(data_dir: Path, node: NodeInfo, timeout: float = 30.0) -> None:
+    """Stop one node (if it still runs) and drop it from the pid file; the others keep running."""
+    data_dir = data_dir.resolve()
+    stop_node(node, timeout)
+    raw = json.loads((data_dir / PID_FILE).read_text())
+    raw["nodes"] = [n for n in raw.get("nodes") or [] if int(n["number"]) != node.number]
+    (data_dir / PID_FILE).write_text(json.dumps(raw))
+
+
 def _spawn_node(
     data_dir: Path, java: Path, jar: Path, number: int, port: int, heap: str, pg_port: int | None
 ) -> tuple[NodeInfo, subprocess.Popen[bytes]]:

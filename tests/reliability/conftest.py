@@ -31,6 +31,7 @@ AREAS = {
     "test_faults": "Faults between idflow and the server",
     "test_hostile": "Hostile and malformed input",
     "test_security": "Security canaries",
+    "test_cluster": "A cluster of nodes on PostgreSQL",
 }
 
 
@@ -163,8 +164,12 @@ def _render(records: list[Observation]) -> str:
 
 
 @pytest.fixture
-def proxy(conductor_url: str) -> Iterator[FaultProxy]:
-    with FaultProxy(conductor_url.removesuffix("/api"), max_lifetime=300) as fault_proxy:
+def proxy(conductor_url: str, reader_url: str) -> Iterator[FaultProxy]:
+    """The fault proxy in front of the server. On a cluster it sends writes to node A and reads to node B,
+    like a load balancer, so every scenario also meets the nodes' own caches."""
+    with FaultProxy(
+        conductor_url.removesuffix("/api"), max_lifetime=300, read_upstream=reader_url.removesuffix("/api")
+    ) as fault_proxy:
         yield fault_proxy
     assert fault_proxy.errors == [], f"fault proxy bugs: {fault_proxy.errors}"
 
