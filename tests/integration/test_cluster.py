@@ -107,3 +107,12 @@ def test_lock_takers_racing_through_both_nodes_get_exactly_one_lock(remote, remo
     for lock in locks:
         lock.__exit__(None, None, None)
     assert sorted(outcome) == ["held"] + ["refused"] * 5, outcome
+
+
+def test_deleting_an_absent_task_def_is_not_found_on_both_backends(cluster, remote, unique):
+    """SQLite answers 500 "No such task definition", PostgreSQL 404: idflow maps both to NotFound."""
+    from idflow.errors import NotFound
+
+    with pytest.raises(NotFound) as caught:
+        remote.delete_task_def(f"{unique}_absent")
+    assert caught.value.status == (404 if cluster.backend == "postgres" else 500)
