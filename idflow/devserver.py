@@ -357,6 +357,9 @@ def _spawn_node(
             "--conductor.queue.type=postgres",
             "--conductor.indexing.type=postgres",
             "--conductor.workflow-execution-lock.type=postgres",
+            # the nodes share each workflow's execution lock through the database; on a loaded machine the
+            # default 500 ms to get it is too short and a finished workflow waits for the sweeper for minutes
+            "--conductor.app.lock-time-to-try=5000ms",
             f"--spring.datasource.url=jdbc:postgresql://127.0.0.1:{pg_port}/{PG_DATABASE}",
             f"--spring.datasource.username={PG_USER}",
         ]

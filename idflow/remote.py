@@ -266,7 +266,9 @@ class ConductorRemote:
         if status == 404 or (status == 500 and text.startswith("No such")):
             # conductor-oss answers a DELETE of an absent task def with 500 "No such task definition".
             return NotFound(f"{where}: not found ({text})", status)
-        if status == 409:
+        if status == 409 or (status == 500 and "duplicate key value violates unique constraint" in text):
+            # On PostgreSQL, two creates of one workflow version racing through different nodes: the loser
+            # gets 500 from the primary key, not 409 (seen on 3.32.3 with two nodes).
             return Conflict(f"{where}: conflict ({text})", status)
         if status in TRANSIENT_STATUSES:
             return ServerUnavailable(f"{where}: server unavailable (HTTP {status})", status)
