@@ -78,10 +78,20 @@ balancer). What behaved differently:
   Anyone scripting against a cluster should read task defs with the list call.
 - **Deleting an absent task def:** SQLite answers 500 "No such task definition", PostgreSQL 404. *idflow:*
   both are "not found" (`test_deleting_an_absent_task_def_is_not_found_on_both_backends`).
+- **Two creates of one workflow version racing through two nodes:** the loser gets HTTP 500 "duplicate key
+  value violates unique constraint" instead of 409 (the existence check and the insert are not atomic
+  across nodes; the primary key is). The server lock is such a create. *idflow:* the remote adapter
+  treats that 500 as the conflict it is, so the lock still holds across nodes
+  (`test_lock_takers_racing_through_both_nodes_get_exactly_one_lock`,
+  `tests/unit/test_remote_errors.py`).
+- **Workflow execution:** nodes take each workflow's execution lock through the database; with Conductor's
+  default 500 ms to get it, on a loaded 2-core machine a workflow whose tasks had all completed stayed
+  RUNNING until the sweeper came back to it minutes later. *idflow:* the local cluster starts nodes with
+  `conductor.app.lock-time-to-try=5000ms` (shown by `tests/integration/test_example_e2e.py` and
+  `test_workers_stages.py` on the cluster pass).
 - **The same on both (checked, nothing to do):** workflow definitions are read from the database by every
-  node; `POST /metadata/workflow` answers 409 for an existing version across nodes, so the server lock
-  holds (`test_the_server_lock_taken_through_node_a_holds_against_node_b`,
-  `test_lock_takers_racing_through_both_nodes_get_exactly_one_lock`,
+  node; an existing lock is refused with 409 through any node
+  (`test_the_server_lock_taken_through_node_a_holds_against_node_b`,
   `test_two_applies_racing_through_different_nodes`); apply on A then plan on B shows no changes and a
   change through A makes a plan made on B stale (`tests/integration/test_cluster.py`).
 - **A node dies mid-apply:** like the one-node server dying (the report is accurate, the rest is failed),
