@@ -78,10 +78,12 @@ balancer). What behaved differently:
   Anyone scripting against a cluster should read task defs with the list call.
 - **Deleting an absent task def:** SQLite answers 500 "No such task definition", PostgreSQL 404. *idflow:*
   both are "not found" (`test_deleting_an_absent_task_def_is_not_found_on_both_backends`).
-- **Two creates of one workflow version racing through two nodes:** the loser gets HTTP 500 "duplicate key
-  value violates unique constraint" instead of 409 (the existence check and the insert are not atomic
-  across nodes; the primary key is). The server lock is such a create. *idflow:* the remote adapter
-  treats that 500 as the conflict it is, so the lock still holds across nodes
+- **Two creates of one workflow version racing:** the loser gets HTTP 500 instead of 409 (the existence
+  check and the insert are not atomic; the key is): "duplicate key value violates unique constraint" on
+  PostgreSQL, through one node or two, and "Workflow with NAME.VERSION already exists!" on SQLite (the
+  same race, rarer there). The server lock is such a create, and the loser's apply failed with that
+  error instead of waiting. *idflow:* the remote adapter treats both 500s as the conflict they are, so
+  the lock holds (`test_two_applies_racing_in_threads` on both backends,
   (`test_lock_takers_racing_through_both_nodes_get_exactly_one_lock`,
   `tests/unit/test_remote_errors.py`).
 - **Workflow execution:** nodes take each workflow's execution lock through the database; with Conductor's

@@ -28,6 +28,7 @@ def answer(status: int, message: str):
         (409, "Workflow with idflow_apply_lock.1 already exists!", Conflict),
         # two creates of one workflow version racing through two PostgreSQL-backed nodes
         (500, 'ERROR: duplicate key value violates unique constraint "meta_workflow_def_pkey"', Conflict),
+        (500, "Workflow with idflow_apply_lock.1 already exists!", Conflict),  # the same race on SQLite
         (500, "No such task definition", NotFound),  # SQLite's answer to deleting an absent task def
         (404, "No such task definition", NotFound),  # PostgreSQL's
         (500, "something else broke", ServerError),
