@@ -208,7 +208,10 @@ class Executor:
         from idflow.normal_workflow import normalise_workflowdef
 
         if change.kind is Kind.TASK:
-            raw = self.remote.get_task_def(change.name)
+            # The list call, not GET /taskdefs/{name}: on PostgreSQL each node answers the single read from
+            # a task-def cache refreshed every 60 s, so another node may still show the old definition
+            # (or one just deleted); the list reads the database.
+            raw = next((d for d in self.remote.list_task_defs() if d.get("name") == change.name), None)
             current = normalise_taskdef(raw) if raw is not None else None
         else:
             raw = self.remote.get_workflow_def(change.name, int(change.version or 1))

@@ -266,11 +266,21 @@ class ConductorRemote:
         if status == 404 or (status == 500 and text.startswith("No such")):
             # conductor-oss answers a DELETE of an absent task def with 500 "No such task definition".
             return NotFound(f"{where}: not found ({text})", status)
-        if status == 409:
+        if status == 409 or (status == 500 and _lost_create_race(text)):
             return Conflict(f"{where}: conflict ({text})", status)
         if status in TRANSIENT_STATUSES:
             return ServerUnavailable(f"{where}: server unavailable (HTTP {status})", status)
         return ServerError(f"{where}: HTTP {status}: {text}", status)
+
+
+def _lost_create_race(text: str) -> bool:
+    """Two creates of one workflow version at the same moment: the server checks, then inserts, and the
+    loser's insert fails on the key. 409 is only for the check; the race answers 500, with
+    "Workflow with NAME.VERSION already exists!" on SQLite and "duplicate key value violates unique
+    constraint" on PostgreSQL (both seen on 3.32.3). Either way: someone else's create won."""
+    return "duplicate key value violates unique constraint" in text or (
+        text.startswith("Workflow with ") and text.endswith("already exists!")
+    )
 
 
 def _drop_record(_record: logging.LogRecord) -> bool:

@@ -1,51 +1,119 @@
 """Shared fixtures. The real Conductor server is one per test session.
 
-``CONDUCTOR_SERVER_URL`` set: that server is used. Otherwise ``idflow server start`` starts one on a free
-port with its data in a temporary folder, and stops it at the end. Where no server can be had, the
-integration tests fail when ``CI`` or ``IDFLOW_REQUIRE_SERVER`` is set, and are skipped with a loud
-reason at the end of the run otherwise.
+``IDFLOW_BACKEND`` picks what the session runs against: ``sqlite`` (the default: one node) or
+``postgres`` (a cluster of two nodes sharing one PostgreSQL, as production runs; ``scripts/test`` runs the
+server tests a second time this way). Tests write through node A (``conductor_url``) and read through
+node B (``reader_url``) where that is the interesting case; on SQLite both are the one node.
+
+``CONDUCTOR_SERVER_URL`` set: that server is used (``CONDUCTOR_SERVER_URL_B`` names a second node of the
+same cluster). Otherwise ``idflow server start`` starts one on free ports with its data in a temporary
+folder, and stops it at the end. Where no server can be had, the integration tests fail when ``CI`` or
+``IDFLOW_REQUIRE_SERVER`` is set, and are skipped with a loud reason at the end of the run otherwise.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+BACKEND = os.environ.get("IDFLOW_BACKEND") or "sqlite"
 _server_problem: list[str] = []
 started_server: dict[str, Path] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if BACKEND not in ("sqlite", "postgres"):
+        raise pytest.UsageError(f"IDFLOW_BACKEND must be sqlite or postgres, not {BACKEND!r}")
+    config.addinivalue_line("markers", "cluster: needs a cluster of nodes (runs with IDFLOW_BACKEND=postgres)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"idflow real-server backend: {BACKEND}" + (" (2 nodes)" if BACKEND == "postgres" else "")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "postgres":
+        return
+    reason = "needs a cluster of nodes: runs in the IDFLOW_BACKEND=postgres pass of scripts/test"
+    for item in items:
+        if item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def _require_server() -> bool:
     return bool(os.environ.get("CI") or os.environ.get("IDFLOW_REQUIRE_SERVER"))
 
 
+def _api(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/api") else url + "/api"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The session's server: its backend and node URLs (``/api``), node A first."""
+
+    backend: str
+    urls: tuple[str, ...]
+    data_dir: Path | None = None
+
+    @property
+    def a(self) -> str:
+        return self.urls[0]
+
+    @property
+    def b(self) -> str:
+        """Node B: another node of the cluster, or node A itself on a one-node server."""
+        return self.urls[-1]
+
+    @property
+    def clustered(self) -> bool:
+        return len(self.urls) > 1
+
+
 @pytest.fixture(scope="session")
-def conductor_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     explicit = os.environ.get("CONDUCTOR_SERVER_URL")
     if explicit:
-        yield explicit.rstrip("/") if explicit.rstrip("/").endswith("/api") else explicit.rstrip("/") + "/api"
+        second = os.environ.get("CONDUCTOR_SERVER_URL_B")
+        yield Cluster(BACKEND, (_api(explicit), _api(second)) if second else (_api(explicit),))
         return
     if _server_problem:
         _no_server(_server_problem[0])
-    from idflow.devserver import free_port
+    from idflow.devserver import free_port, port_in_use
 
-    data_dir = tmp_path_factory.mktemp("conductor")
+    nodes = 2 if BACKEND == "postgres" else 1
+    if BACKEND == "postgres":
+        # PostgreSQL runs as the `postgres` user under root, and pytest's temporary folders are private to
+        # their owner: the cluster's data lives in a folder of its own that others may traverse (not read).
+        data_dir = Path(tempfile.mkdtemp(prefix="idflow-cluster-"))
+        data_dir.chmod(0o711)
+    else:
+        data_dir = tmp_path_factory.mktemp("conductor")
     port = free_port()
-    command = [sys.executable, "-m", "idflow.cli", "server", "start", "--port", str(port), "--data-dir", str(data_dir)]
+    while nodes > 1 and any(port_in_use(p) for p in range(port, port + nodes)):
+        port = free_port()
+    command = [
+        sys.executable, "-m", "idflow.cli", "server", "start", "--port", str(port), "--data-dir", str(data_dir),
+        "--backend", BACKEND, "--nodes", str(nodes),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=data_dir)
     if result.returncode != 0:
-        _server_problem.append(f"`idflow server start` failed:\n{result.stdout}{result.stderr}")
+        _server_problem.append(f"`idflow server start --backend {BACKEND}` failed:\n{result.stdout}{result.stderr}")
         _no_server(_server_problem[0])
     started_server["data_dir"] = data_dir
     try:
-        yield f"http://127.0.0.1:{port}/api"
+        yield Cluster(BACKEND, tuple(f"http://127.0.0.1:{p}/api" for p in range(port, port + nodes)), data_dir)
     finally:
         subprocess.run(
             [sys.executable, "-m", "idflow.cli", "server", "stop", "--data-dir", str(data_dir)],
@@ -53,6 +121,20 @@ def conductor_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             check=False,
             cwd=data_dir,
         )
+        if BACKEND == "postgres":
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def conductor_url(cluster: Cluster) -> str:
+    """Node A: where tests (and the CLI runs of ``cli_project``) send their writes."""
+    return cluster.a
+
+
+@pytest.fixture(scope="session")
+def reader_url(cluster: Cluster) -> str:
+    """Node B: where tests read back what was written through node A (node A itself on SQLite)."""
+    return cluster.b
 
 
 def _no_server(reason: str) -> None:
@@ -83,11 +165,16 @@ def project(tmp_path: Path) -> Path:
 
 
 class Cli:
-    """Runs idflow in-process (click's CliRunner) against a project folder and a server."""
+    """Runs idflow in-process (click's CliRunner) against a project folder and a server (node A);
+    ``on_b(...)`` runs it against node B (the same node on a one-node server)."""
 
-    def __init__(self, root: Path, env: dict[str, str]):
+    def __init__(self, root: Path, env: dict[str, str], reader_url: str | None = None):
         self.root = root
         self.env = env
+        self.reader_url = reader_url or env.get("CONDUCTOR_SERVER_URL", "")
+
+    def on_b(self, *args: str, input: str | None = None, env: dict[str, str] | None = None):
+        return self(*args, input=input, env={"CONDUCTOR_SERVER_URL": self.reader_url, **(env or {})})
 
     @property
     def config_path(self) -> Path:
@@ -122,18 +209,28 @@ class Cli:
 
 
 @pytest.fixture
-def cli_project(project: Path, conductor_url: str, unique: str) -> Cli:
+def cli_project(project: Path, conductor_url: str, reader_url: str, unique: str) -> Cli:
     """A project whose config owns only its own tasks on the shared server (owner_email is unique)."""
     (project / "config" / "idflow.yml").write_text(f"owner_email: {unique}@test.idflow\n")
-    return Cli(project, {"CONDUCTOR_SERVER_URL": conductor_url, "NO_COLOR": "1"})
+    return Cli(project, {"CONDUCTOR_SERVER_URL": conductor_url, "NO_COLOR": "1"}, reader_url)
+
+
+def remote_for(url: str, cwd: Path):
+    from idflow.config import load_config
+    from idflow.remote import ConductorRemote
+
+    return ConductorRemote(load_config(cwd=cwd, environ={"CONDUCTOR_SERVER_URL": url}))
 
 
 @pytest.fixture
 def remote(conductor_url: str, tmp_path: Path):
-    from idflow.config import load_config
-    from idflow.remote import ConductorRemote
+    return remote_for(conductor_url, tmp_path)
 
-    return ConductorRemote(load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": conductor_url}))
+
+@pytest.fixture
+def remote_b(reader_url: str, tmp_path: Path):
+    """A remote straight to node B (node A on a one-node server)."""
+    return remote_for(reader_url, tmp_path)
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ match the bare path is also tried on ``path?query``. A rule with ``body_regex`` 
 find it in the request body (decoded as UTF-8): ``PUT /metadata/taskdefs`` carries the task's name only in
 its body, so this is how a rule hits the update of one task whatever the order of requests.
 
+``read_upstream="http://127.0.0.1:PORT2"`` sends reads (GET, HEAD) to a second server and writes to the
+first, as a load balancer in front of a cluster of nodes may.
+
 ``capture=True`` keeps each request's headers and body as well (``proxy.captured``), for tests that check
 what went over the wire.
 
@@ -167,6 +170,20 @@ class _Conn:
     upstream: http.client.HTTPConnection | None = None
 
 
+def _parse_upstream(upstream: str) -> tuple[str, int, str]:
+    parts = urlsplit(upstream)
+    if parts.scheme != "http":
+        raise ValueError(f"upstream must be an http:// URL, got {upstream!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"upstream must have no path, query or fragment: {upstream!r}")
+    host = parts.hostname or ""
+    if not _is_loopback(host):
+        raise ValueError(f"upstream host must be loopback (127.0.0.0/8, localhost, ::1), got {host!r}")
+    if parts.port is None:
+        raise ValueError(f"upstream needs an explicit port: {upstream!r}")
+    return host, parts.port, parts.netloc
+
+
 def _path_matches(pattern: re.Pattern[str], target: str) -> bool:
     path, sep, _query = target.partition("?")
     return bool(pattern.search(path) or (sep and pattern.search(target)))
@@ -199,23 +216,18 @@ class FaultProxy:
         client_timeout: float = 30.0,
         upstream_timeout: float = 30.0,
         capture: bool = False,
+        read_upstream: str | None = None,
     ) -> None:
-        parts = urlsplit(upstream)
-        if parts.scheme != "http":
-            raise ValueError(f"upstream must be an http:// URL, got {upstream!r}")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError(f"upstream must have no path, query or fragment: {upstream!r}")
-        host = parts.hostname or ""
-        if not _is_loopback(host):
-            raise ValueError(f"upstream host must be loopback (127.0.0.0/8, localhost, ::1), got {host!r}")
-        if parts.port is None:
-            raise ValueError(f"upstream needs an explicit port: {upstream!r}")
+        host, port, netloc = _parse_upstream(upstream)
         if max_lifetime <= 0:
             raise ValueError("max_lifetime must be > 0")
         self.upstream = upstream.rstrip("/")
         self._up_host = host
-        self._up_port = parts.port
-        self._up_hostport = parts.netloc
+        self._up_port = port
+        self._up_hostport = netloc
+        # Reads (GET, HEAD) to another server, as a load balancer in front of a cluster may send them.
+        self.read_upstream = read_upstream.rstrip("/") if read_upstream else self.upstream
+        self._read_up = _parse_upstream(read_upstream) if read_upstream else (host, port, netloc)
         self.max_lifetime = float(max_lifetime)
         self.client_timeout = float(client_timeout)
         self.upstream_timeout = float(upstream_timeout)
@@ -625,7 +637,10 @@ class FaultProxy:
     def _forward(
         self, conn: _Conn, request: _Request, body: bytes, index: int, record: RequestRecord
     ) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        upstream = http.client.HTTPConnection(self._up_host, self._up_port, timeout=self.upstream_timeout)
+        up_host, up_port, up_hostport = (
+            self._read_up if request.method in ("GET", "HEAD") else (self._up_host, self._up_port, self._up_hostport)
+        )
+        upstream = http.client.HTTPConnection(up_host, up_port, timeout=self.upstream_timeout)
         conn.upstream = upstream
         try:
             upstream.connect()
@@ -633,7 +648,7 @@ class FaultProxy:
                 raise ConnectionAbortedError("proxy stopped")
             upstream.putrequest(request.method, _origin_form(request.target), skip_host=True,
                                 skip_accept_encoding=True)
-            upstream.putheader("Host", self._up_hostport)
+            upstream.putheader("Host", up_hostport)
             dropped = _HOP_BY_HOP | request.connection_tokens() | {"host", "content-length", "expect"}
             for name, value in request.headers:
                 if name.lower() not in dropped:

@@ -20,12 +20,17 @@ def idflow(*args, env=None, cwd=None):
 
 
 @pytest.mark.integration
-def test_status_of_the_session_server(conductor_url, session_server_dir):
+def test_status_of_the_session_server(conductor_url, session_server_dir, cluster):
     if session_server_dir is None:
         pytest.skip("the session uses an external server (CONDUCTOR_SERVER_URL); nothing started to inspect")
     result = idflow("server", "status", "--data-dir", str(session_server_dir))
     assert result.returncode == 0 and f"running at {conductor_url}" in result.stdout
     assert devserver.healthy(conductor_url.removesuffix("/api"))
+    if cluster.clustered:  # every node listed, and the database
+        assert result.stdout.splitlines()[0] == f"running ({cluster.backend}, {len(cluster.urls)} nodes)"
+        for number, url in enumerate(cluster.urls, start=1):
+            assert f"node {number}: running at {url} (pid " in result.stdout, result.stdout
+        assert "postgres: running on 127.0.0.1:" in result.stdout
 
 
 def test_port_in_use_is_refused_before_anything_starts(tmp_path):
@@ -77,3 +82,52 @@ def test_stop_stops_only_the_recorded_process(tmp_path):
 def test_java_21_or_later_is_found():
     java = devserver.find_java()
     assert (devserver.java_major_version(java) or 0) >= 21
+
+
+def test_nodes_above_one_need_postgres(tmp_path):
+    with pytest.raises(DevServerError, match="--nodes above 1 needs --backend postgres"):
+        devserver.start(tmp_path, port=devserver.free_port(), nodes=2)
+    assert not (tmp_path / devserver.PID_FILE).exists()
+
+
+def test_postgres_backend_without_postgresql_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(devserver, "find_postgres", _no_postgres)
+    result_error = None
+    try:
+        devserver.start(tmp_path, port=devserver.free_port(), backend="postgres", nodes=2)
+    except DevServerError as exc:
+        result_error = str(exc)
+    assert result_error is not None and "install Debian's `postgresql` package" in result_error
+    assert not (tmp_path / devserver.PID_FILE).exists()
+
+
+def _no_postgres():
+    raise DevServerError("PostgreSQL is not installed (test); install Debian's `postgresql` package")
+
+
+def test_status_lists_every_node_and_says_which_is_gone(tmp_path):
+    alive = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    try:
+        nodes = [
+            {"number": 1, "pid": alive.pid, "port": 1, "url": "http://127.0.0.1:1/api"},
+            {"number": 2, "pid": gone.pid, "port": 2, "url": "http://127.0.0.1:2/api"},
+        ]
+        (tmp_path / devserver.PID_FILE).write_text(json.dumps({
+            "pid": alive.pid, "port": 1, "url": "http://127.0.0.1:1/api", "started_at": 0, "backend": "postgres",
+            "nodes": nodes, "postgres": {"port": 3},
+        }))
+        status = idflow("server", "status", "--data-dir", str(tmp_path))
+        assert status.returncode == 1
+        assert status.stdout.splitlines() == [
+            "dead (postgres, 2 nodes)",
+            f"  node 1: starting at http://127.0.0.1:1/api (pid {alive.pid}), not healthy yet",
+            f"  node 2: not running: pid {gone.pid} is gone (see `idflow server logs --node 2`)",
+            "  postgres: not running",
+        ]
+        stopped = idflow("server", "stop", "--data-dir", str(tmp_path))
+        assert stopped.returncode == 0 and f"pid {alive.pid}, {gone.pid}" in stopped.stdout
+        assert alive.wait(timeout=10) is not None
+    finally:
+        alive.kill()

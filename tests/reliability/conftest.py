@@ -31,6 +31,7 @@ AREAS = {
     "test_faults": "Faults between idflow and the server",
     "test_hostile": "Hostile and malformed input",
     "test_security": "Security canaries",
+    "test_cluster": "A cluster of nodes on PostgreSQL",
 }
 
 
@@ -54,6 +55,52 @@ class Observation:
 
 
 _RECORDS: list[Observation] = []
+
+# What differs between the SQLite server and a PostgreSQL cluster, and what idflow does about it; the tests
+# named here run on both backends (scripts/test runs the real-server tests once per backend).
+CLUSTER_DIFFERENCES = """\
+## SQLite and a PostgreSQL cluster: what differs
+
+`scripts/test` runs every real-server test twice: against one SQLite node, and against two Conductor
+nodes sharing one PostgreSQL (`idflow server start --backend postgres --nodes 2`), writing through node A
+and reading through node B where that matters (the fault proxy sends reads to node B, like a load
+balancer). What behaved differently:
+
+- **`GET /metadata/taskdefs/{name}` lags on other nodes.** Each node answers it from its own task-def
+  cache: its own writes go in at once, other nodes' arrive with a refresh from the database every
+  `conductor.postgres.taskDefCacheRefreshInterval` (60 s). Until then node B returns the old definition,
+  and a deleted one with 200. `GET /metadata/taskdefs` (the list) reads the database and is always
+  current. *idflow:* plan, the stale check and the usage re-check already read lists; the read-back after
+  a transient failure now reads the list too (it used the single GET, so through another node a write
+  that landed was reported failed). Shown by `test_the_single_read_on_another_node_can_lag_the_list_never_does`,
+  `test_read_back_through_another_node_after_a_lost_answer` and
+  `tests/unit/test_apply_fake.py::test_read_back_after_a_transient_failure_uses_the_list_not_a_stale_single_read`.
+  Anyone scripting against a cluster should read task defs with the list call.
+- **Deleting an absent task def:** SQLite answers 500 "No such task definition", PostgreSQL 404. *idflow:*
+  both are "not found" (`test_deleting_an_absent_task_def_is_not_found_on_both_backends`).
+- **Two creates of one workflow version racing:** the loser gets HTTP 500 instead of 409 (the existence
+  check and the insert are not atomic; the key is): "duplicate key value violates unique constraint" on
+  PostgreSQL, through one node or two, and "Workflow with NAME.VERSION already exists!" on SQLite (the
+  same race, rarer there). The server lock is such a create, and the loser's apply failed with that
+  error instead of waiting. *idflow:* the remote adapter treats both 500s as the conflict they are, so
+  the lock holds (`test_two_applies_racing_in_threads` on both backends,
+  (`test_lock_takers_racing_through_both_nodes_get_exactly_one_lock`,
+  `tests/unit/test_remote_errors.py`).
+- **Workflow execution:** nodes take each workflow's execution lock through the database; with Conductor's
+  default 500 ms to get it, on a loaded 2-core machine a workflow whose tasks had all completed stayed
+  RUNNING until the sweeper came back to it minutes later. *idflow:* the local cluster starts nodes with
+  `conductor.app.lock-time-to-try=5000ms` (shown by `tests/integration/test_example_e2e.py` and
+  `test_workers_stages.py` on the cluster pass).
+- **The same on both (checked, nothing to do):** workflow definitions are read from the database by every
+  node; an existing lock is refused with 409 through any node
+  (`test_the_server_lock_taken_through_node_a_holds_against_node_b`,
+  `test_two_applies_racing_through_different_nodes`); apply on A then plan on B shows no changes and a
+  change through A makes a plan made on B stale (`tests/integration/test_cluster.py`).
+- **A node dies mid-apply:** like the one-node server dying (the report is accurate, the rest is failed),
+  but the database and the other node stay up, so re-running against a surviving node converges at once
+  (`test_the_node_apply_talks_to_is_killed_mid_apply`).
+- **Start-up:** two nodes on two cores take about twice as long to become healthy as one SQLite node.
+"""
 _PORT = re.compile(r"(127\.0\.0\.1|localhost):\d+")
 
 
@@ -122,6 +169,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     DOC.write_text(_render(_RECORDS), encoding="utf-8")
 
 
+def _backend() -> str:
+    from tests.conftest import BACKEND
+
+    return "PostgreSQL, two Conductor nodes (writes to node A, reads to node B)" if BACKEND == "postgres" else (
+        "SQLite, one node"
+    )
+
+
 def _render(records: list[Observation]) -> str:
     from importlib.metadata import version
 
@@ -140,7 +195,8 @@ def _render(records: list[Observation]) -> str:
         "",
         f"- Run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, Python {platform.python_version()}, "
         f"conductor-python {version('conductor-python')}, idflow {version('idflow')}",
-        "- Command: `IDFLOW_WRITE_RELIABILITY_DOC=1 CONDUCTOR_SERVER_URL=... python -m pytest tests/reliability`",
+        "- Command: `IDFLOW_WRITE_RELIABILITY_DOC=1 IDFLOW_BACKEND=... python -m pytest tests/reliability`",
+        f"- Backend: {_backend()}",
         "- Outcomes: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())),
         "- In the table, `<tmp>` is the test's temporary folder, `<u>` its unique name prefix, `PORT` a port.",
         "",
@@ -151,6 +207,7 @@ def _render(records: list[Observation]) -> str:
             cells = [_clean(c, r.scrub) for c in (r.scenario, r.expected, r.observed or "(nothing recorded)")]
             lines.append(f"| {cells[0]} | {cells[1]} | {cells[2]} | {r.outcome} |")
         lines.append("")
+    lines += [CLUSTER_DIFFERENCES]
     known = dict.fromkeys(_clean(r.known_bug, []) for r in records if r.known_bug)
     if known:
         lines += ["## Known bugs and limitations (the xfail rows)", ""]
@@ -163,8 +220,12 @@ def _render(records: list[Observation]) -> str:
 
 
 @pytest.fixture
-def proxy(conductor_url: str) -> Iterator[FaultProxy]:
-    with FaultProxy(conductor_url.removesuffix("/api"), max_lifetime=300) as fault_proxy:
+def proxy(conductor_url: str, reader_url: str) -> Iterator[FaultProxy]:
+    """The fault proxy in front of the server. On a cluster it sends writes to node A and reads to node B,
+    like a load balancer, so every scenario also meets the nodes' own caches."""
+    with FaultProxy(
+        conductor_url.removesuffix("/api"), max_lifetime=300, read_upstream=reader_url.removesuffix("/api")
+    ) as fault_proxy:
         yield fault_proxy
     assert fault_proxy.errors == [], f"fault proxy bugs: {fault_proxy.errors}"
 

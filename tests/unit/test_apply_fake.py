@@ -72,6 +72,17 @@ def test_transient_failure_whose_write_landed_is_reported_applied(remote):
     assert remote.tasks["upd1"]["retryCount"] == 0 and "retryCount" not in remote.tasks["upd2"]
 
 
+def test_read_back_after_a_transient_failure_uses_the_list_not_a_stale_single_read(remote):
+    """On a PostgreSQL cluster, GET /taskdefs/{name} on another node answers from a cache up to 60 s old;
+    the read-back must use the list call (the database), or a write that landed is reported failed."""
+    stale = {n: dict(d) for n, d in remote.tasks.items()}
+    remote.get_task_def = lambda name: stale.get(name)  # another node's cache: still the old definition
+    remote.fail("update:upd1", RemoteTimeout("no answer within 1s"), after_write=True)
+    plan = plan_for(remote, desired({"name": "upd1", "retryCount": 0}, {"name": "upd2"}), targets=("upd1",))
+    (result,) = Executor(remote, plan).run()
+    assert result.status is Status.APPLIED and "confirmed on the server" in result.detail
+
+
 def test_delete_rechecks_usage_just_before(remote):
     plan = plan_for(remote, desired({"name": "upd1"}, {"name": "upd2"}))
     remote.workflows[("late", 1)] = workflow("late", 1, [simple("old")])

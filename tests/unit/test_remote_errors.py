@@ -1,0 +1,39 @@
+"""How the remote adapter names the server's error answers, PostgreSQL's included."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from idflow.config import load_config
+from idflow.errors import Conflict, NotFound, ServerError
+from idflow.remote import ConductorRemote
+
+
+@pytest.fixture
+def remote(tmp_path):
+    return ConductorRemote(load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": "http://127.0.0.1:9/api"}))
+
+
+def answer(status: int, message: str):
+    from conductor.client.http.rest import ApiException
+
+    return ApiException(status=status, reason="x", body=json.dumps({"status": status, "message": message}))
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "kind"),
+    [
+        (409, "Workflow with idflow_apply_lock.1 already exists!", Conflict),
+        # two creates of one workflow version racing through two PostgreSQL-backed nodes
+        (500, 'ERROR: duplicate key value violates unique constraint "meta_workflow_def_pkey"', Conflict),
+        (500, "Workflow with idflow_apply_lock.1 already exists!", Conflict),  # the same race on SQLite
+        (500, "No such task definition", NotFound),  # SQLite's answer to deleting an absent task def
+        (404, "No such task definition", NotFound),  # PostgreSQL's
+        (500, "something else broke", ServerError),
+    ],
+)
+def test_error_answers_are_named(remote, status, message, kind):
+    error = remote._translate(answer(status, message), "POST", "/metadata/workflow")
+    assert type(error) is kind and error.status == status
