@@ -292,13 +292,6 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
     """A conductor-oss of this test's own (SQLite in a temporary folder): it gets killed and restarted."""
     from idflow import devserver
     from idflow.errors import DevServerError
-    from tests.conftest import BACKEND
-
-    if BACKEND == "postgres":
-        pytest.skip(
-            "starts a SQLite server of its own, so it runs in the sqlite pass; on the cluster the same fault is "
-            "test_the_node_apply_talks_to_is_killed_mid_apply"
-        )
 
     data_dir = tmp_path_factory.mktemp("own-conductor")
     port = devserver.free_port()
