@@ -102,7 +102,7 @@ def test_the_node_apply_talks_to_is_killed_mid_apply(cluster, tmp_path, unique, 
         "a surviving node converges",
     )
     assert cluster.data_dir is not None, "needs the cluster this session started"
-    node = devserver.add_node(cluster.data_dir, free_port(), timeout=240)
+    node = devserver.add_node(cluster.data_dir, free_port(), timeout=420)  # a third JVM on 2 busy cores
     try:
         with FaultProxy(node.url.removesuffix("/api"), max_lifetime=300) as proxy:
             project = Project(tmp_path / "project", proxy.api_url, f"{unique}@test.idflow")
