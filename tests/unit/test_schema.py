@@ -285,3 +285,18 @@ def test_every_field_of_the_wrong_type_fails_both(struct_name: str) -> None:
             assert list(type_problems(MODEL["WorkflowDef"], wf)), f"the reader accepts {struct_name}.{name} = {value!r}"
             checked += 1
     assert checked > 20
+
+
+def test_idflow_never_imports_jsonschema_and_help_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom idflow.cli import cli\n"
+        "help = CliRunner().invoke(cli, ['--help'])\n"
+        "light = not any(m in sys.modules for m in ('jinja2', 'conductor', 'jsonschema'))\n"
+        "out = CliRunner().invoke(cli, ['schema', '--kind', 'workflow'])\n"
+        "print('schema' in help.output, light, out.exit_code, 'jsonschema' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip().splitlines()[-1] == "True True 0 False"
