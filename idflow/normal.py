@@ -199,6 +199,8 @@ def _typed_problems(type_: str, value: Any, path: Path) -> Iterator[tuple[Path, 
     if kind == "map" and isinstance(value, dict):
         items = value.items()
     for k, item in items:
+        if inner == "WorkflowTask" and not isinstance(item, dict):
+            continue  # a task that is not a mapping: validate_workflows says so, with the tasks' other problems
         if not _is_type(inner, item):
             yield (*path, k), f"must be {type_words(inner)}, not {_value_words(item)}"
         else:
