@@ -84,6 +84,17 @@ _CONDUCTOR_BLOCK: dict[str, tuple[tuple[type, ...], str]] = {
     "retries": ((int,), "a whole number"),
 }
 
+#: What load_config checks of the values beyond their types, as JSON Schema (``idflow schema`` reads
+#: these tables; tests/unit/test_schema.py checks that a file breaking each fails both).
+_VALUE_RULES: dict[str, dict[str, Any]] = {
+    "conductor_server_url": {"pattern": r"^(\s*https?://|$)"},
+    "conductor.server_url": {"pattern": r"^(\s*https?://|$)"},
+    "conductor.timeout_seconds": {"exclusiveMinimum": 0},
+    "conductor.retries": {"minimum": 0, "maximum": MAX_RETRIES},
+    "owner_email": {"pattern": "@"},
+    "ignore": {"items": {"type": "string", "minLength": 1}},
+}
+
 
 def normalise_server_url(url: str) -> str:
     """``http://h:8080``, ``http://h:8080/``, ``http://h:8080/api/`` all become ``http://h:8080/api``."""

@@ -134,6 +134,89 @@ def _typed_values(type_: str, value: Any, path: Path) -> Iterator[tuple[Path, st
                 yield from _typed_values(inner, item, (*path, k))
 
 
+#: What a value of each primitive type of the model is, in words (the JSON schemas use the same types).
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "object": "a mapping",
+}
+
+
+def _is_type(type_: str, value: Any) -> bool:
+    if type_ == "string":
+        return isinstance(value, str)
+    if type_ == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if type_ == "boolean":
+        return isinstance(value, bool)
+    if type_ == "object" or type_ in MODEL:
+        return isinstance(value, dict)
+    container = element_type(type_)
+    if container is not None:
+        return isinstance(value, list if container[0] == "list" else dict)
+    return True  # "any"
+
+
+def type_words(type_: str) -> str:
+    if type_ in MODEL:
+        return "a mapping"
+    container = element_type(type_)
+    if container is not None:
+        return "a list" if container[0] == "list" else "a mapping"
+    return _TYPE_WORDS.get(type_, "any value")
+
+
+def type_problems(struct: Struct, value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """Every field set in ``value`` (at any depth) whose value the server would refuse or change: of
+    another type than the model's (the server answers 500, or converts ``"600"`` to 600, which then
+    differs from the file forever), or not one of its choices. ``(path, message)``; nulls are unset."""
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        field = struct.fields.get(key)
+        if field is None or key in struct.server_owned or item is None:
+            continue
+        where = (*path, key)
+        if not any(_is_type(t, item) for t in (field.type, *field.alternatives)):
+            words = " or ".join(type_words(t) for t in (field.type, *field.alternatives))
+            yield where, f"must be {words}, not {_value_words(item)}"
+        elif field.choices and item not in field.choices:
+            yield where, f"must be one of {', '.join(field.choices)}, not {item!r}"
+        else:
+            yield from _typed_problems(field.type, item, where)
+
+
+def _typed_problems(type_: str, value: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    if type_ in MODEL:
+        yield from type_problems(MODEL[type_], value, path)
+        return
+    container = element_type(type_)
+    if container is None:
+        return
+    kind, inner = container
+    items = enumerate(value) if kind == "list" and isinstance(value, list) else ()
+    if kind == "map" and isinstance(value, dict):
+        items = value.items()
+    for k, item in items:
+        if inner == "WorkflowTask" and not isinstance(item, dict):
+            continue  # a task that is not a mapping: validate_workflows says so, with the tasks' other problems
+        if not _is_type(inner, item):
+            yield (*path, k), f"must be {type_words(inner)}, not {_value_words(item)}"
+        else:
+            yield from _typed_problems(inner, item, (*path, k))
+
+
+def _value_words(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return {list: "a list", dict: "a mapping", type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def _typed(type_: str, value: Any, path: tuple[str | int, ...], ignored: list[Ignored] | None) -> Any:
     if type_ in MODEL:
         return normalise_struct(MODEL[type_], value, ignored=ignored, path=path)

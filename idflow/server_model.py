@@ -37,9 +37,14 @@ AUDIT_FIELDS = frozenset({"createTime", "updateTime", "createdBy", "updatedBy", 
 
 @dataclass(frozen=True)
 class Field:
+    """``required``: the server refuses the structure without it (null, or an empty string or list);
+    ``alternatives``: other types the field may hold (a ``${...}`` expression instead of a structure)."""
+
     type: str
     default: Any = UNSET
     choices: tuple[str, ...] = ()
+    required: bool = False
+    alternatives: tuple[str, ...] = ()
 
     @property
     def has_default(self) -> bool:
@@ -126,7 +131,7 @@ SUB_WORKFLOW_PARAMS = _struct(
     version=Field(INT),
     taskToDomain=Field("map[string]"),
     # A workflow definition, or a ${...} expression naming one at run time.
-    workflowDefinition=Field("WorkflowDef"),
+    workflowDefinition=Field("WorkflowDef", alternatives=(S,)),
     idempotencyKey=Field(S),
     idempotencyStrategy=Field(S, choices=("FAIL", "RETURN_EXISTING", "FAIL_ON_RUNNING")),
     priority=Field("any"),
@@ -135,8 +140,8 @@ SUB_WORKFLOW_PARAMS = _struct(
 WORKFLOW_TASK = _struct(
     "WorkflowTask",
     AUDIT_FIELDS,
-    name=Field(S),
-    taskReferenceName=Field(S),
+    name=Field(S, required=True),
+    taskReferenceName=Field(S, required=True),
     description=Field(S),
     inputParameters=Field(OBJ, {}),
     type=Field(S, "SIMPLE"),
@@ -179,7 +184,7 @@ WORKFLOW_DEF = _struct(
     name=Field(S),
     description=Field(S),
     version=Field(INT, 1),
-    tasks=Field("list[WorkflowTask]"),
+    tasks=Field("list[WorkflowTask]", required=True),
     inputParameters=Field("list[string]", []),
     outputParameters=Field(OBJ, {}),
     failureWorkflow=Field(S),
@@ -200,6 +205,17 @@ WORKFLOW_DEF = _struct(
     metadata=Field(OBJ, {}),
     cacheConfig=Field("CacheConfig"),
     maskedFields=Field("list[string]", []),
+)
+
+#: Fields that real definition files carry and the server drops, beyond those of another structure
+#: (``tests/integration/test_server_model.py`` sends them and checks they are gone). The readers report
+#: every field a structure does not model; the JSON schemas (``idflow schema``) list these as deprecated.
+DROPPED: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "WorkflowDef": ("retryCount", "retryLogic", "retryDelaySeconds", "responseTimeoutSeconds", "onStateChange"),
+        "WorkflowTask": ("callbackFromWorker",),
+        "TaskDef": ("version",),
+    }
 )
 
 #: Every structure by name (the names the types above refer to).

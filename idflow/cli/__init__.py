@@ -135,7 +135,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register() -> None:
-    from idflow.cli import apply, completion, deps, plan, server, stage, tasks, validate, worker, workflows
+    from idflow.cli import apply, completion, deps, plan, schema, server, stage, tasks, validate, worker, workflows
 
     cli.add_command(server.server)
     cli.add_command(plan.plan)
@@ -148,6 +148,7 @@ def _register() -> None:
     cli.add_command(worker.worker)
     cli.add_command(stage.stage)
     cli.add_command(completion.completion)
+    cli.add_command(schema.schema)
 
 
 _register()

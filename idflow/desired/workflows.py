@@ -24,7 +24,7 @@ import jinja2.sandbox
 
 from idflow import yamlfile
 from idflow.errors import DefinitionError, Problem
-from idflow.normal import Ignored, model_values
+from idflow.normal import Ignored, model_values, type_problems
 from idflow.normal_workflow import normalise_workflowdef
 from idflow.ownership import ForeignOwner, owner_to_write
 from idflow.server_model import TASK_DEF, WORKFLOW_DEF
@@ -47,6 +47,8 @@ WORKFLOW_SUFFIXES: dict[str, tuple[str, bool]] = {
     ".yml.j2": ("yaml", True),
 }
 SCHEMA_VERSION = 2
+#: The key a JSON file names its JSON schema with (``idflow schema``); the reader leaves it out.
+SCHEMA_KEY = "$schema"
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,8 @@ def _load_file(path: Path, variables: dict[str, Any], owner_email: str | None) -
         raise _FileProblem(problem.line, problem.message) from None
     source = _render(path, text, variables) if templated else text
     data = _parse(fmt, source, templated)
+    if isinstance(data, dict) and isinstance(data.get(SCHEMA_KEY), str):
+        data = {k: v for k, v in data.items() if k != SCHEMA_KEY}  # for editors: neither a field nor a mistake
     handlers = _event_handler_count(data)
     if handlers is not None:
         return EventHandlerFile(path, handlers)
@@ -207,6 +211,13 @@ def _load_file(path: Path, variables: dict[str, Any], owner_email: str | None) -
             data = {**data, "ownerEmail": written}
     if owners:
         (line, message), *more = owners
+        raise _FileProblem(line, message, more=more)
+    wrong = [
+        (line_of(where), f"{label}: '{_human(where)}' {message}{rendered}")
+        for where, message in type_problems(WORKFLOW_DEF, data)
+    ]
+    if wrong:
+        (line, message), *more = wrong
         raise _FileProblem(line, message, more=more)
     ignored: list[Ignored] = []
     definition = normalise_workflowdef(data, ignored)

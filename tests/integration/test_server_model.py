@@ -16,17 +16,13 @@ from typing import Any
 import pytest
 
 from idflow.normal import snake_to_camel
-from idflow.server_model import MODEL, TASK_DEF, WORKFLOW_DEF, Struct
+from idflow.server_model import DROPPED, MODEL, TASK_DEF, WORKFLOW_DEF, Struct
 
 pytestmark = pytest.mark.integration
 
 UNKNOWN = "idflowMadeUpField"
-#: Fields that real definition files carry and the server drops.
-REAL_FILE_EXTRAS: dict[str, tuple[str, ...]] = {
-    "WorkflowDef": ("retryCount", "retryLogic", "retryDelaySeconds", "responseTimeoutSeconds", "onStateChange"),
-    "WorkflowTask": ("callbackFromWorker",),
-    "TaskDef": ("version",),
-}
+#: Fields that real definition files carry and the server drops (the model's list, which the schemas use).
+REAL_FILE_EXTRAS = DROPPED
 #: conductor-python's model class of each structure (its attribute names are candidates too).
 SDK_CLASSES = {
     "WorkflowDef": "WorkflowDef",

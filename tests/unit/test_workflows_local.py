@@ -327,13 +327,21 @@ def test_schema_version_other_than_2_is_a_problem(tmp_path: Path) -> None:
     assert "'schemaVersion' must be 2" in problem.message
 
 
-@pytest.mark.parametrize("tasks", [None, [], "x", {}])
+@pytest.mark.parametrize("tasks", [None, []])
 def test_tasks_must_be_a_non_empty_list(tmp_path: Path, tasks: Any) -> None:
     definition: dict[str, Any] = {"name": "wf", "version": 1}
     if tasks is not None:
         definition["tasks"] = tasks
     [problem] = validate([load_one(tmp_path, definition)])
     assert "'tasks' must be a non-empty list" in problem.message
+
+
+@pytest.mark.parametrize("tasks", ["x", {}])
+def test_tasks_of_another_type_are_refused_on_reading(tmp_path: Path, tasks: Any) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_one(tmp_path, {"name": "wf", "version": 1, "tasks": tasks})
+    [problem] = caught.value.problems
+    assert "'tasks' must be a list" in problem.message
 
 
 def test_every_task_needs_name_and_reference_at_any_depth(tmp_path: Path) -> None:
