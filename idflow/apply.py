@@ -166,18 +166,30 @@ def check_stale(plan: Plan, remote: Remote) -> None:
 
 @dataclass
 class Executor:
-    """Runs the steps of a plan. ``on_result`` is told of every outcome as it happens."""
+    """Runs the steps of a plan. ``on_result`` is told of every outcome as it happens.
+
+    ``should_stop`` is asked before every write is started (apply passes "SIGINT/SIGTERM arrived"): once it
+    says yes, writes already sent finish (or time out), nothing new is sent, and every change not started
+    is recorded as skipped, so the results say exactly what landed."""
 
     remote: Remote
     plan: Plan
     parallelism: int = 8
     on_result: Callable[[Result], None] = lambda _r: None
     results: list[Result] = field(default_factory=list)
+    should_stop: Callable[[], bool] = lambda: False
+    stop_reason: str = "the apply was interrupted"
 
     def run(self) -> list[Result]:
         for step in steps_for(self.plan):
+            if self.should_stop():
+                break
             log.debug("step", step=step.kind.value, changes=len(step.changes))
             getattr(self, "_" + step.kind.name.lower())(step.changes)
+        done = {r.change.key for r in self.results}
+        for change in self.plan.actionable:
+            if change.key not in done:
+                self._record(change, Status.SKIPPED, f"not started: {self.stop_reason}")
         actionable = {c.key for c in self.plan.actionable}
         for change in self.plan.changes:
             if change.key not in actionable and change.action is not Action.NOOP:
@@ -240,17 +252,20 @@ class Executor:
             self._record(change, Status.APPLIED)
 
     def _each(self, changes: Iterable[Change], action: Callable[[Change], None], parallel: bool) -> None:
-        def attempt(change: Change) -> tuple[Change, Exception | None]:
+        def attempt(change: Change) -> tuple[Change, Exception | None, bool]:
+            if self.should_stop():
+                return change, None, False  # not started; run() records it
             try:
                 action(change)
             except RemoteError as exc:
-                return change, exc
-            return change, None
+                return change, exc, True
+            return change, None, True
 
         workers = max(1, self.parallelism) if parallel else 1
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for change, error in pool.map(attempt, changes):
-                self._record(change, Status.FAILED if error else Status.APPLIED, error=error)
+            for change, error, started in pool.map(attempt, changes):
+                if started:
+                    self._record(change, Status.FAILED if error else Status.APPLIED, error=error)
 
     def _create_tasks(self, changes: tuple[Change, ...]) -> None:
         self._bulk(changes, self.remote.create_task_defs, lambda d: self.remote.create_task_defs([d]))
@@ -270,6 +285,8 @@ class Executor:
 
     def _delete_tasks(self, changes: tuple[Change, ...]) -> None:
         for change in changes:
+            if self.should_stop():
+                return
             if not self.plan.options.force:
                 try:
                     users = self._users_now(change.name)
@@ -302,7 +319,14 @@ def summarise(results: list[Result]) -> dict[str, int]:
     return counts
 
 
-def write_report(state_dir: Path, plan: Plan, plan_path: Path | None, results: list[Result], started: datetime) -> Path:
+def write_report(
+    state_dir: Path,
+    plan: Plan,
+    plan_path: Path | None,
+    results: list[Result],
+    started: datetime,
+    interrupted: str | None = None,
+) -> Path:
     from idflow.planfile import write_json_atomic
 
     finished = datetime.now(UTC)
@@ -313,6 +337,7 @@ def write_report(state_dir: Path, plan: Plan, plan_path: Path | None, results: l
         "started_at": started.isoformat(timespec="milliseconds"),
         "finished_at": finished.isoformat(timespec="milliseconds"),
         "summary": summarise(results),
+        "interrupted": interrupted,  # the signal that stopped the apply (SIGINT, SIGTERM), or None
         "results": [r.to_dict() for r in results],
     }
     return write_json_atomic(state_dir / f"apply-{stamp}.json", report)
@@ -327,8 +352,10 @@ class StateLock:
         self._handle: Any = None
 
     def __enter__(self) -> StateLock:
+        from idflow.statefile import open_state_file
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
+        handle = open(open_state_file(self.path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

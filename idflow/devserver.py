@@ -136,6 +136,13 @@ class NodeInfo:
     pid: int
     port: int
     url: str
+    # who the pid was when idflow started it (/proc/<pid>/stat starttime and cmdline): pids are reused
+    starttime: int | None = None
+    cmdline: tuple[str, ...] | None = None
+
+    def record(self) -> dict[str, object]:
+        return {"number": self.number, "pid": self.pid, "port": self.port, "url": self.url,
+                "starttime": self.starttime, "cmdline": list(self.cmdline) if self.cmdline else None}  # fmt: skip
 
     @property
     def log_name(self) -> str:
@@ -202,14 +209,58 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def process_identity(pid: int) -> tuple[int, tuple[str, ...]] | None:
+    """(start time in clock ticks since boot, command line) of a live process, from /proc; None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        starttime = int(stat.rsplit(")", 1)[1].split()[19])  # field 22; the split starts at field 3
+    except (OSError, ValueError, IndexError):
+        return None
+    return starttime, tuple(part.decode(errors="replace") for part in cmdline.split(b"\0") if part)
+
+
+def is_ours(node: NodeInfo) -> bool:
+    """Whether ``node.pid`` is still the process idflow started (same start time and command line). A pid
+    file written before idflow recorded those is trusted only for a java running the Conductor jar."""
+    found = process_identity(node.pid)
+    if found is None:
+        return True  # gone (nothing will be signalled), or no /proc to ask
+    starttime, cmdline = found
+    if node.starttime is not None:
+        return starttime == node.starttime and (node.cmdline is None or cmdline == node.cmdline)
+    return "-jar" in cmdline and any("conductor-server" in part for part in cmdline)
+
+
+def _refuse_foreign(node: NodeInfo, pid_file: Path | None = None) -> None:
+    if _alive(node.pid) and not is_ours(node):
+        found = process_identity(node.pid)
+        shown = " ".join(found[1])[:80] if found else "?"
+        raise DevServerError(
+            f"{pid_file or PID_FILE}: pid {node.pid} (node {node.number}) is not the server idflow started (it is "
+            f"{shown!r}, started at another time); not signalling it. Remove the pid file if no server of yours "
+            "runs there"
+        )
+
+
+def _node_from(raw: dict[str, object]) -> NodeInfo:
+    starttime, cmdline = raw.get("starttime"), raw.get("cmdline")
+    return NodeInfo(
+        int(raw["number"]),  # type: ignore[call-overload]
+        int(raw["pid"]),  # type: ignore[call-overload]
+        int(raw["port"]),  # type: ignore[call-overload]
+        str(raw["url"]),
+        int(starttime) if starttime is not None else None,  # type: ignore[call-overload]
+        tuple(str(p) for p in cmdline) if isinstance(cmdline, list) else None,
+    )
+
+
 def read_info(data_dir: Path) -> ServerInfo | None:
     path = data_dir / PID_FILE
     try:
         raw = json.loads(path.read_text())
         first = NodeInfo(1, int(raw["pid"]), int(raw["port"]), str(raw["url"]))
-        nodes = tuple(
-            NodeInfo(int(n["number"]), int(n["pid"]), int(n["port"]), str(n["url"])) for n in raw.get("nodes") or []
-        )
+        nodes = tuple(_node_from(n) for n in raw.get("nodes") or [])
         postgres = raw.get("postgres") or {}
         return ServerInfo(
             first.pid,
@@ -229,7 +280,7 @@ def read_info(data_dir: Path) -> ServerInfo | None:
 
 def node_state(node: NodeInfo) -> str:
     """One of 'running', 'starting', 'dead'."""
-    if not _alive(node.pid):
+    if not _alive(node.pid) or not is_ours(node):
         return "dead"
     return "running" if healthy(node.url.removesuffix("/api")) else "starting"
 
@@ -239,6 +290,9 @@ def postgres_state(data_dir: Path) -> str:
     try:
         pid = int((data_dir / PG_DIR / "data" / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
+        return "dead"
+    found = process_identity(pid)  # a reused pid is not our postmaster: pg_ctl must not signal it
+    if found is not None and not (found[1] and Path(found[1][0]).name.startswith("postgres")):
         return "dead"
     return "running" if _alive(pid) else "dead"
 
@@ -309,7 +363,7 @@ def start(
         pid=first.pid,
         port=first.port,
         url=first.url,
-        nodes=[{"number": n.number, "pid": n.pid, "port": n.port, "url": n.url} for n, _p in started],
+        nodes=[n.record() for n, _p in started],
     )
     (data_dir / PID_FILE).write_text(json.dumps(record))
     info = read_info(data_dir)
@@ -332,7 +386,7 @@ def add_node(data_dir: Path, port: int, timeout: float = 240.0, heap: str = "1g"
     started = [_spawn_node(data_dir, find_java(), find_jar(fetch=False), number, port, heap, info.postgres_port)]
     raw = json.loads((data_dir / PID_FILE).read_text())
     node = started[0][0]
-    raw["nodes"].append({"number": node.number, "pid": node.pid, "port": node.port, "url": node.url})
+    raw["nodes"].append(node.record())
     (data_dir / PID_FILE).write_text(json.dumps(raw))
     _wait_healthy(data_dir, started, timeout, lambda _m: None, number, stop_all=False)
     return node
@@ -389,7 +443,12 @@ def _spawn_node(
             start_new_session=True,
             env=env,
         )
-    return NodeInfo(number, process.pid, port, node.url), process
+    # Popen returns once the child has exec'd java, so this is the command line `stop` will compare
+    identity = process_identity(process.pid)
+    return (
+        NodeInfo(number, process.pid, port, node.url, *(identity or (None, None))),
+        process,
+    )
 
 
 def _wait_healthy(
@@ -578,6 +637,8 @@ def stop(data_dir: Path, timeout: float = 30.0) -> ServerInfo | None:
     info = read_info(data_dir)
     if info is None:
         return None
+    for node in info.nodes:  # all checked before any is signalled
+        _refuse_foreign(node, data_dir / PID_FILE)
     for node in info.nodes:
         stop_node(node, timeout)
     if info.backend == "postgres":
@@ -587,13 +648,15 @@ def stop(data_dir: Path, timeout: float = 30.0) -> ServerInfo | None:
 
 
 def stop_node(node: NodeInfo, timeout: float = 30.0, sig: int = signal.SIGTERM) -> None:
-    """Stop one node's process group (SIGKILL after ``timeout``); the pid file is left as it is."""
+    """Stop one node's process group (SIGKILL after ``timeout``); the pid file is left as it is. Refuses
+    (DevServerError) when the pid is no longer the process idflow started."""
+    _refuse_foreign(node)
     if _alive(node.pid):
         _signal_group(node.pid, sig)
         deadline = time.monotonic() + timeout
         while _alive(node.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _alive(node.pid):
+        if _alive(node.pid) and is_ours(node):
             _signal_group(node.pid, signal.SIGKILL)
 
 

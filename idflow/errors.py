@@ -159,3 +159,17 @@ class StageError(IdflowError):
 
 class WorkerError(IdflowError):
     """Workers cannot be started (missing requirements, nothing to run)."""
+
+
+class StateFileError(IdflowError):
+    """A file under the state folder is a symbolic link or not a regular file."""
+
+
+class ApplyInterrupted(IdflowError):
+    """SIGINT or SIGTERM stopped an apply: what landed is in the report, the locks are released.
+    Exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as shells do."""
+
+    def __init__(self, message: str, signum: int, outcome: object = None):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+        self.outcome = outcome

@@ -48,7 +48,7 @@ def build_plan(
         return change.action is Action.NOOP or not options.only or change.action in options.only
 
     workflow_changes = [
-        c for c in _workflow_changes(desired, actual, options, in_scope, unmanaged, owner_email) if wanted(c)
+        c for c in _workflow_changes(desired, actual, options, in_scope, unmanaged, owner_email, warnings) if wanted(c)
     ]
     after_apply = _workflows_after_apply(desired, actual, workflow_changes)
     usage = UsageIndex.of(d for definitions in after_apply.values() for d in definitions)
@@ -64,6 +64,10 @@ def build_plan(
             assert remote is not None
             if not manages(owner_email, remote.definition):
                 unmanaged.append(object_key(Kind.TASK, name))
+                continue
+            if "/" in name:
+                if not options.only or Action.DELETE in options.only:
+                    warnings.append(undeletable(Kind.TASK, name))
                 continue
             change = Change(
                 Kind.TASK, name, Action.DELETE, Reason.ORPHANED, before=remote.definition,
@@ -102,6 +106,16 @@ def build_plan(
     )
 
 
+def undeletable(kind: Kind, name: str, version: int | None = None) -> str:
+    """Conductor rejects ``%2F`` in a path, so an object whose name contains '/' cannot be deleted through its
+    API: planning that delete would fail every apply from now on. It is said once per plan instead."""
+    label = name if version is None else f"{name} v{version}"
+    return (
+        f"{kind.value} {label} is on the server but not in the local files, and is left there: the server "
+        "cannot delete a name containing '/' (its API rejects %2F); remove it from the server's database by hand"
+    )
+
+
 def _workflow_changes(
     desired: DesiredState,
     actual: ActualState,
@@ -109,6 +123,7 @@ def _workflow_changes(
     in_scope: Any,
     unmanaged: list[str],
     owner_email: str | None,
+    warnings: list[str],
 ) -> list[Change]:
     if not desired.manages_workflows:
         return []
@@ -121,7 +136,10 @@ def _workflow_changes(
             changes.append(_compare(Kind.WORKFLOW, name, version, local, remote, options.overwrite))
         elif remote is not None:
             key = object_key(Kind.WORKFLOW, name, version)
-            if options.prune_workflows and manages(owner_email, remote.definition):
+            if options.prune_workflows and manages(owner_email, remote.definition) and "/" in name:
+                if not options.only or Action.DELETE in options.only:
+                    warnings.append(undeletable(Kind.WORKFLOW, name, version))
+            elif options.prune_workflows and manages(owner_email, remote.definition):
                 changes.append(
                     Change(Kind.WORKFLOW, name, Action.DELETE, Reason.PRUNED, before=remote.definition, version=version)
                 )

@@ -24,6 +24,7 @@ from typing import Any
 from idflow.errors import Conflict, LockError, RemoteError
 from idflow.log import get_logger
 from idflow.remote import Remote
+from idflow.statefile import read_state_text, write_state_text
 
 LOCK_WORKFLOW = "idflow_apply_lock"
 LOCK_VERSION = 1
@@ -57,7 +58,14 @@ def _holder(definition: dict[str, Any] | None) -> dict[str, Any]:
 
 
 class ServerLock:
-    """``with ServerLock(remote, purpose):`` holds the server's apply lock, waiting up to ``wait`` seconds."""
+    """``with ServerLock(remote, purpose):`` holds the server's apply lock, waiting up to ``wait`` seconds.
+
+    The token is chosen here and written to ``leftovers`` (``state/.server-lock``) *before* the create is
+    sent, so a create whose answer never arrived (an interrupted apply, a lost response) can still be
+    released or broken. Release deletes the server's lock only when it carries this token. ``checkpoint``
+    is called before every request of the wait loop (apply passes one that raises on SIGINT/SIGTERM), and
+    every path of the loop is bounded by the wait deadline.
+    """
 
     def __init__(
         self,
@@ -69,6 +77,7 @@ class ServerLock:
         poll: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        checkpoint: Callable[[], None] = lambda: None,
     ):
         self.remote = remote
         self.purpose = purpose
@@ -76,79 +85,79 @@ class ServerLock:
         self.poll = poll
         self._clock = clock
         self._sleep = sleep
+        self._checkpoint = checkpoint
         self.token = uuid.uuid4().hex
         self.held = False
         self._leftovers = leftovers
 
     def __enter__(self) -> ServerLock:
-        deadline = time.monotonic() + self.wait
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> ServerLock:
+        self._remember(self.token)
+        try:
+            self._acquire(time.monotonic() + self.wait)
+        except BaseException:
+            self.release()  # our create may have landed although its answer did not arrive
+            raise
+        return self
+
+    def _acquire(self, deadline: float) -> None:
+        broken = 0
         announced = False
         while True:
+            self._checkpoint()
             try:
                 self.remote.create_workflow_def(lock_definition(self.token, self.purpose, self._clock()))
-                return self._taken()
+                self.held = True
+                return
             except Conflict:
                 pass
             except RemoteError as exc:
                 if not exc.transient:
                     raise
+            self._checkpoint()
             current = self.remote.get_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)
             holder = _holder(current)
             if current is not None and holder.get("token") == self.token:
-                return self._taken()  # our own create landed; its answer was lost
-            if current is not None and (self._expired(holder) or holder.get("token") in self._abandoned()):
+                self.held = True  # our own create landed; its answer was lost
+                return
+            abandoned = current is not None and (self._expired(holder) or holder.get("token") in self._abandoned())
+            out_of_time = time.monotonic() >= deadline
+            if abandoned and (broken == 0 or not out_of_time):
                 log.warning("breaking an abandoned server lock", holder=holder.get("holder"), since=holder.get("since"))
+                self._checkpoint()
                 self.remote.delete_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)
                 self._forget(str(holder.get("token")))
+                broken += 1
+                if broken > 1:  # the delete did not take: do not hammer the server while the deadline runs
+                    self._sleep(self.poll)
                 continue
-            if time.monotonic() >= deadline:
+            if out_of_time:
+                if abandoned:
+                    raise LockError(
+                        f"the server's lock (workflow {LOCK_WORKFLOW} v{LOCK_VERSION}, holder "
+                        f"{holder.get('holder', 'unreadable')}) is abandoned, but it is still there after "
+                        f"{broken} delete{'s' if broken != 1 else ''} that the server answered as done; "
+                        f"waited {self.wait:g}s. Delete it on the server by hand"
+                    )
                 raise LockError(
                     f"another apply holds the server's lock ({holder.get('holder', 'unknown holder')}, since "
                     f"{holder.get('since', '?')}: {holder.get('purpose', '?')}); waited {self.wait:g}s. If that "
                     f"apply died, the lock expires at {holder.get('expires', '?')}, or delete workflow "
                     f"{LOCK_WORKFLOW} v{LOCK_VERSION} on the server"
                 )
-            if not announced and current is not None:
+            if current is not None and not announced:
                 log.info("waiting for another apply to finish", holder=holder.get("holder"))
                 announced = True
             self._sleep(self.poll)
 
-    def _taken(self) -> ServerLock:
-        self.held = True
-        if self._leftovers is not None:
-            self._leftovers.parent.mkdir(parents=True, exist_ok=True)
-            with self._leftovers.open("a", encoding="utf-8") as handle:
-                handle.write(self.token + "\n")
-        return self
-
-    def _abandoned(self) -> set[str]:
-        """Tokens of locks this checkout took and could not release. The caller holds the checkout's own
-        lock, so no apply from here is running: those holders are dead."""
-        if self._leftovers is None:
-            return set()
-        try:
-            return set(self._leftovers.read_text(encoding="utf-8").split())
-        except OSError:
-            return set()
-
-    def _forget(self, token: str) -> None:
-        remaining = self._abandoned() - {token}
-        if self._leftovers is None:
-            return
-        if remaining:
-            self._leftovers.write_text("".join(t + "\n" for t in sorted(remaining)), encoding="utf-8")
-        else:
-            self._leftovers.unlink(missing_ok=True)
-
-    def _expired(self, holder: dict[str, Any]) -> bool:
-        try:
-            return datetime.fromisoformat(str(holder["expires"])) < self._clock()
-        except (KeyError, ValueError):
-            return True  # a lock whose holder cannot be read is treated as abandoned
-
-    def __exit__(self, *exc: object) -> None:
-        if not self.held:
-            return
+    def release(self) -> None:
+        """Delete the server's lock if it carries our token, and forget the token. If the server cannot be
+        asked, the token stays in ``leftovers`` and the next apply from this checkout breaks the lock."""
         try:
             if _holder(self.remote.get_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)).get("token") == self.token:
                 self.remote.delete_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)
@@ -157,3 +166,32 @@ class ServerLock:
         else:
             self._forget(self.token)
         self.held = False
+
+    def _abandoned(self) -> set[str]:
+        """Tokens of locks this checkout took (or tried to) and could not release. The caller holds the
+        checkout's own lock, so no apply from here is running: those holders are dead."""
+        if self._leftovers is None:
+            return set()
+        try:
+            return set(read_state_text(self._leftovers).split())
+        except OSError:
+            return set()
+
+    def _remember(self, token: str) -> None:
+        if self._leftovers is not None:
+            write_state_text(self._leftovers, "".join(t + "\n" for t in sorted(self._abandoned() | {token})))
+
+    def _forget(self, token: str) -> None:
+        if self._leftovers is None:
+            return
+        remaining = self._abandoned() - {token}
+        if remaining:
+            write_state_text(self._leftovers, "".join(t + "\n" for t in sorted(remaining)))
+        else:
+            self._leftovers.unlink(missing_ok=True)
+
+    def _expired(self, holder: dict[str, Any]) -> bool:
+        try:
+            return datetime.fromisoformat(str(holder["expires"])) < self._clock()
+        except (KeyError, ValueError):
+            return True  # a lock whose holder cannot be read is treated as abandoned

@@ -1,7 +1,8 @@
 """The ``idflow`` command line: a thin click layer over the core.
 
 This is the one place where errors become exit codes: ``IdflowError`` and usage errors exit 1 with
-one line on stderr (a traceback only with ``--debug``), Ctrl-C exits 130, anything unexpected exits 3.
+one line on stderr (a traceback only with ``--debug``), Ctrl-C exits 130 (an apply stopped by SIGTERM
+143), anything unexpected exits 3.
 A reader that stops early (``idflow tasks list | head``) ends the command quietly with 141, as git does
 (128 + SIGPIPE).
 """
@@ -72,12 +73,17 @@ class IdflowGroup(click.Group):
         except click.ClickException as exc:
             exc.show()
             code = EXIT_ERROR
-        except click.Abort:
-            click.echo("Aborted.", err=True)
-            code = EXIT_ERROR
-        except KeyboardInterrupt:
+        except click.Abort as exc:
+            # click turns Ctrl-C (and apply's SIGTERM, an Interrupted) into Abort; an EOF at a prompt too
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                click.echo("Interrupted.", err=True)
+                code = _interrupted_code(exc.__cause__)
+            else:
+                click.echo("Aborted.", err=True)
+                code = EXIT_ERROR
+        except KeyboardInterrupt as exc:
             click.echo("Interrupted.", err=True)
-            code = EXIT_INTERRUPTED
+            code = _interrupted_code(exc)
         except IdflowError as exc:
             if debug:
                 traceback.print_exc()
@@ -93,6 +99,11 @@ class IdflowGroup(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _interrupted_code(exc: KeyboardInterrupt) -> int:
+    """128 + the signal: 130 for Ctrl-C, 143 for the SIGTERM apply turns into an ``Interrupted``."""
+    return 128 + int(getattr(exc, "signum", 2))
 
 
 def _quiet_broken_pipe() -> int:

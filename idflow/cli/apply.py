@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from idflow.cli.common import confirm_plan, echo, emit_plan
 from idflow.cli.context import AppContext, pass_app
 from idflow.cli.plan import options_from, plan_options
-from idflow.errors import ApplyFailed
+from idflow.errors import ApplyFailed, ApplyInterrupted
+
+if TYPE_CHECKING:
+    from idflow.core.operations import ApplyOutcome
+    from idflow.plan import Plan
 
 
 @click.command()
@@ -32,7 +37,7 @@ def apply(
 ) -> None:
     """Apply a saved plan (default: state/plan.json), refusing it if the server changed since."""
     from idflow.apply import explain
-    from idflow.core import apply_saved_plan, check_plan_file, make_plan
+    from idflow.core import check_plan_file, make_plan
     from idflow.planfile import read_plan
 
     config = app.config
@@ -60,6 +65,20 @@ def apply(
         return
     confirm_plan(the_plan, auto_approve)
 
+    try:
+        outcome = _run(app, the_plan, path, parallelism)
+    except ApplyInterrupted as stopped:
+        _summary(stopped.outcome)  # type: ignore[arg-type]
+        raise
+    _summary(outcome)
+    if outcome.failed:
+        raise ApplyFailed(f"{len(outcome.failed)} change(s) failed; run `idflow plan` to see what is left")
+
+
+def _run(app: AppContext, the_plan: Plan, path: Path | None, parallelism: int) -> ApplyOutcome:
+    from idflow.core import apply_saved_plan
+
+    config = app.config
     total = len(the_plan.actionable)
     if sys.stderr.isatty():
         with click.progressbar(length=total, label="Applying", file=sys.stderr) as bar:
@@ -80,6 +99,10 @@ def apply(
                 r.status.value, change=r.change.key, action=r.change.action.value, detail=r.detail or None
             ),
         )
+    return outcome
+
+
+def _summary(outcome: ApplyOutcome) -> None:
     for result in outcome.results:
         if result.status.value != "applied":
             echo(f"  {result.status.value}: {result.change.kind.value} {result.change.label}: {result.detail}")
@@ -90,5 +113,3 @@ def apply(
         f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped. "
         f"Report: {outcome.report_path}"
     )
-    if outcome.failed:
-        raise ApplyFailed(f"{len(outcome.failed)} change(s) failed; run `idflow plan` to see what is left")

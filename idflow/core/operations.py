@@ -114,20 +114,51 @@ def apply_saved_plan(
     """Lock (this checkout, then the server), refuse if stale, execute, write the report, mark the plan
     file applied. Holding the server's lock from the stale check to the last write is what makes the
     check mean something when two applies race."""
+    from idflow.errors import ApplyInterrupted
+    from idflow.interrupt import InterruptGuard
     from idflow.planfile import mark_applied
     from idflow.serverlock import ServerLock
 
     purpose = f"idflow apply {plan_path or '(unsaved plan)'}"
-    with (
-        StateLock(config.state_dir, purpose=purpose),
-        ServerLock(remote, purpose, leftovers=config.state_dir / ".server-lock", wait=lock_wait),
-    ):
-        check_stale(plan, remote)
-        started = datetime.now(UTC)
-        results = Executor(remote, plan, parallelism=parallelism, on_result=on_result).run()
-        report = write_report(config.state_dir, plan, plan_path, results, started)
-        if plan_path is not None:
-            mark_applied(
-                plan_path, plan, {"at": datetime.now(UTC).isoformat(timespec="seconds"), "report": str(report)}
-            )
-    return ApplyOutcome(results, report)
+    outcome: ApplyOutcome | None = None
+    with InterruptGuard() as guard, StateLock(config.state_dir, purpose=purpose):
+        lock = ServerLock(
+            remote, purpose, leftovers=config.state_dir / ".server-lock", wait=lock_wait, checkpoint=guard.checkpoint
+        )
+        with guard.deferred():  # a create already sent finishes, so we know whether we hold the lock
+            lock.acquire()
+        try:
+            guard.checkpoint()
+            check_stale(plan, remote)
+            started = datetime.now(UTC)
+            with guard.deferred():
+                executor = Executor(
+                    remote,
+                    plan,
+                    parallelism=parallelism,
+                    on_result=on_result,
+                    should_stop=lambda: guard.requested,
+                )
+                results = executor.run()
+                interrupted = guard.name or None
+                report = write_report(config.state_dir, plan, plan_path, results, started, interrupted=interrupted)
+                if plan_path is not None and not interrupted:
+                    mark_applied(
+                        plan_path,
+                        plan,
+                        {"at": datetime.now(UTC).isoformat(timespec="seconds"), "report": str(report)},
+                    )
+                outcome = ApplyOutcome(results, report)
+        finally:
+            with guard.deferred():
+                lock.release()
+    if guard.signum is not None and outcome is not None:
+        landed = sum(1 for r in outcome.results if r.status is Status.APPLIED)
+        raise ApplyInterrupted(
+            f"apply interrupted by {guard.name}: {landed} change(s) landed before it stopped, nothing else was "
+            f"started; the server's lock is released. Report: {report}. Run `idflow plan` to see what is left",
+            guard.signum,
+            outcome,
+        )
+    assert outcome is not None
+    return outcome

@@ -59,13 +59,19 @@ def test_missing_jar_named_by_env(tmp_path, monkeypatch):
         devserver.find_jar()
 
 
+def identity(pid: int) -> dict[str, object]:
+    """What `start` records about a node's process (so `stop` knows it is still the one it started)."""
+    found = devserver.process_identity(pid)
+    assert found is not None
+    return {"starttime": found[0], "cmdline": list(found[1])}
+
+
 def test_stop_stops_only_the_recorded_process(tmp_path):
     recorded = subprocess.Popen(["sleep", "60"], start_new_session=True)
     bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
-        (tmp_path / devserver.PID_FILE).write_text(
-            json.dumps({"pid": recorded.pid, "port": 1, "url": "http://127.0.0.1:1/api", "started_at": 0})
-        )
+        node = {"number": 1, "pid": recorded.pid, "port": 1, "url": "http://127.0.0.1:1/api", **identity(recorded.pid)}
+        (tmp_path / devserver.PID_FILE).write_text(json.dumps({**node, "started_at": 0, "nodes": [node]}))
         result = idflow("server", "stop", "--data-dir", str(tmp_path))
         assert result.returncode == 0 and f"pid {recorded.pid}" in result.stdout
         assert recorded.wait(timeout=10) is not None
@@ -111,7 +117,7 @@ def test_status_lists_every_node_and_says_which_is_gone(tmp_path):
     gone.wait()
     try:
         nodes = [
-            {"number": 1, "pid": alive.pid, "port": 1, "url": "http://127.0.0.1:1/api"},
+            {"number": 1, "pid": alive.pid, "port": 1, "url": "http://127.0.0.1:1/api", **identity(alive.pid)},
             {"number": 2, "pid": gone.pid, "port": 2, "url": "http://127.0.0.1:2/api"},
         ]
         (tmp_path / devserver.PID_FILE).write_text(json.dumps({

@@ -32,6 +32,7 @@ AREAS = {
     "test_hostile": "Hostile and malformed input",
     "test_security": "Security canaries",
     "test_cluster": "A cluster of nodes on PostgreSQL",
+    "test_interrupts": "Interruptions, locks and the local server",
 }
 
 
