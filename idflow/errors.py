@@ -159,3 +159,11 @@ class StageError(IdflowError):
 
 class WorkerError(IdflowError):
     """Workers cannot be started (missing requirements, nothing to run)."""
+
+
+class ServerResponseError(RemoteError):
+    """The server answered, but not with what the API promises (HTML, a wrong shape, too large)."""
+
+
+class FileWriteError(IdflowError):
+    """A file idflow writes (plan, report, markdown part) could not be written (disk full, no permission)."""
