@@ -27,6 +27,7 @@ class Answer:
     trickle: float  # seconds between single bytes (0: all at once)
     gzip: bool
     headers: tuple[tuple[str, str], ...]
+    length: bool  # send Content-Length (else: the body ends when the connection closes)
 
 
 class HostileServer:
@@ -50,7 +51,7 @@ class HostileServer:
                 server.requests.append((self.command, path, dict(self.headers.items())))
                 found = server._answers.get((self.command, path))
                 if found is None:
-                    found = Answer(404, b'{"status":404,"message":"not here"}', "application/json", 0, False, ())
+                    found = Answer(404, b'{"status":404,"message":"not here"}', "application/json", 0, False, (), True)
                 body = gzip.compress(found.body) if found.gzip else found.body
                 self.send_response(found.status)
                 self.send_header("Content-Type", found.content_type)
@@ -58,8 +59,11 @@ class HostileServer:
                     self.send_header("Content-Encoding", "gzip")
                 for name, value in found.headers:
                     self.send_header(name, value)
-                if not any(n.lower() == "content-length" for n, _v in found.headers):
+                if found.length:
                     self.send_header("Content-Length", str(len(body)))
+                else:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 try:
                     if not found.trickle:
@@ -90,9 +94,10 @@ class HostileServer:
         trickle: float = 0.0,
         gzip: bool = False,
         headers: tuple[tuple[str, str], ...] = (),
+        length: bool = True,
     ) -> None:
         data = body.encode() if isinstance(body, str) else body
-        self._answers[(method, path)] = Answer(status, data, content_type, trickle, gzip, headers)
+        self._answers[(method, path)] = Answer(status, data, content_type, trickle, gzip, headers, length)
 
     @property
     def port(self) -> int:

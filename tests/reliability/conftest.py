@@ -32,6 +32,7 @@ AREAS = {
     "test_hostile": "Hostile and malformed input",
     "test_security": "Security canaries",
     "test_cluster": "A cluster of nodes on PostgreSQL",
+    "test_hostile_server": "A hostile or broken server, a full disk",
 }
 
 
