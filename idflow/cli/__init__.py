@@ -90,7 +90,7 @@ class IdflowGroup(click.Group):
             if debug:
                 traceback.print_exc()
             what = "out of memory" if isinstance(exc, MemoryError) else "input nested too deeply"
-            click.echo(f"Error: {what} ({type(exc).__name__}); nothing more was done", err=True)
+            click.echo(f"Error: {what} ({type(exc).__name__}); idflow stopped there", err=True)
             code = EXIT_ERROR
         except Exception as exc:
             if debug:
