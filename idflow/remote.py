@@ -334,7 +334,7 @@ class ConductorRemote:
         if status == 0:
             reason = str(exc.reason or "")
             if "timeout" in reason.lower() or "timed out" in reason.lower():
-                return RemoteTimeout(f"{where}: no complete answer within {self.timeout:g}s", 0)
+                return RemoteTimeout(f"{where}: no answer within {self.timeout:g}s", 0)
             return ServerUnreachable(f"{where}: cannot reach the server ({_first_line(reason)})", 0)
         payload = _decode(exc.body)
         message = payload.get("message") if isinstance(payload, dict) else None
