@@ -300,8 +300,8 @@ def test_a_password_in_the_server_url_never_appears(project, proxy, server, uniq
 
     obs = scenario(
         "CONDUCTOR_SERVER_URL carries a user and password (`http://user:PASS@host/api`); plan (text, json, "
-        "markdown parts), show, apply, tasks list, `-v` and `--debug --log-format json` runs, a request the "
-        "server rejects (400), an unreachable server, a plan applied against another server",
+        "markdown parts), show, apply, tasks list, `-v` and `--debug --log-format json` runs, an update the "
+        "server rejects (400, injected by the proxy), an unreachable server, a plan applied against another server",
         "the password is sent as HTTP basic auth and appears in no output, log record, plan file or report; "
         "the plan file's server_url has no userinfo",
     )
@@ -327,8 +327,11 @@ def test_a_password_in_the_server_url_never_appears(project, proxy, server, uniq
     shown = run("show")
     run("apply", "-y")
     run("-v", "tasks", "list", "--remote")
-    project.write_task(name, retry_count=1, timeout_seconds=60)  # response timeout 3600 > 60: the server says 400
+    project.write_task(name, retry_count=1)
+    refusal = proxy.add_rule("PUT", r"/metadata/taskdefs$", "status", status=400)  # the server says no
     rejected = run("tasks", "upload", name, "-y", expect=1)
+    proxy.clear_rules()
+    assert refusal.hits == 1
     run("plan")
     foreign = run("apply", "-y", expect=1, environ={"CONDUCTOR_SERVER_URL": "http://127.0.0.1:9/api"})
     proxy.set_down(True)
@@ -337,9 +340,12 @@ def test_a_password_in_the_server_url_never_appears(project, proxy, server, uniq
 
     plan_doc = json.loads(project.plan_path.read_text())
     assert plan_doc["server_url"] == proxy.api_url  # stored without userinfo
-    assert "idflow-user" not in shown.stdout and proxy.api_url in shown.stdout
-    for failed in (rejected, down):
-        assert proxy.api_url in failed.stderr and "idflow-user" not in failed.stderr, failed.stderr
+    assert "idflow-user" not in shown.stdout
+    markdown = (project.root / "parts" / "plan-part-1.md").read_text()
+    assert f"Server: `{proxy.api_url}`" in markdown  # the PR comment names the server, without userinfo
+    for failed in (rejected, down):  # the remote error names the server, without userinfo
+        assert proxy.api_url in failed.output and "idflow-user" not in failed.output, failed.output
+    assert f"{proxy.api_url}/metadata/taskdefs" in json.dumps(project.last_report())
     assert f"made against {proxy.api_url}, but" in foreign.stderr, foreign.stderr
     basic = "Basic " + base64.b64encode(f"idflow-user:{password}".encode()).decode()
     api_calls = [c for c in proxy.captured if "/metadata/" in c.path]
@@ -350,7 +356,7 @@ def test_a_password_in_the_server_url_never_appears(project, proxy, server, uniq
     written = [p for p in project.root.rglob("*") if p.is_file()]
     assert [str(p) for p in written if password.encode() in p.read_bytes()] == []
     obs.observed = (
-        f"{len(runs)} runs ({sum(1 for r in runs if r.exit_code)} errors, e.g. `{rejected.error_line()[:160]}`); "
+        f"{len(runs)} runs ({sum(1 for r in runs if r.exit_code)} errors, e.g. `{down.error_line()[:160]}`); "
         f"all {len(api_calls)} API calls carried basic auth; 0 leaks in output, {len(caplog.records)} log "
         f"records and {len(written)} files; plan server_url `{plan_doc['server_url']}`"
     )
