@@ -47,8 +47,8 @@ def check_object(answer: Any, struct: Struct, what: str) -> dict[str, Any]:
 
 
 def check_json(answer: Any, shape: type, what: str) -> Any:
-    """An answer that must be a JSON ``dict``/``list``/``str`` (``what`` says what was expected)."""
-    _check_depth(answer)
+    """An answer that must be a JSON ``dict``/``list``/``str`` (``what`` says what was expected). Its
+    depth is not limited: workflow runs carry the users' own data, which idflow only passes on."""
     if not isinstance(answer, shape):
         raise BadAnswer(f"{_describe(answer)} (expected {what})")
     return answer
