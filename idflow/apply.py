@@ -28,6 +28,7 @@ from idflow.log import get_logger
 from idflow.plan import Action, Change, Kind, Plan, thaw
 from idflow.planner import server_usage
 from idflow.remote import Remote
+from idflow.secrets import redact_urls
 from idflow.state import ActualState, read_actual
 from idflow.usage import UsageIndex
 
@@ -333,7 +334,7 @@ def write_report(
     stamp = finished.strftime("%Y%m%dT%H%M%S.%fZ")
     report = {
         "plan": str(plan_path) if plan_path else None,
-        "server_url": plan.server_url,
+        "server_url": redact_urls(plan.server_url),
         "started_at": started.isoformat(timespec="milliseconds"),
         "finished_at": finished.isoformat(timespec="milliseconds"),
         "summary": summarise(results),

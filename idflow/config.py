@@ -11,12 +11,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from idflow import yamlfile
 from idflow.errors import ConfigError
+from idflow.secrets import redact_urls, split_userinfo
 
 CONFIG_RELATIVE_PATH = Path("config") / "idflow.yml"
 DEFAULT_SERVER_URL = "http://localhost:8080/api"
+DEFAULT_MAX_RESPONSE_MB = 64  # the most idflow reads of one server answer (the full list of workflows)
+MAX_RESPONSE_MB_LIMIT = 4096
 MAX_RETRIES = 10  # with backoff capped at 4 s, a down server still ends a command within about a minute
 
 
@@ -46,6 +50,11 @@ class Config:
     owner_email: str | None
     ignore: tuple[str, ...]
     vars: dict[str, Any]
+    # User and password written in the server URL (``http://user:password@host/api``): sent as HTTP basic
+    # auth, never part of ``server_url`` (which is printed and written to plan files), never printed.
+    server_user: str | None = field(default=None, repr=False)
+    server_password: str | None = field(default=None, repr=False)
+    max_response_bytes: int = 64 * 1024 * 1024
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the project root when it is inside it (for messages and plan sources)."""
@@ -57,9 +66,24 @@ class Config:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in output (masked by the logging and rendering layers)."""
-        if self.credentials is None:
-            return ()
-        return tuple(s for s in (self.credentials.key_id, self.credentials.key_secret) if s)
+        values = [self.server_password]
+        if self.credentials is not None:
+            values += [self.credentials.key_id, self.credentials.key_secret]
+        if self.server_password:
+            values.append(quote(self.server_password, safe=""))  # as written in the URL
+        return tuple(dict.fromkeys(s for s in values if s))
+
+    @property
+    def server_url_with_login(self) -> str:
+        """The server URL with its user and password again: only for the SDK's own clients (workers),
+        which send them as basic auth. Never print it."""
+        if self.server_user is None and self.server_password is None:
+            return self.server_url
+        scheme, _, rest = self.server_url.partition("://")
+        login = quote(self.server_user or "", safe="")
+        if self.server_password is not None:
+            login += ":" + quote(self.server_password, safe="")
+        return f"{scheme}://{login}@{rest}"
 
 
 # key -> (expected types, description used in error messages)
@@ -82,6 +106,7 @@ _CONDUCTOR_BLOCK: dict[str, tuple[tuple[type, ...], str]] = {
     "api_secret_env_var": ((str,), "an environment variable name"),
     "timeout_seconds": ((int, float), "a number of seconds"),
     "retries": ((int,), "a whole number"),
+    "max_response_mb": ((int, float), "a number of megabytes"),
 }
 
 #: What load_config checks of the values beyond their types, as JSON Schema (``idflow schema`` reads
@@ -100,7 +125,7 @@ def normalise_server_url(url: str) -> str:
     """``http://h:8080``, ``http://h:8080/``, ``http://h:8080/api/`` all become ``http://h:8080/api``."""
     cleaned = url.strip().rstrip("/")
     if not cleaned.startswith(("http://", "https://")):
-        raise ConfigError(f"server URL {url!r} must start with http:// or https://")
+        raise ConfigError(f"server URL {redact_urls(url)!r} must start with http:// or https://")
     if not cleaned.endswith("/api"):
         cleaned += "/api"
     return cleaned
@@ -188,6 +213,7 @@ def load_config(
     except ConfigError as exc:
         origin = "CONDUCTOR_SERVER_URL" if env.get("CONDUCTOR_SERVER_URL") else where("conductor_server_url")
         raise ConfigError(f"{origin}: {exc}") from None
+    server_url, server_user, server_password = split_userinfo(server_url)
 
     key_var = pick("conductor_api_key_env_var", "api_key_env_var") or "CONDUCTOR_AUTH_KEY"
     secret_var = pick("conductor_api_secret_env_var", "api_secret_env_var") or "CONDUCTOR_AUTH_SECRET"
@@ -204,6 +230,12 @@ def load_config(
         raise ConfigError(f"{where('conductor.timeout_seconds')}: 'conductor.timeout_seconds' must be > 0")
     if timeout is not None and not math.isfinite(timeout):
         raise ConfigError(f"{where('conductor.timeout_seconds')}: 'conductor.timeout_seconds' must be finite")
+    max_response_mb = block.get("max_response_mb", DEFAULT_MAX_RESPONSE_MB)
+    if max_response_mb is not None and not (0 < max_response_mb <= MAX_RESPONSE_MB_LIMIT):
+        raise ConfigError(
+            f"{where('conductor.max_response_mb')}: 'conductor.max_response_mb' must be > 0 and at most "
+            f"{MAX_RESPONSE_MB_LIMIT}"
+        )
     if retries is not None and not 0 <= retries <= MAX_RETRIES:
         raise ConfigError(f"{where('conductor.retries')}: 'conductor.retries' must be from 0 to {MAX_RETRIES}")
 
@@ -237,4 +269,7 @@ def load_config(
         owner_email=owner_email or None,
         ignore=tuple(ignore),
         vars=dict(data.get("vars") or {}),
+        server_user=server_user,
+        server_password=server_password,
+        max_response_bytes=int((max_response_mb or DEFAULT_MAX_RESPONSE_MB) * 1024 * 1024),
     )

@@ -173,3 +173,11 @@ class ApplyInterrupted(IdflowError):
         super().__init__(message)
         self.exit_code = 128 + signum
         self.outcome = outcome
+
+
+class ServerResponseError(RemoteError):
+    """The server answered, but not with what the API promises (HTML, a wrong shape, too large)."""
+
+
+class FileWriteError(IdflowError):
+    """A file idflow writes (plan, report, markdown part) could not be written (disk full, no permission)."""

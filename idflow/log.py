@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from idflow.secrets import MASK, mask_secrets
+from idflow.secrets import mask_secrets, mask_text
 
 _known_secrets: set[str] = set()
 
@@ -20,7 +20,7 @@ def register_secrets(values: tuple[str, ...] | list[str]) -> None:
 
 
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    return mask_secrets(event, tuple(_known_secrets))
+    return {k: mask_text(v) if isinstance(v, str) else v for k, v in mask_secrets(event, tuple(_known_secrets)).items()}
 
 
 class _StderrLogger:
@@ -76,9 +76,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 class _MaskFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for secret in _known_secrets:
-            message = message.replace(secret, MASK)
+        message = mask_text(record.getMessage(), _known_secrets)
         record.msg, record.args = message, ()
         return True
 

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from idflow.errors import PlanFileError
+from idflow.errors import FileWriteError, PlanFileError
 from idflow.normal import canonical_json
 from idflow.plan import FORMAT_VERSION, Plan
 
@@ -35,8 +35,11 @@ def document(plan: Plan, applied: dict[str, Any] | None = None) -> dict[str, Any
 
 def write_json_atomic(path: Path, data: Any) -> Path:
     """Write JSON to ``path`` through a temp file and a rename, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise FileWriteError(f"{path}: cannot write the file: {exc.strerror or exc}") from None
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -45,6 +48,9 @@ def write_json_atomic(path: Path, data: Any) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk (ENOSPC), a quota, a read-only file system: one line, exit 1
+        Path(tmp).unlink(missing_ok=True)
+        raise FileWriteError(f"{path}: cannot write the file: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

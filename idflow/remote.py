@@ -27,11 +27,15 @@ from idflow.errors import (
     RemoteError,
     RemoteTimeout,
     ServerError,
+    ServerResponseError,
     ServerUnavailable,
     ServerUnreachable,
     ValidationRejected,
 )
 from idflow.log import get_logger, register_secrets
+from idflow.secrets import mask_text
+from idflow.server_answers import BadAnswer, check_json, check_list, check_object
+from idflow.server_model import TASK_DEF, WORKFLOW_DEF
 
 log = get_logger("idflow.remote")
 
@@ -75,7 +79,12 @@ class ConductorRemote:
         )
         from conductor.client.http import api_client as sdk_api_client
 
-        self.url = config.server_url
+        from idflow.transport import BoundedTransport
+
+        self.url = config.server_url  # never with userinfo: that goes as basic auth, below
+        self.max_bytes = config.max_response_bytes
+        self._config_secrets = config.secrets
+        self._tokens: set[str] = set()
         self.timeout = timeout if timeout is not None else config.timeout_seconds
         self.retries = retries if retries is not None else config.retries
         self._backoff_base = backoff_base
@@ -85,18 +94,24 @@ class ConductorRemote:
         self.request_count = 0
         self.write_count = 0
 
+        register_secrets(config.secrets)
+        login = None
+        if config.server_user is not None or config.server_password is not None:
+            login = httpx.BasicAuth(config.server_user or "", config.server_password or "")
         auth = None
         if config.credentials is not None:
-            register_secrets(config.secrets)
             auth = AuthenticationSettings(key_id=config.credentials.key_id, key_secret=config.credentials.key_secret)
         sdk_config = Configuration(server_api_url=self.url, authentication_settings=auth)
 
-        # Our own client: HTTP/1.1, no hidden transport retries (this class owns retrying), bounded time.
+        # Our own client: HTTP/1.1, no hidden transport retries (this class owns retrying), a total deadline
+        # per request (timeout_seconds, from connecting to the last byte) and a byte limit per answer.
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+
         def http_client() -> httpx.Client:
             return httpx.Client(
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-                transport=httpx.HTTPTransport(retries=0),
+                transport=BoundedTransport(total=self.timeout, max_bytes=self.max_bytes, limits=limits),
+                auth=login,
             )
 
         sdk_config.http_connection = http_client()
@@ -111,6 +126,7 @@ class ConductorRemote:
             raise self._translate(exc, "POST", "/token") from None
         finally:
             sdk_api_client.logger.removeFilter(_drop_record)
+        self._note_token()
         # After a protocol error (e.g. a connection reset) the SDK replaces the client with its own default
         # (3 hidden connect retries with back-off, HTTP/2): make it build ours again instead.
         self._client.rest_client._create_default_httpx_client = http_client
@@ -118,13 +134,16 @@ class ConductorRemote:
     # -- task definitions ------------------------------------------------------------------------
 
     def list_task_defs(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/metadata/taskdefs") or []
+        path = "/metadata/taskdefs"
+        return self._checked("GET", path, self._call("GET", path), check_list, TASK_DEF, "task definitions")
 
     def get_task_def(self, name: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", f"/metadata/taskdefs/{_seg(name)}")
+            path = f"/metadata/taskdefs/{_seg(name)}"
+            answer = self._call("GET", path)
         except NotFound:
             return None
+        return self._checked("GET", path, answer, check_object, TASK_DEF, "a task definition")
 
     def create_task_defs(self, definitions: list[dict[str, Any]]) -> None:
         """Bulk upsert in one request (``POST /metadata/taskdefs`` with a list)."""
@@ -140,13 +159,16 @@ class ConductorRemote:
     # -- workflow definitions --------------------------------------------------------------------
 
     def list_workflow_defs(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/metadata/workflow") or []
+        path = "/metadata/workflow"
+        return self._checked("GET", path, self._call("GET", path), check_list, WORKFLOW_DEF, "workflow definitions")
 
     def get_workflow_def(self, name: str, version: int) -> dict[str, Any] | None:
         try:
-            return self._call("GET", f"/metadata/workflow/{_seg(name)}", query={"version": version})
+            path = f"/metadata/workflow/{_seg(name)}"
+            answer = self._call("GET", path, query={"version": version})
         except NotFound:
             return None
+        return self._checked("GET", path, answer, check_object, WORKFLOW_DEF, "a workflow definition")
 
     def put_workflow_defs(self, definitions: list[dict[str, Any]]) -> None:
         """Bulk create-or-update (``PUT /metadata/workflow`` with a list)."""
@@ -154,6 +176,10 @@ class ConductorRemote:
             return
         answer = self._call("PUT", "/metadata/workflow", body=list(definitions))
         errors = (answer or {}).get("bulkErrorResults") if isinstance(answer, dict) else None
+        if errors and not isinstance(errors, dict):
+            raise ServerResponseError(
+                f"PUT {self.url}/metadata/workflow: the server answered with bulkErrorResults that is not an object"
+            )
         if errors:
             messages = [f"{name}: {message}" for name, message in sorted(errors.items())]
             raise ValidationRejected(
@@ -178,10 +204,15 @@ class ConductorRemote:
         body: dict[str, Any] = {"name": name, "input": workflow_input, "correlationId": correlation_id}
         if version is not None:
             body["version"] = version
-        return str(self._call("POST", "/workflow", body=body, retry_writes=False))
+        answer = self._call("POST", "/workflow", body=body, retry_writes=False)
+        if not isinstance(answer, str) or not answer or len(answer) > 200:
+            raise ServerResponseError(f"POST {self.url}/workflow: the server answered with no workflow id")
+        return answer
 
     def get_workflow(self, workflow_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/workflow/{_seg(workflow_id)}", query={"includeTasks": "false"})
+        path = f"/workflow/{_seg(workflow_id)}"
+        answer = self._call("GET", path, query={"includeTasks": "false"})
+        return self._checked("GET", path, answer, check_json, dict, "a workflow run as a JSON object")
 
     def running_workflows_by_correlation(self, name: str, correlation_id: str) -> list[dict[str, Any]]:
         found = self._call(
@@ -191,9 +222,29 @@ class ConductorRemote:
             query={"includeClosed": "false", "includeTasks": "false"},
             retry_writes=True,
         )
-        return list((found or {}).get(correlation_id) or [])
+        found = self._checked("POST", f"/workflow/{_seg(name)}/correlated", found or {}, check_json, dict,
+                              "a JSON object of workflow runs")  # fmt: skip
+        runs = found.get(correlation_id) or []
+        if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+            raise ServerResponseError(f"POST {self.url}/workflow/{_seg(name)}/correlated: not a list of runs")
+        return list(runs)
 
     # -- plumbing --------------------------------------------------------------------------------
+
+    def _checked(self, method: str, path: str, answer: Any, check: Callable[..., Any], shape: Any, what: str) -> Any:
+        """``answer`` if it has the shape the API promises, else one ServerResponseError naming the URL."""
+        try:
+            return check(answer, shape, what)
+        except BadAnswer as problem:
+            detail = str(problem)
+            if isinstance(answer, str):
+                try:
+                    json.loads(answer)
+                except RecursionError:  # the SDK hands back the text of JSON too deep to decode
+                    detail = "JSON nested too deeply to read"
+                except ValueError:
+                    pass
+            raise ServerResponseError(f"{method} {self.url}{path}: the server answered with {detail}") from None
 
     def _call(
         self,
@@ -219,7 +270,7 @@ class ConductorRemote:
                 self.request_count += 1
                 self.write_count += is_write
             try:
-                return self._client.call_api(
+                answer = self._client.call_api(
                     path,
                     method,
                     query_params=list((query or {}).items()) or None,
@@ -229,7 +280,10 @@ class ConductorRemote:
                     _return_http_data_only=True,
                     _request_timeout=(min(self.timeout, 5.0), self.timeout),
                 )
+                self._note_token()
+                return answer
             except Exception as exc:
+                self._note_token()
                 error = self._translate(exc, method, path)
                 if isinstance(error, NotFound) and absent_ok_after_retry and last is not None:
                     return None  # an earlier attempt did the delete; the answer was lost on the way
@@ -239,10 +293,39 @@ class ConductorRemote:
         assert last is not None
         raise last from None
 
+    def _note_token(self) -> None:
+        """The session token the SDK got from ``/api/token`` (Orkes) is a secret like the key: masked in logs
+        and in every message (the SDK renews it, so look again after each call)."""
+        token = getattr(getattr(self._client, "configuration", None), "AUTH_TOKEN", None)
+        if isinstance(token, str) and token and token not in self._tokens:
+            self._tokens.add(token)
+            register_secrets([token])
+
     def _translate(self, exc: Exception, method: str, path: str) -> RemoteError:
+        """The SDK's exception as an idflow error, its message free of URL userinfo, keys and tokens."""
+        error = self._translate_raw(exc, method, path)
+        masked = mask_text(str(error), (*self._config_secrets, *self._tokens))
+        if masked != str(error):
+            error.args = (masked, *error.args[1:])
+        if isinstance(error, ValidationRejected):
+            error.field_errors = [mask_text(e, (*self._config_secrets, *self._tokens)) for e in error.field_errors]
+        return error
+
+    def _translate_raw(self, exc: Exception, method: str, path: str) -> RemoteError:
         from conductor.client.http.rest import ApiException, AuthorizationException
 
+        from idflow.transport import ResponseTooLarge
+
         where = f"{method} {self.url}{path}"
+        too_large = _cause(exc, ResponseTooLarge)
+        if too_large is not None:
+            limit = too_large.limit / (1024 * 1024)
+            return ServerResponseError(
+                f"{where}: the answer is larger than {limit:g} MB, the most idflow reads "
+                "(conductor.max_response_mb); nothing was read beyond it"
+            )
+        if isinstance(exc, RecursionError):
+            return ServerResponseError(f"{where}: the answer is nested too deeply to read")
         if isinstance(exc, AuthorizationException):
             return AuthError(f"{where}: not authorised (HTTP {exc.status}); check the API key", exc.status)
         if not isinstance(exc, ApiException):
@@ -281,6 +364,19 @@ def _lost_create_race(text: str) -> bool:
     return "duplicate key value violates unique constraint" in text or (
         text.startswith("Workflow with ") and text.endswith("already exists!")
     )
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> Any:
+    """``exc`` or the exception it was raised from or during, if it is a ``kind`` (the SDK re-raises
+    transport errors as ApiException inside its ``except``)."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, kind):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
 
 
 def _drop_record(_record: logging.LogRecord) -> bool:

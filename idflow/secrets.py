@@ -29,3 +29,35 @@ def _mask(value: Any, literals: tuple[str, ...]) -> Any:
         for secret in literals:
             value = value.replace(secret, MASK)
     return value
+
+
+# A URL's userinfo (``scheme://user:password@``): everything between ``//`` and the last ``@`` before the
+# path, as urllib and httpx read it.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the userinfo (user and password) of every URL in it removed: the one place URLs are
+    made printable, for error messages, log lines and anything idflow writes."""
+    return _USERINFO.sub(r"\1", text)
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """``(url without userinfo, user, password)``; user and password percent-decoded, None when absent."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    return clean, unquote(user), (unquote(password) if colon else None)
+
+
+def mask_text(text: str, literals: Iterable[str] = ()) -> str:
+    """One line of text made safe to print: URL userinfo removed and every known secret masked."""
+    text = redact_urls(text)
+    for secret in sorted({s for s in literals if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text

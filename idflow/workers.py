@@ -472,7 +472,7 @@ def sdk_configuration(config: Config, debug: bool = False) -> Any:
     if config.credentials is not None:
         auth = AuthenticationSettings(key_id=config.credentials.key_id, key_secret=config.credentials.key_secret)
     return Configuration(
-        server_api_url=config.server_url,
+        server_api_url=config.server_url_with_login,  # the SDK sends URL userinfo as basic auth
         authentication_settings=auth,
         # The SDK's own log lines: errors only (a failing task's traceback, say); idflow logs the rest.
         log_level="DEBUG" if debug else "ERROR",

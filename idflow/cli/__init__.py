@@ -91,6 +91,13 @@ class IdflowGroup(click.Group):
             for line in exc.details():
                 click.echo(f"  {line}", err=True)
             code = exc.exit_code
+        except (MemoryError, RecursionError) as exc:
+            # An input or a server answer too big or too deep to handle: the user's problem to see, not a bug.
+            if debug:
+                traceback.print_exc()
+            what = "out of memory" if isinstance(exc, MemoryError) else "input nested too deeply"
+            click.echo(f"Error: {what} ({type(exc).__name__}); idflow stopped there", err=True)
+            code = EXIT_ERROR
         except Exception as exc:
             if debug:
                 traceback.print_exc()

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from idflow.cli.context import AppContext
-from idflow.errors import ConfirmationRefused
+from idflow.errors import ConfirmationRefused, FileWriteError
 from idflow.plan import Action, Plan
 
 format_option = click.option(
@@ -60,11 +60,7 @@ def emit_plan(
 
         parts = render_markdown(plan, max_chars=max_chars, literals=literals, show_noop=show_noop)
         if parts_dir is not None:
-            parts_dir.mkdir(parents=True, exist_ok=True)
-            for old in parts_dir.glob("plan-part-*.md"):
-                old.unlink()
-            for number, part in enumerate(parts, 1):
-                (parts_dir / f"plan-part-{number}.md").write_text(part, encoding="utf-8")
+            _write_parts(parts_dir, parts)
         click.echo("\n".join(parts), nl=False)
     else:
         from idflow.render.text import render_text
@@ -72,6 +68,20 @@ def emit_plan(
         click.echo(
             render_text(plan, color=use_color(), show_noop=show_noop or app.verbose, literals=literals), nl=False
         )
+
+
+def _write_parts(parts_dir: Path, parts: list[str]) -> None:
+    target = parts_dir
+    try:
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        for old in parts_dir.glob("plan-part-*.md"):
+            target = old
+            old.unlink()
+        for number, part in enumerate(parts, 1):
+            target = parts_dir / f"plan-part-{number}.md"
+            target.write_text(part, encoding="utf-8")
+    except OSError as exc:
+        raise FileWriteError(f"{target}: cannot write the file: {exc.strerror or exc}") from None
 
 
 def confirm_plan(plan: Plan, auto_approve: bool, question: str = "Apply these changes?") -> None:

@@ -17,6 +17,7 @@ from idflow.ownership import ForeignOwner, manages, owner_to_write
 from idflow.plan import Change, Plan, PlanOptions
 from idflow.planner import build_plan
 from idflow.remote import Remote
+from idflow.secrets import split_userinfo
 from idflow.state import DesiredState, load_desired, read_actual
 from idflow.validate import validate_desired_workflows
 
@@ -67,9 +68,10 @@ def check_plan_file(plan: Plan, applied: dict[str, Any] | None, config: Config, 
         raise PlanFileError(
             f"{path}: this plan was already applied at {applied.get('at', '?')}; run `idflow plan` again"
         )
-    if plan.server_url.rstrip("/") != config.server_url.rstrip("/"):
+    planned_on = split_userinfo(plan.server_url)[0]  # a plan file of an older idflow may hold userinfo
+    if planned_on.rstrip("/") != config.server_url.rstrip("/"):
         raise PlanFileError(
-            f"{path}: the plan was made against {plan.server_url}, but the configured server is "
+            f"{path}: the plan was made against {planned_on}, but the configured server is "
             f"{config.server_url}; run `idflow plan` against this server"
         )
     foreign = [c.key for c in plan.actionable if not _owner_agrees(c, config.owner_email)]

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from idflow.plan import Plan
-from idflow.secrets import MASK, is_secret_key, mask_secrets
+from idflow.secrets import MASK, is_secret_key, mask_secrets, redact_urls
 
 FORMATS = ("text", "json", "markdown")
 
@@ -23,6 +23,7 @@ def plan_view(plan: Plan, literals: tuple[str, ...] = (), noop_bodies: bool = Tr
     """The plan as a JSON-ready dict with secret-looking values masked. Renderers that do not show
     unchanged definitions pass ``noop_bodies=False``: no-op changes then carry no before/after."""
     view = plan.to_dict(noop_bodies=noop_bodies)
+    view["server_url"] = redact_urls(view["server_url"])  # an older plan file may hold a password there
     for change in view["changes"]:
         change["before"] = mask_secrets(change["before"], literals)
         change["after"] = mask_secrets(change["after"], literals)

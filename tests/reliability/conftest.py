@@ -33,6 +33,7 @@ AREAS = {
     "test_security": "Security canaries",
     "test_cluster": "A cluster of nodes on PostgreSQL",
     "test_interrupts": "Interruptions, locks and the local server",
+    "test_hostile_server": "A hostile or broken server, a full disk",
 }
 
 

@@ -292,3 +292,71 @@ def test_control_characters_from_the_server_do_not_reach_the_terminal(project, p
     )
     assert all(r.exit_code == 0 for r in runs.values())
     assert found == {args: [] for args in runs}
+
+
+def test_a_password_in_the_server_url_never_appears(project, proxy, server, unique, caplog, scenario):
+    import base64
+    import json
+
+    obs = scenario(
+        "CONDUCTOR_SERVER_URL carries a user and password (`http://user:PASS@host/api`); plan (text, json, "
+        "markdown parts), show, apply, tasks list, `-v` and `--debug --log-format json` runs, an update the "
+        "server rejects (400, injected by the proxy), an unreachable server, a plan applied against another server",
+        "the password is sent as HTTP basic auth and appears in no output, log record, plan file or report; "
+        "the plan file's server_url has no userinfo",
+    )
+    password = f"idflow-canary-pw-{uuid.uuid4().hex}"
+    url = proxy.api_url.replace("http://", f"http://idflow-user:{password}@")
+    caplog.set_level(logging.DEBUG)
+    proxy.capture = True
+    env = {"CONDUCTOR_SERVER_URL": url}
+    name = f"{unique}_pw"
+    project.configure(timeout=2, retries=1)
+    project.write_task(name)
+    runs: list[Run] = []
+
+    def run(*args: str, expect: int = 0, environ: dict[str, str] | None = None) -> Run:
+        result = project(*args, env=environ or env)
+        runs.append(result)
+        assert result.exit_code == expect, (args, result.output)
+        return result
+
+    run("plan", "--format", "markdown", "--parts-dir", str(project.root / "parts"))
+    run("plan", "--format", "json")
+    run("--debug", "--log-format", "json", "-v", "plan")
+    shown = run("show")
+    run("apply", "-y")
+    run("-v", "tasks", "list", "--remote")
+    project.write_task(name, retry_count=1)
+    refusal = proxy.add_rule("PUT", r"/metadata/taskdefs$", "status", status=400)  # the server says no
+    rejected = run("tasks", "upload", name, "-y", expect=1)
+    proxy.clear_rules()
+    assert refusal.hits == 1
+    run("plan")
+    foreign = run("apply", "-y", expect=1, environ={"CONDUCTOR_SERVER_URL": "http://127.0.0.1:9/api"})
+    proxy.set_down(True)
+    down = run("plan", expect=1)
+    proxy.set_down(False)
+
+    plan_doc = json.loads(project.plan_path.read_text())
+    assert plan_doc["server_url"] == proxy.api_url  # stored without userinfo
+    assert "idflow-user" not in shown.stdout
+    markdown = (project.root / "parts" / "plan-part-1.md").read_text()
+    assert f"Server: `{proxy.api_url}`" in markdown  # the PR comment names the server, without userinfo
+    for failed in (rejected, down):  # the remote error names the server, without userinfo
+        assert proxy.api_url in failed.output and "idflow-user" not in failed.output, failed.output
+    assert f"{proxy.api_url}/metadata/taskdefs" in json.dumps(project.last_report())
+    assert f"made against {proxy.api_url}, but" in foreign.stderr, foreign.stderr
+    basic = "Basic " + base64.b64encode(f"idflow-user:{password}".encode()).decode()
+    api_calls = [c for c in proxy.captured if "/metadata/" in c.path]
+    assert api_calls and all(("Authorization", basic) in c.headers for c in api_calls)
+    leaked = [r.output for r in runs if password in r.output]
+    assert leaked == []
+    assert password not in caplog.text
+    written = [p for p in project.root.rglob("*") if p.is_file()]
+    assert [str(p) for p in written if password.encode() in p.read_bytes()] == []
+    obs.observed = (
+        f"{len(runs)} runs ({sum(1 for r in runs if r.exit_code)} errors, e.g. `{down.error_line()[:160]}`); "
+        f"all {len(api_calls)} API calls carried basic auth; 0 leaks in output, {len(caplog.records)} log "
+        f"records and {len(written)} files; plan server_url `{plan_doc['server_url']}`"
+    )

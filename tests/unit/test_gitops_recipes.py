@@ -189,3 +189,74 @@ def test_the_gitlab_recipes_do_what_the_github_ones_do():
     assert "--detailed-exitcode" in plan and plan[plan.index("--format") + 1] == "json"
     pipeline = yaml.safe_load((CI / "gitlab" / "idflow-apply-on-merge.gitlab-ci.yml").read_text())
     assert pipeline["idflow-apply"]["rules"][0]["when"] == "manual"
+
+
+# -- every use of --detailed-exitcode treats codes other than 0 and 2 as a failure ----------------------
+
+STUB_IDFLOW = '#!/bin/sh\nif [ "$1" = plan ]; then exit "$STUB_PLAN_EXIT"; fi\nexit 0\n'
+STUB_PYTHON = "#!/bin/sh\ncat > /dev/null\nexit 0\n"  # the GitLab recipe's issue-writing heredoc
+
+
+def detailed_exitcode_scripts() -> list[tuple[str, str]]:
+    """(where, shell script) for every script in the recipes and docs/gitops.md using --detailed-exitcode."""
+    found = []
+    for path in RECIPES:
+        for job_name, job in load(path)["jobs"].items():
+            for step in job["steps"]:
+                if "--detailed-exitcode" in step.get("run", ""):
+                    found.append((f"{path.name}:{job_name}", step["run"]))
+    for path in GITLAB_RECIPES:
+        for job_name, lines in gitlab_scripts(yaml.safe_load(path.read_text())).items():
+            script = "\n".join(lines)
+            if "--detailed-exitcode" in script:
+                found.append((f"gitlab/{path.name}:{job_name}", script))
+    docs = (CI.parents[1] / "docs" / "gitops.md").read_text()
+    for number, block in enumerate(re.findall(r"```(?:sh|bash)\n(.*?)```", docs, re.DOTALL)):
+        if "--detailed-exitcode" in block:
+            found.append((f"gitops.md block {number}", block))
+    return found
+
+
+def run_with_plan_exit(script: str, code: int, tmp_path: Path) -> int:
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, text in (("idflow", STUB_IDFLOW), ("python", STUB_PYTHON)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "STUB_PLAN_EXIT": str(code),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+        "HOME": str(tmp_path),
+    }
+    # GitHub runs `bash -e`; GitLab runs its script lines in one shell with `set -eo pipefail`.
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script], cwd=tmp_path, env={**env, "LANG": os.environ.get("LANG", "C")},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return done.returncode
+
+
+def test_there_are_scripts_using_the_detailed_exit_code():
+    wheres = [where for where, _s in detailed_exitcode_scripts()]
+    assert any(w.startswith("idflow-drift.yml") for w in wheres), wheres
+    assert any(w.startswith("gitlab/idflow-drift") for w in wheres), wheres
+    assert any(w.startswith("gitops.md") for w in wheres), wheres
+
+
+@pytest.mark.parametrize("where_script", detailed_exitcode_scripts(), ids=lambda ws: ws[0])
+@pytest.mark.parametrize("code", [1, 3, 4, 130, 141])
+def test_every_detailed_exitcode_use_fails_on_codes_other_than_0_and_2(where_script, code, tmp_path):
+    """An internal error (3) or an interrupted run (130) is no "no drift": the script must fail."""
+    where, script = where_script
+    assert run_with_plan_exit(script, code, tmp_path) != 0, f"{where}: `idflow plan` exiting {code} passes"
+
+
+@pytest.mark.parametrize("where_script", detailed_exitcode_scripts(), ids=lambda ws: ws[0])
+def test_every_detailed_exitcode_use_passes_on_0(where_script, tmp_path):
+    where, script = where_script
+    assert run_with_plan_exit(script, 0, tmp_path) == 0, f"{where}: `idflow plan` exiting 0 fails"

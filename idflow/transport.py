@@ -1,0 +1,172 @@
+"""The HTTP transport under idflow's SDK client: a total deadline per request, a byte limit per answer.
+
+httpx's timeouts are per phase and per read: a server sending one byte a second never times out. This
+transport gives each request one deadline (``total`` seconds from the start, covering connecting,
+sending, waiting and reading the whole body): every socket wait is cut to the time left, and a chunk
+arriving after the deadline ends the request with ``httpx.ReadTimeout``. It also stops reading an answer
+at ``max_bytes`` (after decompression: the SDK asks for gzip), raising ``ResponseTooLarge``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpcore
+import httpx
+
+_state = threading.local()  # the deadline of the request this thread is sending or reading
+
+
+class ResponseTooLarge(Exception):
+    """An answer went over the byte limit; nothing more of it was read."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the answer is larger than {limit} bytes")
+        self.limit = limit
+
+
+def _remaining() -> float | None:
+    deadline = getattr(_state, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _cut(timeout: float | None, exc: type[Exception]) -> float | None:
+    left = _remaining()
+    if left is None:
+        return timeout
+    if left <= 0:
+        raise exc("the request's total deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _cut(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _cut(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        timeout = _cut(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend):
+        self._inner = inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:  # fmt: skip
+        timeout = _cut(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:  # fmt: skip
+        timeout = _cut(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class BoundedTransport(httpx.BaseTransport):
+    """``httpx.HTTPTransport(retries=0)`` with a total deadline per request and a byte limit per answer."""
+
+    def __init__(self, *, total: float, max_bytes: int, limits: httpx.Limits):
+        self.total = total
+        self.max_bytes = max_bytes
+        self._inner = httpx.HTTPTransport(retries=0, limits=limits)
+        pool = self._inner._pool  # httpx builds the pool; the deadline goes under its sockets
+        pool._network_backend = _DeadlineBackend(pool._network_backend)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        _state.deadline = time.monotonic() + self.total
+        try:
+            response = self._inner.handle_request(request)
+        except BaseException:
+            _state.deadline = None
+            raise
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            response.close()
+            _state.deadline = None
+            raise ResponseTooLarge(self.max_bytes)
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+        return httpx.Response(
+            response.status_code,
+            headers=headers if encoding in _DECODERS else response.headers,
+            stream=_BoundedStream(response.stream, self.max_bytes, encoding),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _gzip() -> Any:
+    return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
+def _deflate() -> Any:
+    return zlib.decompressobj()
+
+
+_DECODERS = {"gzip": _gzip, "x-gzip": _gzip, "deflate": _deflate}
+
+
+class _BoundedStream(httpx.SyncByteStream):
+    """The body, decoded here (so the limit counts what is decoded), at most ``limit`` bytes of it."""
+
+    def __init__(self, inner: Any, limit: int, encoding: str):
+        self._inner = inner
+        self._limit = limit
+        self._decoder = _DECODERS[encoding]() if encoding in _DECODERS else None
+
+    def __iter__(self) -> Iterator[bytes]:
+        seen = 0
+        for chunk in self._inner:
+            if (_remaining() or 1) <= 0:
+                raise httpx.ReadTimeout("the request's total deadline passed")
+            for piece in self._decode(chunk):
+                seen += len(piece)
+                if seen > self._limit:
+                    raise ResponseTooLarge(self._limit)
+                yield piece
+        if self._decoder is not None:
+            tail = self._decoder.flush()
+            if seen + len(tail) > self._limit:
+                raise ResponseTooLarge(self._limit)
+            if tail:
+                yield tail
+
+    def _decode(self, chunk: bytes) -> Iterator[bytes]:
+        if self._decoder is None:
+            yield chunk
+            return
+        try:
+            data = chunk
+            while data:
+                # never more than the limit allows, however well the data compresses
+                piece = self._decoder.decompress(data, self._limit + 1)
+                data = self._decoder.unconsumed_tail
+                yield piece
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"cannot decode the answer: {exc}") from None
+
+    def close(self) -> None:
+        _state.deadline = None
+        self._inner.close()
