@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "***"
@@ -29,3 +30,26 @@ def _mask(value: Any, literals: tuple[str, ...]) -> Any:
         for secret in literals:
             value = value.replace(secret, MASK)
     return value
+
+
+# Credentials idflow reads from the environment by default; the config's own ``*_env_var`` names are
+# registered (as values) when the config loads. Any other variable whose name looks secret is masked too.
+CREDENTIAL_ENV_VARS = ("CONDUCTOR_AUTH_KEY", "CONDUCTOR_AUTH_SECRET")
+_MIN_MASKED_LENGTH = 6  # shorter values ("1", "yes") would mangle messages without protecting anything
+
+
+def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of the credential variables, and of every variable named like a secret."""
+    env = os.environ if environ is None else environ
+    values = [env.get(name, "") for name in CREDENTIAL_ENV_VARS]
+    values += [value for name, value in env.items() if is_secret_key(name) and len(value) >= _MIN_MASKED_LENGTH]
+    return [v for v in values if v]
+
+
+def mask_text(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with every known secret (registered by the config, or from the environment) masked."""
+    from idflow.log import known_secrets
+
+    for secret in sorted({*known_secrets(), *environment_secrets(environ)}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
