@@ -127,8 +127,9 @@ class ModuleScope:
         self._evaluating.add(name)
         try:
             value = evaluate(value_node, self)
-        except NotStatic as exc:
-            error = NotStatic(use, f"{name} is not a static value: {exc.reason}")
+        except NotStatic as exc:  # a chain of constants names the first and the real reason, not every link
+            inner = exc.reason.partition(" is not a static value: ")[2] or exc.reason
+            error = NotStatic(use, f"{name} is not a static value: {inner}")
             self._errors[name] = error
             raise error from None
         finally:
