@@ -66,18 +66,36 @@ def _inside(real: str, folders: Iterable[Path]) -> bool:
     return False
 
 
-def read_bytes(path: Path | str, *, limit: int, within: Iterable[Path] | None = None) -> bytes:
+_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+
+
+def read_bytes(
+    path: Path | str, *, limit: int, within: Iterable[Path] | None = None, parents_checked: bool = False
+) -> bytes:
     """The bytes of ``path``, a regular file of at most ``limit`` bytes that resolves inside one of the
-    folders ``within`` (when given). Raises ``UnsafeFile`` (or another ``OSError``) otherwise."""
+    folders ``within`` (when given). Raises ``UnsafeFile`` (or another ``OSError``) otherwise.
+
+    ``parents_checked``: the caller reached ``path`` by walking down from a folder inside ``within``
+    without following links out of it, so only the file itself can be a link. It is then opened with
+    ``O_NOFOLLOW`` first (no ``realpath`` for the common case: discovery stays fast), and only a link is
+    resolved and checked.
+    """
     path = os.fspath(path)
-    if within is not None:
-        folders = list(within)
-        real = os.path.realpath(path)
-        if not _inside(real, folders):
-            if os.path.islink(path) or real != os.path.abspath(path):
-                raise UnsafeFile("is a symbolic link to a place outside the project; not read")
-            raise UnsafeFile("is outside the project; not read")
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    fd = -1
+    if within is not None and parents_checked:
+        try:
+            fd = os.open(path, _FLAGS | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # ELOOP: the file is a link (or a loop), checked below
+                raise
+    if fd < 0:
+        if within is not None:
+            real = os.path.realpath(path)
+            if not _inside(real, within):
+                if os.path.islink(path) or real != os.path.abspath(path):
+                    raise UnsafeFile("is a symbolic link to a place outside the project; not read")
+                raise UnsafeFile("is outside the project; not read")
+        fd = os.open(path, _FLAGS)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -96,7 +96,8 @@ def load_stage(stages_dir: Path, name: str) -> Stage:
 
 def read_stage(path: Path) -> Stage:
     try:
-        text = yamlfile.read_text(path, "stage file", limit=safefile.STAGE_FILE_LIMIT, within=[path.parent])
+        text = yamlfile.read_text(path, "stage file", limit=safefile.STAGE_FILE_LIMIT, within=[path.parent],
+                                  parents_checked=True)
     except yamlfile.YamlProblem as problem:
         raise StageError(f"{path}:{problem.line}: {problem.message}") from None
     return parse_stage(path, text)

@@ -49,12 +49,14 @@ class YamlProblem(Exception):
         self.line, self.col, self.message = line, col, message
 
 
-def read_text(path: Path, what: str, *, limit: int, within: Iterable[Path] | None = None) -> str:
+def read_text(
+    path: Path, what: str, *, limit: int, within: Iterable[Path] | None = None, parents_checked: bool = False
+) -> str:
     """The text of ``path`` (UTF-8, a BOM allowed), read through ``safefile`` (at most ``limit`` bytes,
     resolving inside ``within``); an unreadable or non-UTF-8 file is a ``YamlProblem`` whose message
     names ``what`` (``config file``, ``stage file``, ...)."""
     try:
-        raw = safefile.read_bytes(path, limit=limit, within=within)
+        raw = safefile.read_bytes(path, limit=limit, within=within, parents_checked=parents_checked)
     except safefile.UnsafeFile as exc:
         raise YamlProblem(1, 1, f"the {what} {exc}") from None
     except OSError as exc:

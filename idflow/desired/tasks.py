@@ -1136,7 +1136,7 @@ class _Discovery:
 
     def _read(self, path: Path) -> bytes | None:
         try:
-            return safefile.read_bytes(path, limit=MAX_FILE_BYTES, within=self.within)
+            return safefile.read_bytes(path, limit=MAX_FILE_BYTES, within=self.within, parents_checked=True)
         except safefile.UnsafeFile as exc:
             self.problem(path, f"the file {exc}")
             return None

@@ -166,7 +166,10 @@ def _load_file(
     assert kind is not None
     fmt, templated = kind
     try:
-        text = yamlfile.read_text(path, "workflow file", limit=safefile.WORKFLOW_FILE_LIMIT, within=within)
+        # parents_checked: rglob does not descend into linked folders, so only the file may be a link
+        text = yamlfile.read_text(
+            path, "workflow file", limit=safefile.WORKFLOW_FILE_LIMIT, within=within, parents_checked=True
+        )
     except yamlfile.YamlProblem as problem:
         raise _FileProblem(problem.line, problem.message) from None
     source = _render(path, text, variables) if templated else text

@@ -290,3 +290,20 @@ def test_the_cli_masks_its_error_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 1
     assert secret not in result.output and "***" in result.output, result.output
+
+
+def test_the_fast_path_for_walked_folders_still_checks_links(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "a.py").write_text("a")
+    (tmp_path / "secret").write_text("s")
+    os.symlink("a.py", project / "inside.py")
+    os.symlink(tmp_path / "secret", project / "outside.py")
+    os.mkfifo(project / "pipe.py")
+    read = {"limit": 10, "within": [project], "parents_checked": True}
+    assert safefile.read_bytes(project / "a.py", **read) == b"a"
+    assert safefile.read_bytes(project / "inside.py", **read) == b"a"
+    with pytest.raises(safefile.UnsafeFile, match="outside the project"):
+        safefile.read_bytes(project / "outside.py", **read)
+    with pytest.raises(safefile.UnsafeFile, match="FIFO"):
+        safefile.read_bytes(project / "pipe.py", **read)
