@@ -410,17 +410,22 @@ SECRET = "idflow-canary-environ-7d1c0f2e9b"
 def test_requirements_link_to_proc_environ_does_not_print_the_environment(project, proxy, scenario):
     obs = scenario(
         "A task's `requirements.txt` is a symbolic link to `/proc/self/environ` (git stores links, so a pull "
-        "request can add one), with a credential in the environment; `idflow plan` and `idflow validate`",
+        "request can add one), with credentials in the environment, then to a private key file outside the "
+        "project; `idflow plan` and `idflow validate`",
         "exit 1, one line naming the file: a link out of the project is not read; the credential appears "
         "nowhere in stdout or stderr; no write",
     )
     place_task_case(project, "requirements_link_to_environ")
     env = {"CONDUCTOR_AUTH_KEY": SECRET + "-key", "CONDUCTOR_AUTH_SECRET": SECRET + "-secret", "MY_TOKEN": SECRET}
-    os.environ["IDFLOW_CANARY_TOKEN"] = SECRET  # /proc/self/environ holds the process's start-up environment
-    try:
-        runs = [project("plan", env=env), project("validate", env=env)]
-    finally:
-        del os.environ["IDFLOW_CANARY_TOKEN"]
+    runs = [project("plan", env=env), project("validate", env=env)]
+    # /proc/self/environ holds this process's start-up environment, not the values set above; a link to a
+    # file that surely holds the secret (a private key, say) shows that nothing of it is printed either
+    key = project.root.parent / "id_rsa"
+    key.write_text(f"-----BEGIN PRIVATE KEY-----\n{SECRET} ~= 1\n")
+    link = project.root / "idflow" / "tasks" / "leak" / "requirements.txt"
+    link.unlink()
+    os.symlink(key, link)
+    runs += [project("plan", env=env), project("validate", env=env)]
     for run in runs:
         assert SECRET not in run.output, run.output
         assert "Traceback" not in run.output
@@ -429,7 +434,7 @@ def test_requirements_link_to_proc_environ_does_not_print_the_environment(projec
     assert f"{project.root}/idflow/tasks/leak/requirements.txt" in line
     assert "symbolic link to a place outside the project" in line
     assert proxy.forwarded_writes() == 0
-    obs.observed = f"exit 1 twice: `{line}`; the credential in neither output; 0 writes"
+    obs.observed = f"exit 1 four times (environ, then a key file): `{line}`; the secret in no output; 0 writes"
 
 
 def test_an_error_line_is_masked_like_output(project, proxy, scenario):
