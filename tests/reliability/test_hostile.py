@@ -416,6 +416,7 @@ def test_requirements_link_to_proc_environ_does_not_print_the_environment(projec
         "nowhere in stdout or stderr; no write",
     )
     place_task_case(project, "requirements_link_to_environ")
+    proxy.add_rule("POST", r"/token$", "respond", body={"token": "a-token"})  # the SDK asks, as of Orkes
     env = {"CONDUCTOR_AUTH_KEY": SECRET + "-key", "CONDUCTOR_AUTH_SECRET": SECRET + "-secret", "MY_TOKEN": SECRET}
     runs = [project("plan", env=env), project("validate", env=env)]
     # /proc/self/environ holds this process's start-up environment, not the values set above; a link to a
