@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from idflow import yamlfile
+from idflow import safefile, yamlfile
 from idflow.errors import ConfigError
 from idflow.secrets import redact_urls, split_userinfo
 
@@ -55,6 +55,27 @@ class Config:
     server_user: str | None = field(default=None, repr=False)
     server_password: str | None = field(default=None, repr=False)
     max_response_bytes: int = 64 * 1024 * 1024
+    tasks_dir_origin: str | None = None  # "file:line" where tasks_dir is set; None: the default
+
+    def require_tasks_dir(self) -> Path:
+        """The tasks folder, which must exist: a missing one would mean zero local tasks, and every task
+        the project owns planned for deletion. The error says what to fix or create."""
+        if self.tasks_dir.is_dir():
+            return self.tasks_dir
+        shown = self.relative(self.tasks_dir)
+        if self.tasks_dir_origin is not None:
+            raise ConfigError(
+                f"{self.tasks_dir_origin}: tasks_dir {shown!r} does not exist: fix the path, or create the folder"
+            )
+        if self.source is not None:
+            raise ConfigError(
+                f"{self.tasks_dir}: the tasks folder does not exist (the default tasks_dir, as {self.source} "
+                "sets none): create it (empty if the project has no tasks yet), or set tasks_dir"
+            )
+        raise ConfigError(
+            f"{self.tasks_dir}: no tasks folder, and no {CONFIG_RELATIVE_PATH} here or above: create "
+            f"{CONFIG_RELATIVE_PATH} and {shown}/ (see the README), or run idflow inside the project"
+        )
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the project root when it is inside it (for messages and plan sources)."""
@@ -132,16 +153,34 @@ def normalise_server_url(url: str) -> str:
 
 
 def find_config_file(start: Path) -> Path | None:
+    """The nearest ``config/idflow.yml`` from ``start`` up to the repository root (a folder holding
+    ``.git``), skipping, with a warning, one that another user owns: that file would choose the server
+    and which environment variables are sent to it as credentials (git's ``safe.directory`` rule)."""
+    uid = os.geteuid()
     for folder in (start, *start.parents):
         candidate = folder / CONFIG_RELATIVE_PATH
-        if candidate.is_file():
+        try:
+            owners = {os.lstat(candidate).st_uid, os.stat(candidate).st_uid}
+        except OSError:
+            owners = set()
+        if owners and candidate.is_dir():
+            owners = set()
+        if owners and owners != {uid}:
+            from idflow.log import get_logger
+
+            get_logger("idflow.config").warning(
+                f"ignoring {candidate}: it is owned by another user (pass --config to use it anyway)"
+            )
+        elif owners:
             return candidate
+        if os.path.lexists(folder / ".git"):
+            break  # the repository root: a config above it belongs to something else
     return None
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     try:
-        text = yamlfile.read_text(path, "config file")
+        text = yamlfile.read_text(path, "config file", limit=safefile.CONFIG_FILE_LIMIT)
         data = yamlfile.load(text)
     except yamlfile.YamlProblem as problem:
         raise ConfigError(f"{path}:{problem.line}:{problem.col}: {problem.message}") from None
@@ -185,7 +224,7 @@ def load_config(
         source: Path | None = Path(chosen).expanduser()
         if not source.is_absolute():
             source = cwd / source
-        if not source.is_file():
+        if not source.exists():
             raise ConfigError(f"{source}: config file not found")
     else:
         source = find_config_file(cwd)
@@ -272,4 +311,5 @@ def load_config(
         server_user=server_user,
         server_password=server_password,
         max_response_bytes=int((max_response_mb or DEFAULT_MAX_RESPONSE_MB) * 1024 * 1024),
+        tasks_dir_origin=where("tasks_dir") if data.get("tasks_dir") else None,
     )

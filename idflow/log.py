@@ -19,6 +19,10 @@ def register_secrets(values: tuple[str, ...] | list[str]) -> None:
     _known_secrets.update(v for v in values if v)
 
 
+def known_secrets() -> tuple[str, ...]:
+    return tuple(_known_secrets)
+
+
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     return {k: mask_text(v) if isinstance(v, str) else v for k, v in mask_secrets(event, tuple(_known_secrets)).items()}
 

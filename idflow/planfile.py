@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from idflow import safefile
 from idflow.errors import FileWriteError, PlanFileError
 from idflow.normal import canonical_json
 from idflow.plan import FORMAT_VERSION, Plan
@@ -63,9 +64,11 @@ def write_plan(plan: Plan, path: Path, applied: dict[str, Any] | None = None) ->
 
 def read_document(path: Path) -> dict[str, Any]:
     try:
-        raw = path.read_bytes()
+        raw = safefile.read_bytes(path, limit=safefile.PLAN_FILE_LIMIT)  # named by the user: may be anywhere
     except FileNotFoundError:
         raise PlanFileError(f"{path}: no plan file here; run `idflow plan` first") from None
+    except safefile.UnsafeFile as exc:
+        raise PlanFileError(f"{path}: the plan file {exc}") from None
     except OSError as exc:
         raise PlanFileError(f"{path}: cannot read plan file: {exc.strerror or exc}") from None
     try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "***"
@@ -55,9 +56,26 @@ def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
     return clean, unquote(user), (unquote(password) if colon else None)
 
 
-def mask_text(text: str, literals: Iterable[str] = ()) -> str:
-    """One line of text made safe to print: URL userinfo removed and every known secret masked."""
+# Credentials idflow reads from the environment by default; the config's own ``*_env_var`` names are
+# registered (as values) when the config loads. Any other variable whose name looks secret is masked too.
+CREDENTIAL_ENV_VARS = ("CONDUCTOR_AUTH_KEY", "CONDUCTOR_AUTH_SECRET")
+_MIN_MASKED_LENGTH = 6  # shorter values ("1", "yes") would mangle messages without protecting anything
+
+
+def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of the credential variables, and of every variable named like a secret."""
+    env = os.environ if environ is None else environ
+    values = [env.get(name, "") for name in CREDENTIAL_ENV_VARS]
+    values += [value for name, value in env.items() if is_secret_key(name) and len(value) >= _MIN_MASKED_LENGTH]
+    return [v for v in values if v]
+
+
+def mask_text(text: str, literals: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> str:
+    """One line of text made safe to print: URL userinfo removed, and every known secret masked: ``literals``,
+    those the config registered, and those of the environment (``environ``, default ``os.environ``)."""
+    from idflow.log import known_secrets
+
     text = redact_urls(text)
-    for secret in sorted({s for s in literals if s}, key=len, reverse=True):
+    for secret in sorted({*literals, *known_secrets(), *environment_secrets(environ)} - {""}, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text

@@ -33,8 +33,9 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 
-from idflow import yamlfile
+from idflow import safefile, yamlfile
 from idflow.errors import StageError
+from idflow.templates import BoundedSandbox
 
 STAGE_SUFFIXES = (".yml", ".yaml")
 STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -75,7 +76,7 @@ def stage_files(stages_dir: Path) -> dict[str, Path]:
     except OSError as exc:
         raise StageError(f"{stages_dir}: cannot read the stages folder: {exc.strerror or exc}") from None
     for path in entries:
-        if path.suffix in STAGE_SUFFIXES and path.is_file() and not path.name.startswith("."):
+        if path.suffix in STAGE_SUFFIXES and not path.is_dir() and not path.name.startswith("."):
             if path.stem in found:
                 raise StageError(f"{path}: stage {path.stem!r} is defined twice (also in {found[path.stem].name})")
             found[path.stem] = path
@@ -95,7 +96,8 @@ def load_stage(stages_dir: Path, name: str) -> Stage:
 
 def read_stage(path: Path) -> Stage:
     try:
-        text = yamlfile.read_text(path, "stage file")
+        text = yamlfile.read_text(path, "stage file", limit=safefile.STAGE_FILE_LIMIT, within=[path.parent],
+                                  parents_checked=True)
     except yamlfile.YamlProblem as problem:
         raise StageError(f"{path}:{problem.line}: {problem.message}") from None
     return parse_stage(path, text)
@@ -154,8 +156,8 @@ def _kind(value: Any) -> str:
     )
 
 
-def _environment() -> jinja2.sandbox.SandboxedEnvironment:
-    return jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+def _environment() -> BoundedSandbox:
+    return BoundedSandbox()
 
 
 def _check_templates(stage: Stage, value: Any, key: str) -> None:
@@ -236,18 +238,19 @@ def _render(stage: Stage, env: jinja2.Environment, value: Any, context: dict[str
     try:
         whole = _WHOLE_EXPRESSION.match(value)
         if whole:
-            result = env.compile_expression(whole.group("expr"), undefined_to_none=False)(**context)
+            with env.budget():
+                result = env.compile_expression(whole.group("expr"), undefined_to_none=False)(**context)
             if isinstance(result, jinja2.Undefined):
                 str(result)  # StrictUndefined raises UndefinedError with the variable's name
             return result
-        return env.from_string(value).render(context)
+        return env.render(env.from_string(value), context)
     except jinja2.UndefinedError as exc:
         known = ", ".join(sorted(context))
         raise StageError(f"{where}: undefined variable: {exc.message} (known: {known})") from None
     except jinja2.TemplateError as exc:
-        raise StageError(f"{where}: template error: {exc}") from None
+        raise StageError(f"{where}: template error: {safefile.short(str(exc))}") from None
     except Exception as exc:  # a filter or expression failed: int('x'), 1/0, ...
-        raise StageError(f"{where}: template error: {type(exc).__name__}: {exc}") from None
+        raise StageError(f"{where}: template error: {type(exc).__name__}: {safefile.short(str(exc))}") from None
 
 
 # -- running ---------------------------------------------------------------------------------------

@@ -82,7 +82,8 @@ def load_desired(config: Config) -> DesiredState:
     from idflow.desired.tasks import discover_tasks_partial
     from idflow.errors import DefinitionError
 
-    tasks, problems = discover_tasks_partial(config.tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    tasks_dir = config.require_tasks_dir()
+    tasks, problems = discover_tasks_partial(tasks_dir, owner_email=config.owner_email, import_root=config.root)
     if problems:  # read the workflow files too, so one run reports every local problem
         try:
             _desired(config, tasks)
@@ -96,7 +97,8 @@ def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
     """The valid local tasks, and the problems of the others (for `tasks upload`, which proceeds)."""
     from idflow.desired.tasks import discover_tasks_partial
 
-    tasks, problems = discover_tasks_partial(config.tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    tasks_dir = config.require_tasks_dir()
+    tasks, problems = discover_tasks_partial(tasks_dir, owner_email=config.owner_email, import_root=config.root)
     return _desired(config, tasks), problems
 
 
@@ -109,7 +111,9 @@ def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
             where = f"{config.relative(Path(note.path))}:{note.line}:{note.col}"
             get_logger("idflow.desired").warning(f"note: {where}: {note.message}", task=task.name)
 
-    tree = read_workflow_tree(config.workflows_dir, variables=config.vars, owner_email=config.owner_email)
+    tree = read_workflow_tree(
+        config.workflows_dir, variables=config.vars, owner_email=config.owner_email, root=config.root
+    )
     notes = []
     if tree.event_handler_files:
         count = sum(f.count for f in tree.event_handler_files)

@@ -152,7 +152,8 @@ def select_tasks(config: Config, names: Sequence[str], all_tasks: bool, *, allow
     """The local tasks to run: the named ones, or every one with ``all_tasks``."""
     from idflow.desired.tasks import discover_tasks_partial
 
-    found, problems = discover_tasks_partial(config.tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    tasks_dir = config.require_tasks_dir()
+    found, problems = discover_tasks_partial(tasks_dir, owner_email=config.owner_email, import_root=config.root)
     if all_tasks:
         if problems:
             raise DefinitionError(problems, what="task")

@@ -68,10 +68,10 @@ class IdflowGroup(click.Group):
         except click.UsageError as exc:
             # One line (click's own rendering adds "Usage:" and "Try ..." lines before the error).
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            _error_line(f"Error: {exc.format_message()}{hint}")
             code = EXIT_ERROR
         except click.ClickException as exc:
-            exc.show()
+            _error_line(f"Error: {exc.format_message()}")
             code = EXIT_ERROR
         except click.Abort as exc:
             # click turns Ctrl-C (and apply's SIGTERM, an Interrupted) into Abort; an EOF at a prompt too
@@ -86,10 +86,10 @@ class IdflowGroup(click.Group):
             code = _interrupted_code(exc)
         except IdflowError as exc:
             if debug:
-                traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
+                _error_line(traceback.format_exc().rstrip("\n"))
+            _error_line(f"Error: {exc}")
             for line in exc.details():
-                click.echo(f"  {line}", err=True)
+                _error_line(f"  {line}")
             code = exc.exit_code
         except (MemoryError, RecursionError) as exc:
             # An input or a server answer too big or too deep to handle: the user's problem to see, not a bug.
@@ -100,8 +100,8 @@ class IdflowGroup(click.Group):
             code = EXIT_ERROR
         except Exception as exc:
             if debug:
-                traceback.print_exc()
-            click.echo(f"Internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+                _error_line(traceback.format_exc().rstrip("\n"))
+            _error_line(f"Internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
             code = EXIT_INTERNAL
         if standalone_mode:
             sys.exit(code)
@@ -111,6 +111,13 @@ class IdflowGroup(click.Group):
 def _interrupted_code(exc: KeyboardInterrupt) -> int:
     """128 + the signal: 130 for Ctrl-C, 143 for the SIGTERM apply turns into an ``Interrupted``."""
     return 128 + int(getattr(exc, "signum", 2))
+
+
+def _error_line(text: str) -> None:
+    """An error line on stderr, every known secret masked (as in normal output and logs)."""
+    from idflow.secrets import mask_text
+
+    click.echo(mask_text(text), err=True)
 
 
 def _quiet_broken_pipe() -> int:

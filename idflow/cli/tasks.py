@@ -33,7 +33,8 @@ def list_tasks(app: AppContext, scope: str | None, fmt: str) -> None:
 def _list_local(app: AppContext, fmt: str) -> None:
     from idflow.desired.tasks import discover_tasks
 
-    found = discover_tasks(app.config.tasks_dir, owner_email=app.config.owner_email, import_root=app.config.root)
+    tasks_dir = app.config.require_tasks_dir()
+    found = discover_tasks(tasks_dir, owner_email=app.config.owner_email, import_root=app.config.root)
     if fmt == "json":
         echo(
             json.dumps(

@@ -25,7 +25,10 @@ def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
     if scope == "local":
         from idflow.desired.workflows import load_workflows
 
-        found = load_workflows(app.config.workflows_dir, variables=app.config.vars, owner_email=app.config.owner_email)
+        found = load_workflows(
+            app.config.workflows_dir, variables=app.config.vars, owner_email=app.config.owner_email,
+            root=app.config.root,
+        )
         if fmt == "json":
             echo(
                 json.dumps(

@@ -26,6 +26,10 @@ _ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Mod: operator.mod,
 }
 _MAX_INT_BITS = 128  # bounds `BIG * BIG * ...` so reading a file cannot take unbounded time or memory
+# Strings and containers computed from constants (`B = A + A`, `C = f"{B}{B}"`, `L2 = [L1, L1]`) double
+# with each line: a value may hold this many characters and items, and one file this many in all.
+MAX_VALUE_SIZE = 1_000_000
+MAX_FILE_VALUE_SIZE = 16_000_000
 
 
 class NotStatic(Exception):
@@ -61,6 +65,9 @@ class ModuleScope:
         self._values: dict[str, Any] = {}
         self._errors: dict[str, NotStatic] = {}
         self._evaluating: set[str] = set()
+        self._sizes: dict[int, int] = {}  # id of a computed str/list/dict -> its size (kept alive below)
+        self._measured: list[Any] = []
+        self._spent = 0
         self._top_level = {id(stmt) for stmt in tree.body}
         for stmt in iter_module_statements(tree.body):
             for name in bound_names(stmt):
@@ -85,6 +92,30 @@ class ModuleScope:
             raise NotStatic(use, f"{name} is not assigned before this line")
         return value
 
+    def bounded(self, value: Any, node: ast.AST) -> Any:
+        """``value`` (just computed at ``node``), if it is within the size limits."""
+        size = self._size(value)
+        if size > MAX_VALUE_SIZE:
+            raise NotStatic(node, f"a value larger than {MAX_VALUE_SIZE:,} characters and items")
+        self._spent += size
+        if self._spent > MAX_FILE_VALUE_SIZE:
+            raise NotStatic(node, f"more than {MAX_FILE_VALUE_SIZE:,} characters and items of values in one file")
+        return value
+
+    def _size(self, value: Any) -> int:
+        if isinstance(value, str):
+            return len(value) + 1
+        if not isinstance(value, list | dict):
+            return 1
+        known = self._sizes.get(id(value))
+        if known is not None:
+            return known
+        parts = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        total = 1 + sum(self._size(part) for part in parts)
+        self._sizes[id(value)] = total
+        self._measured.append(value)
+        return total
+
     def lookup(self, name: str, use: ast.AST) -> Any:
         if name in self._values:
             return self._values[name]
@@ -96,8 +127,9 @@ class ModuleScope:
         self._evaluating.add(name)
         try:
             value = evaluate(value_node, self)
-        except NotStatic as exc:
-            error = NotStatic(use, f"{name} is not a static value: {exc.reason}")
+        except NotStatic as exc:  # a chain of constants names the first and the real reason, not every link
+            inner = exc.reason.partition(" is not a static value: ")[2] or exc.reason
+            error = NotStatic(use, f"{name} is not a static value: {inner}")
             self._errors[name] = error
             raise error from None
         finally:
@@ -168,14 +200,14 @@ def evaluate(node: ast.AST, scope: ModuleScope) -> Any:
             return value
         raise NotStatic(node, f"{type(value).__name__} is not a JSON value")
     if isinstance(node, ast.List | ast.Tuple):
-        return [evaluate(element, scope) for element in node.elts]
+        return scope.bounded([evaluate(element, scope) for element in node.elts], node)
     if isinstance(node, ast.Dict):
         result: dict[Any, Any] = {}
         for key, value in zip(node.keys, node.values, strict=True):
             if key is None:
                 raise NotStatic(value, f"the unpacking **{snippet(value)}")
             result[evaluate(key, scope)] = evaluate(value, scope)
-        return result
+        return scope.bounded(result, node)
     if isinstance(node, ast.Name):
         return scope.lookup(node.id, node)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
@@ -200,7 +232,9 @@ def _binop(node: ast.BinOp, scope: ModuleScope) -> Any:
     left = evaluate(node.left, scope)
     right = evaluate(node.right, scope)
     if isinstance(node.op, ast.Add) and isinstance(left, str) and isinstance(right, str):
-        return left + right
+        if len(left) + len(right) > MAX_VALUE_SIZE:
+            raise NotStatic(node, f"a value larger than {MAX_VALUE_SIZE:,} characters and items")
+        return scope.bounded(left + right, node)
     if not (_is_number(left) and _is_number(right)):
         raise NotStatic(node, f"arithmetic on {type(left).__name__} and {type(right).__name__}")
     try:
@@ -230,7 +264,9 @@ def _fstring(node: ast.JoinedStr, scope: ModuleScope) -> str:
         if not isinstance(inner, str | int) or isinstance(inner, bool):
             raise NotStatic(value, "an f-string with a non-string expression")
         parts.append(str(inner))
-    return "".join(parts)
+        if sum(map(len, parts)) > MAX_VALUE_SIZE:
+            raise NotStatic(node, f"a value larger than {MAX_VALUE_SIZE:,} characters and items")
+    return scope.bounded("".join(parts), node)
 
 
 _KINDS: dict[type[ast.AST], str] = {

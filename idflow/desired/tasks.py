@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from idflow import safefile
 from idflow.decorator import RUNTIME_KEYWORDS, SDK_TASKDEF_KEYWORDS, SDK_WORKER_KEYWORDS
 from idflow.desired.static import ModuleScope, NotStatic, bound_names, evaluate, iter_module_statements
 from idflow.errors import DefinitionError, Problem
@@ -46,7 +47,7 @@ from idflow.normal import (
 )
 from idflow.ownership import ForeignOwner, owner_to_write
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_FILE_BYTES = safefile.TASK_FILE_LIMIT
 MAX_NAME_LENGTH = 200
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 INT32_MAX = 2**31 - 1
@@ -177,13 +178,18 @@ def _schema_problems(schema: Mapping[str, Any]) -> list[str]:
     if not isinstance(schema.get("name"), str) or not schema.get("name"):
         problems.append("'name' must be a non-empty string")
     if schema.get("type") not in SCHEMA_TYPES:
-        problems.append(f"'type' must be one of {', '.join(SCHEMA_TYPES)}, not {schema.get('type')!r}")
+        problems.append(f"'type' must be one of {', '.join(SCHEMA_TYPES)}, not {_shown(schema.get('type'))}")
     version = schema.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-        problems.append(f"'version' must be a whole number >= 1, not {version!r}")
+        problems.append(f"'version' must be a whole number >= 1, not {_shown(version)}")
     if schema.get("data") is not None and not isinstance(schema.get("data"), dict):
         problems.append("'data' must be a mapping")
     return problems
+
+
+def _shown(value: Any) -> str:
+    """A value from a task file in a message: its repr, at most 60 characters, control characters escaped."""
+    return safefile.short(repr(value), safefile.EXCERPT_CHARS)
 
 
 def _type_name(value: Any) -> str:
@@ -206,11 +212,11 @@ def check_definition(definition: Mapping[str, Any], *, snake_case: bool = False)
 
     name = definition.get("name")
     if not isinstance(name, str) or not name:
-        add("name", f"the task name must be a non-empty string, not {name!r}")
+        add("name", f"the task name must be a non-empty string, not {_shown(name)}")
     elif len(name) > MAX_NAME_LENGTH:
         add("name", f"the task name is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed")
     elif not NAME_PATTERN.fullmatch(name):
-        add("name", f"the task name {name!r} may only contain letters, digits, '_', '.' and '-'")
+        add("name", f"the task name {_shown(name)} may only contain letters, digits, '_', '.' and '-'")
 
     valid_ints: dict[str, int] = {}
     for field, (low, high) in _INT_FIELDS.items():
@@ -218,7 +224,7 @@ def check_definition(definition: Mapping[str, Any], *, snake_case: bool = False)
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool):
-            add(field, f"{label(field)} must be a whole number, not {_type_name(value)} {value!r}")
+            add(field, f"{label(field)} must be a whole number, not {_type_name(value)} {_shown(value)}")
         elif value < low:
             add(field, f"{label(field)} must be >= {low}, not {value}")
         elif value > high:
@@ -228,24 +234,24 @@ def check_definition(definition: Mapping[str, Any], *, snake_case: bool = False)
     for field in _STR_FIELDS:
         value = definition.get(field)
         if value is not None and not isinstance(value, str):
-            add(field, f"{label(field)} must be a string, not {_type_name(value)} {value!r}")
+            add(field, f"{label(field)} must be a string, not {_type_name(value)} {_shown(value)}")
     owner = definition.get("ownerEmail")
     if isinstance(owner, str) and owner and "@" not in owner:
-        add("ownerEmail", f"{label('ownerEmail')} {owner!r} is not an email address")
+        add("ownerEmail", f"{label('ownerEmail')} {_shown(owner)} is not an email address")
     for field, allowed in _ENUM_FIELDS.items():
         value = definition.get(field)
         if value is not None and value not in allowed:
-            add(field, f"{label(field)} must be one of {', '.join(allowed)}, not {value!r}")
+            add(field, f"{label(field)} must be one of {', '.join(allowed)}, not {_shown(value)}")
     for field in _STR_LIST_FIELDS:
         value = definition.get(field)
         if value is not None and (not isinstance(value, list) or not all(isinstance(item, str) for item in value)):
-            add(field, f"{label(field)} must be a list of strings, not {value!r}")
+            add(field, f"{label(field)} must be a list of strings, not {_shown(value)}")
     for field in _DICT_FIELDS:
         value = definition.get(field)
         if value is None:
             continue
         if not isinstance(value, dict):
-            add(field, f"{label(field)} must be a mapping, not {_type_name(value)} {value!r}")
+            add(field, f"{label(field)} must be a mapping, not {_type_name(value)} {_shown(value)}")
         elif not all(isinstance(key, str) for key in value):
             add(field, f"{label(field)} keys must be strings")
     for field, value in definition.items():
@@ -258,7 +264,7 @@ def check_definition(definition: Mapping[str, Any], *, snake_case: bool = False)
                 add(field, f"{label(field)}: {message}")
     enforce = definition.get("enforceSchema")
     if enforce is not None and not isinstance(enforce, bool):
-        add("enforceSchema", f"{label('enforceSchema')} must be True or False, not {enforce!r}")
+        add("enforceSchema", f"{label('enforceSchema')} must be True or False, not {_shown(enforce)}")
 
     def effective(field: str) -> int | None:
         """The value the server will use, or None when the given value is invalid."""
@@ -309,7 +315,7 @@ def _parse_requirement(line: str) -> tuple[str | None, str | None]:
     try:
         requirement = Requirement(line)
     except InvalidRequirement as exc:
-        return None, str(exc).splitlines()[0]
+        return None, safefile.short((str(exc).splitlines() or [""])[0], 120)
     requirement.name = canonicalize_name(requirement.name)
     return str(requirement), None
 
@@ -344,7 +350,8 @@ def parse_requirements(path: Path, data: bytes) -> tuple[tuple[str, ...], list[P
             continue
         requirement, error = _parse_requirement(line)
         if requirement is None:
-            problems.append(Problem(str(path), pending_line, 1, f"invalid requirement {line!r}: {error}"))
+            message = f"invalid requirement {safefile.excerpt(line)}: {error}"
+            problems.append(Problem(str(path), pending_line, 1, message))
         else:
             requirements.append(requirement)
     return tuple(requirements), problems
@@ -1023,6 +1030,7 @@ class _Discovery:
         self.tasks_dir = tasks_dir
         self.owner_email = owner_email
         self.import_root = import_root if import_root is not None else tasks_dir.parent
+        self.within = (self.import_root, tasks_dir)  # where files (and linked folders) may resolve to
         self.problems: list[Problem] = []
         self.placed: list[_Placed] = []
         self.base_module: tuple[str, ...] | None = None
@@ -1047,6 +1055,8 @@ class _Discovery:
                 is_dir = entry.is_dir()
             except OSError as exc:
                 self.problem(path, f"cannot read: {exc.strerror or exc}")
+                continue
+            if is_dir and self._leaves(entry):
                 continue
             if is_dir and entry.name.startswith("_"):
                 self._tree(path, (), None)  # shared code, not a task folder: read, no layout rule
@@ -1107,20 +1117,29 @@ class _Discovery:
             except OSError as exc:
                 self.problem(Path(entry.path), f"cannot read: {exc.strerror or exc}")
                 continue
+            if is_dir and self._leaves(entry):
+                continue
             if is_dir:
                 self._tree(Path(entry.path), requirements, requirements_path)
             elif entry.name.endswith(".py") and not _is_test_file(entry.name):
                 self._file(Path(entry.path), requirements, requirements_path)
 
+    def _leaves(self, entry: os.DirEntry[str]) -> bool:
+        """Whether a folder entry is a link to a folder outside the project (a problem; not walked)."""
+        if not entry.is_symlink():
+            return False
+        real = os.path.realpath(entry.path)
+        if any(real == os.path.realpath(f) or real.startswith(os.path.realpath(f) + os.sep) for f in self.within):
+            return False
+        self.problem(Path(entry.path), "is a symbolic link to a folder outside the project; not read")
+        return True
+
     def _read(self, path: Path) -> bytes | None:
         try:
-            with open(path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size > MAX_FILE_BYTES:
-                    limit = MAX_FILE_BYTES // (1024 * 1024)
-                    self.problem(path, f"the file is larger than {limit} MB; not read")
-                    return None
-                return handle.read()
+            return safefile.read_bytes(path, limit=MAX_FILE_BYTES, within=self.within, parents_checked=True)
+        except safefile.UnsafeFile as exc:
+            self.problem(path, f"the file {exc}")
+            return None
         except OSError as exc:
             self.problem(path, f"cannot read: {exc.strerror or exc}")
             return None

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import jinja2.sandbox
 
-from idflow import yamlfile
+from idflow import safefile, yamlfile
 from idflow.errors import DefinitionError, Problem
 from idflow.normal import Ignored, model_values, type_problems
 from idflow.normal_workflow import normalise_workflowdef
 from idflow.ownership import ForeignOwner, owner_to_write
 from idflow.server_model import TASK_DEF, WORKFLOW_DEF
+from idflow.templates import BoundedSandbox
 from idflow.usage import (
     all_task_refs,
     child_task_lists,
@@ -106,31 +106,33 @@ def workflow_files(workflows_dir: Path) -> list[Path]:
     return sorted(
         path
         for path in workflows_dir.rglob("*")
-        if path.is_file()
+        if not path.is_dir()  # FIFOs, devices and broken links too: the reader refuses them by name
         and workflow_format(path) is not None
         and not any(part.startswith(".") for part in path.relative_to(workflows_dir).parts)
     )
 
 
 def load_workflows(
-    workflows_dir: Path, *, variables: dict[str, Any], owner_email: str | None = None
+    workflows_dir: Path, *, variables: dict[str, Any], owner_email: str | None = None, root: Path | None = None
 ) -> list[LocalWorkflow]:
     """Read every workflow file; raise ``DefinitionError`` with all problems if any file is bad."""
-    return read_workflow_tree(workflows_dir, variables=variables, owner_email=owner_email).workflows
+    return read_workflow_tree(workflows_dir, variables=variables, owner_email=owner_email, root=root).workflows
 
 
 def read_workflow_tree(
-    workflows_dir: Path, *, variables: dict[str, Any], owner_email: str | None = None
+    workflows_dir: Path, *, variables: dict[str, Any], owner_email: str | None = None, root: Path | None = None
 ) -> WorkflowTree:
     """Every workflow file and event handler file; raise ``DefinitionError`` with all problems if any
-    file is bad (or is something else than those two)."""
+    file is bad (or is something else than those two). Files must resolve inside the project ``root``
+    or the workflows folder."""
+    within = [workflows_dir, *((root,) if root is not None else ())]
     problems: list[Problem] = []
     found: list[LocalWorkflow] = []
     handlers: list[EventHandlerFile] = []
     first_seen: dict[tuple[str, int], LocalWorkflow] = {}
     for path in workflow_files(workflows_dir):
         try:
-            item = _load_file(path, variables, owner_email)
+            item = _load_file(path, variables, owner_email, within)
         except _FileProblem as exc:
             problems.append(Problem(str(path), exc.line, exc.col, exc.message))
             problems.extend(Problem(str(path), line, 1, message) for line, message in exc.more)
@@ -159,12 +161,17 @@ def read_workflow_tree(
     return WorkflowTree(sorted(found, key=lambda w: (w.name, w.version)), handlers)
 
 
-def _load_file(path: Path, variables: dict[str, Any], owner_email: str | None) -> LocalWorkflow | EventHandlerFile:
+def _load_file(
+    path: Path, variables: dict[str, Any], owner_email: str | None, within: list[Path]
+) -> LocalWorkflow | EventHandlerFile:
     kind = workflow_format(path)
     assert kind is not None
     fmt, templated = kind
     try:
-        text = yamlfile.read_text(path, "workflow file")
+        # parents_checked: rglob does not descend into linked folders, so only the file may be a link
+        text = yamlfile.read_text(
+            path, "workflow file", limit=safefile.WORKFLOW_FILE_LIMIT, within=within, parents_checked=True
+        )
     except yamlfile.YamlProblem as problem:
         raise _FileProblem(problem.line, problem.message) from None
     source = _render(path, text, variables) if templated else text
@@ -318,23 +325,22 @@ def _taskdef_keys(data: dict[str, Any]) -> list[str]:
 
 
 def _render(path: Path, text: str, variables: dict[str, Any]) -> str:
-    env = jinja2.sandbox.SandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-    )
+    env = BoundedSandbox(keep_trailing_newline=True)
     filename = str(path)
     try:
         code = env.compile(text, name=path.name, filename=filename)
     except jinja2.TemplateSyntaxError as exc:
-        raise _FileProblem(exc.lineno or 1, f"template syntax error: {exc.message}") from None
+        raise _FileProblem(exc.lineno or 1, f"template syntax error: {safefile.short(exc.message or '')}") from None
     template = env.template_class.from_code(env, code, env.make_globals(None))
     try:
-        return template.render(variables)
+        return env.render(template, variables)
     except jinja2.UndefinedError as exc:
-        raise _FileProblem(_template_line(exc, filename), f"undefined template variable: {exc}") from None
+        message = f"undefined template variable: {safefile.short(str(exc))}"
+        raise _FileProblem(_template_line(exc, filename), message) from None
     except jinja2.TemplateError as exc:
-        raise _FileProblem(_template_line(exc, filename), f"template error: {exc}") from None
+        raise _FileProblem(_template_line(exc, filename), f"template error: {safefile.short(str(exc))}") from None
     except Exception as exc:  # a filter or expression failed (1/0, int('x'), ...): the file's fault
-        message = f"template error: {type(exc).__name__}: {exc}"
+        message = f"template error: {type(exc).__name__}: {safefile.short(str(exc))}"
         raise _FileProblem(_template_line(exc, filename), message) from None
 
 
@@ -398,8 +404,9 @@ class _Sources:
 
     def text(self, path: Path) -> str:
         if path not in self._texts:
-            try:
-                self._texts[path] = path.read_text("utf-8", errors="replace")
+            try:  # the same file the reader accepted; still through the safe reader
+                data = safefile.read_bytes(path, limit=safefile.WORKFLOW_FILE_LIMIT)
+                self._texts[path] = data.decode("utf-8", errors="replace")
             except OSError:
                 self._texts[path] = ""
         return self._texts[path]

@@ -131,7 +131,32 @@ TASK_CASES = [
     # known bugs: internal errors (exit 3) instead of a located one-line error
     Case("surrogate_description", "surrogate", f"{T}/surrogate_description/surrogate_description.py"),
     Case("constant_chain", "constant", f"{T}/constant_chain/constant_chain.py"),
+    # links out of the project, special files, exhaustion (issue 13, items 1 and 7)
+    Case("requirements_link_to_environ", "the file is a symbolic link to a place outside the project; not read",
+         f"{T}/leak/requirements.txt"),
+    Case("task_file_link_outside", "the file is a symbolic link to a place outside the project; not read",
+         f"{T}/outside/outside.py"),
+    Case("task_folder_link_outside", "is a symbolic link to a folder outside the project; not read",
+         f"{T}/elsewhere"),
+    Case("task_file_link_to_dev_zero", "the file is a symbolic link to a place outside the project",
+         f"{T}/zero/zero.py"),
+    Case("task_file_fifo", "the file is a FIFO, not a regular file; not read", f"{T}/fifo/fifo.py"),
+    Case("requirements_fifo", "the file is a FIFO, not a regular file; not read", f"{T}/pipe/requirements.txt"),
+    Case("constant_doubling", "B39 is not a static value: a value larger than 1,000,000 characters",
+         f"{T}/constant_doubling/constant_doubling.py", 46),
 ]  # fmt: skip
+
+GOOD_TASK = (
+    'from idflow import worker_task\n\n\n@worker_task(task_definition_name="{name}")\n'
+    "def {name}(task):\n    return {{}}\n"
+)
+
+
+def _task_folder(tasks: Path, name: str) -> Path:
+    folder = tasks / name
+    folder.mkdir(parents=True)
+    (folder / f"{name}.py").write_text(GOOD_TASK.format(name=name))
+    return folder
 
 
 def place_task_case(project: Project, case_id: str) -> None:
@@ -166,6 +191,25 @@ def place_task_case(project: Project, case_id: str) -> None:
     elif case_id == "symlink_loop_tasks_dir":
         shutil.rmtree(tasks)
         os.symlink("tasks", tasks)
+    elif case_id == "requirements_link_to_environ":
+        os.symlink("/proc/self/environ", _task_folder(tasks, "leak") / "requirements.txt")
+    elif case_id == "task_file_link_outside":
+        outside = project.root.parent / "outside.py"
+        outside.write_text(GOOD_TASK.format(name="outside"))
+        (tasks / "outside").mkdir()
+        os.symlink(outside, tasks / "outside" / "outside.py")
+    elif case_id == "task_folder_link_outside":
+        other = project.root.parent / "elsewhere"
+        _task_folder(other.parent, other.name)
+        os.symlink(other, tasks / "elsewhere")
+    elif case_id == "task_file_link_to_dev_zero":
+        (tasks / "zero").mkdir()
+        os.symlink("/dev/zero", tasks / "zero" / "zero.py")
+    elif case_id == "task_file_fifo":
+        (tasks / "fifo").mkdir()
+        os.mkfifo(tasks / "fifo" / "fifo.py")
+    elif case_id == "requirements_fifo":
+        os.mkfifo(_task_folder(tasks, "pipe") / "requirements.txt")
     else:
         raise AssertionError(f"no input for task case {case_id}")
 
@@ -385,3 +429,266 @@ def test_cli_misuse(project, proxy, scenario, unique, case):
     proxy.reset_counters()
     run = project(*case.args)
     check(run, project, proxy, Case(case.id, case.expect), obs)
+
+
+# -- hostile repositories: links, special files, exhaustion, sizes (issue 13) -------------------------
+
+SECRET = "idflow-canary-environ-7d1c0f2e9b"
+
+
+def test_requirements_link_to_proc_environ_does_not_print_the_environment(project, proxy, scenario):
+    obs = scenario(
+        "A task's `requirements.txt` is a symbolic link to `/proc/self/environ` (git stores links, so a pull "
+        "request can add one), with credentials in the environment, then to a private key file outside the "
+        "project; `idflow plan` and `idflow validate`",
+        "exit 1, one line naming the file: a link out of the project is not read; the credential appears "
+        "nowhere in stdout or stderr; no write",
+    )
+    place_task_case(project, "requirements_link_to_environ")
+    proxy.add_rule("POST", r"/token$", "respond", body={"token": "a-token"})  # the SDK asks, as of Orkes
+    env = {"CONDUCTOR_AUTH_KEY": SECRET + "-key", "CONDUCTOR_AUTH_SECRET": SECRET + "-secret", "MY_TOKEN": SECRET}
+    runs = [project("plan", env=env), project("validate", env=env)]
+    # /proc/self/environ holds this process's start-up environment, not the values set above; a link to a
+    # file that surely holds the secret (a private key, say) shows that nothing of it is printed either
+    key = project.root.parent / "id_rsa"
+    key.write_text(f"-----BEGIN PRIVATE KEY-----\n{SECRET} ~= 1\n")
+    link = project.root / "idflow" / "tasks" / "leak" / "requirements.txt"
+    link.unlink()
+    os.symlink(key, link)
+    runs += [project("plan", env=env), project("validate", env=env)]
+    for run in runs:
+        assert SECRET not in run.output, run.output
+        assert "Traceback" not in run.output
+        assert run.exit_code == 1
+    line = runs[0].error_line()
+    assert f"{project.root}/idflow/tasks/leak/requirements.txt" in line
+    assert "symbolic link to a place outside the project" in line
+    assert proxy.forwarded_writes() == 0
+    obs.observed = f"exit 1 four times (environ, then a key file): `{line}`; the secret in no output; 0 writes"
+
+
+def test_an_error_line_is_masked_like_output(project, proxy, scenario):
+    obs = scenario(
+        "An error whose text holds a credential from the environment (`--config` naming a path that contains "
+        "the value of CONDUCTOR_AUTH_SECRET)",
+        "exit 1, one line, the value replaced by ***",
+    )
+    secret = SECRET + "-in-a-path"
+    run = project("--config", str(project.root / secret / "idflow.yml"), "plan", config=False,
+                  env={"CONDUCTOR_AUTH_KEY": "some-key-id", "CONDUCTOR_AUTH_SECRET": secret})  # fmt: skip
+    line = run.error_line()
+    assert run.exit_code == 1
+    assert secret not in run.output and "***" in line, line
+    obs.observed = f"exit 1: `{line}`"
+
+
+W = "idflow/workflows"
+
+
+def _alias_bomb() -> str:
+    text = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        text += f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]\n"
+    return text + "name: bomb\ntasks: *i\n"
+
+
+WORKFLOW_INPUTS: dict[str, str] = {
+    "alias_bomb.yaml": _alias_bomb(),
+    "huge_string.json.j2": "{{ 'A' * 2000000000 }}",
+    "doubling.json.j2": "{% set ns = namespace(a='x') %}{% for i in range(64) %}{% set ns.a = ns.a ~ ns.a %}"
+    "{% endfor %}{{ ns.a }}",
+    "huge_range.json.j2": "{% for i in range(10000000000) %}x{% endfor %}",
+    "nested_loops.json.j2": "{% set r = range(100000) | list %}{% for a in r %}{% for b in r %}{% endfor %}"
+    "{% endfor %}",
+    "huge_output.json.j2": "{% for a in range(100000) %}{{ 'x' * 1000 }}{% endfor %}",
+}
+WORKFLOW_CASES = [
+    Case("alias_bomb", "invalid YAML: its aliases expand it to 926,177,117 values", f"{W}/alias_bomb.yaml", 1),
+    Case("template_huge_string", "template error: a value longer than 10,485,760 characters",
+         f"{W}/huge_string.json.j2", 1),
+    Case("template_string_doubling", "template error: a string longer than 10,485,760 characters",
+         f"{W}/doubling.json.j2", 1),
+    Case("template_huge_range", "template error: range() of more than 100,000 items", f"{W}/huge_range.json.j2", 1),
+    Case("template_nested_loops", "template error: the template took longer than 2 s to render",
+         f"{W}/nested_loops.json.j2", 1),
+    Case("template_huge_output", "template error: the rendered template is larger than 10 MB",
+         f"{W}/huge_output.json.j2", 1),
+    Case("workflow_link_outside", "the workflow file is a symbolic link to a place outside the project",
+         f"{W}/linked.json"),
+    Case("workflow_fifo", "the workflow file is a FIFO, not a regular file; not read", f"{W}/pipe.json"),
+    Case("workflow_too_large", "the workflow file is larger than 5 MB; not read", f"{W}/large.json"),
+]  # fmt: skip
+
+
+def place_workflow_case(project: Project, case_id: str) -> None:
+    workflows = project.root / W
+    workflows.mkdir(parents=True, exist_ok=True)
+    stored = next((name for name in WORKFLOW_INPUTS if case_id.endswith(name.split(".")[0])), None)
+    if stored is not None:
+        (workflows / stored).write_text(WORKFLOW_INPUTS[stored])
+    elif case_id == "workflow_link_outside":
+        secret = project.root.parent / "private.json"
+        secret.write_text('{"name": "private", "tasks": [{"name": "' + SECRET + '"}]}')
+        os.symlink(secret, workflows / "linked.json")
+    elif case_id == "workflow_fifo":
+        os.mkfifo(workflows / "pipe.json")
+    elif case_id == "workflow_too_large":
+        with open(workflows / "large.json", "w") as handle:
+            task = '{"name": "t", "taskReferenceName": "t"}'
+            handle.write('{"name": "large", "tasks": [' + ", ".join([task] * 140_000) + "]}")
+        assert (workflows / "large.json").stat().st_size > 5 * 1024 * 1024
+    else:
+        raise AssertionError(f"no input for workflow case {case_id}")
+
+
+@pytest.mark.parametrize("case", [c.param for c in WORKFLOW_CASES])
+def test_hostile_workflow_files(project, proxy, scenario, monkeypatch, case):
+    obs = scenario(
+        f"Workflow files: {case.id.replace('_', ' ')} (`idflow plan`)",
+        f"exit 1, one line naming {case.where}: “{case.expect}”; bounded in memory and time; no write",
+    )
+    import idflow.templates
+
+    monkeypatch.setattr(idflow.templates, "TIME_BUDGET_SECONDS", 2.0)  # the default is 10 s
+    place_workflow_case(project, case.id)
+    run = project("plan")
+    line = check(run, project, proxy, case, obs)
+    assert SECRET not in run.output
+    assert run.seconds < 60, f"took {run.seconds:.0f} s"
+    obs.note(f"{run.seconds:.1f} s")
+    assert line
+
+
+def test_workflow_yaml_with_normal_anchors_still_reads(project, proxy, scenario, unique):
+    obs = scenario(
+        "A workflow YAML file that reuses a block with an anchor and aliases (as real files do)",
+        "planned like any other workflow (anchors are not refused, only expansion beyond the budget)",
+    )
+    workflows = project.root / W
+    workflows.mkdir(parents=True)
+    name = f"{unique}_anchored"
+    (workflows / "anchored.yaml").write_text(
+        f"name: {name}\nversion: 1\nownerEmail: {project.owner}\nschemaVersion: 2\n"
+        "tasks:\n  - {name: one, taskReferenceName: one, type: HTTP, inputParameters: &request {uri: x}}\n"
+        "  - {name: two, taskReferenceName: two, type: HTTP, inputParameters: *request}\n"
+    )
+    run = project("plan", "--format", "json")
+    obs.observed = f"exit {run.exit_code}"
+    assert "aliases expand" not in run.output
+    assert name in run.stdout, run.output
+
+
+CONFIG_LIMIT_CASES = [
+    Case("config_too_large", "the config file is larger than 1 MB; not read", CFG),
+    Case("config_fifo", "the config file is a FIFO, not a regular file; not read", "config/pipe.yml"),
+    Case("config_alias_bomb", "invalid YAML: its aliases expand it", CFG, 1),
+    Case("tasks_dir_typo", "tasks_dir 'idflow/taks' does not exist: fix the path, or create the folder", CFG, 2),
+    Case("default_tasks_dir_missing", "the tasks folder does not exist (the default tasks_dir", "idflow/tasks"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [c.param for c in CONFIG_LIMIT_CASES])
+@pytest.mark.parametrize("command", ["plan", "validate", "tasks list --local"])
+def test_hostile_config_sizes_and_folders(project, proxy, scenario, case, command):
+    obs = scenario(
+        f"Config: {case.id.replace('_', ' ')} (`idflow {command}`)",
+        f"exit 1, one line naming {case.where}{f' line {case.line}' if case.line else ''}: “{case.expect}”",
+    )
+    config = project.config_path
+    if case.id == "config_too_large":
+        config.write_text(f"owner_email: {project.owner}\n" + "# padding\n" * 120_000)
+    elif case.id == "config_fifo":
+        config = project.root / "config" / "pipe.yml"
+        os.mkfifo(config)
+    elif case.id == "config_alias_bomb":
+        config.write_text(_alias_bomb().replace("name: bomb\ntasks: *i\n", "vars:\n  x: *i\n"))
+    elif case.id == "tasks_dir_typo":
+        config.write_text(f"owner_email: {project.owner}\ntasks_dir: idflow/taks\n")
+    elif case.id == "default_tasks_dir_missing":
+        shutil.rmtree(project.root / "idflow" / "tasks")
+    run = project("--config", str(config), *command.split(), config=False)
+    check(run, project, proxy, case, obs)
+    assert proxy.requests == []  # refused before asking the server anything
+
+
+def test_other_users_config_on_the_way_up_is_ignored(project, proxy, scenario, monkeypatch, tmp_path):
+    obs = scenario(
+        "Config discovery walks up from the working folder and finds a `config/idflow.yml` owned by another "
+        "user (which names a server and the variables sent as credentials); another above the repository root",
+        "a warning naming the ignored file, the file is not used (its server is never contacted); the walk "
+        "stops at the folder holding .git",
+    )
+    above = tmp_path / "above"
+    (above / "config").mkdir(parents=True)
+    (above / "config" / "idflow.yml").write_text("conductor_server_url: http://203.0.113.1:9/api\n")
+    repo = above / "repo"
+    (repo / "config").mkdir(parents=True)
+    (repo / ".git").mkdir()
+    (repo / "config" / "idflow.yml").write_text(
+        "conductor:\n  server_url: http://203.0.113.2:9/api\n  api_key_env_var: GITHUB_TOKEN\n"
+    )
+    work = repo / "sub"
+    (work / "idflow" / "tasks").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    real_uid = os.geteuid()
+    import idflow.config
+
+    owned_by = {str(repo / "config" / "idflow.yml")}
+    real_stat, real_lstat = os.stat, os.lstat
+
+    def foreign(real):  # type: ignore[no-untyped-def]
+        def call(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            result = real(path, *args, **kwargs)
+            if str(path) in owned_by:
+                values = list(result)
+                values[4] = real_uid + 1  # st_uid
+                return os.stat_result(values)
+            return result
+
+        return call
+
+    monkeypatch.setattr(idflow.config.os, "stat", foreign(real_stat))
+    monkeypatch.setattr(idflow.config.os, "lstat", foreign(real_lstat))
+    run = project("tasks", "list", "--local", config=False, env={"CONDUCTOR_SERVER_URL": None})
+    assert "Traceback" not in run.output
+    assert f"ignoring {repo / 'config' / 'idflow.yml'}: it is owned by another user" in run.stderr, run.output
+    assert run.exit_code == 0, run.output
+    assert "203.0.113" not in run.output
+    from idflow.config import load_config
+
+    monkeypatch.setattr(idflow.config.os, "stat", real_stat)
+    monkeypatch.setattr(idflow.config.os, "lstat", real_lstat)
+    assert load_config(cwd=work, environ={}).source == repo / "config" / "idflow.yml"  # one's own is used
+    (repo / ".git").rmdir()
+    (repo / "config" / "idflow.yml").unlink()
+    assert load_config(cwd=work, environ={}).source == above / "config" / "idflow.yml"  # no .git: walks on
+    (repo / ".git").mkdir()
+    assert load_config(cwd=work, environ={}).source is None  # stops at the repository root
+    obs.observed = f"exit 0, warning `{run.stderr.strip().splitlines()[0][-120:]}`; the walk stops at .git"
+
+
+PLAN_LIMIT_CASES = [
+    Case("plan_fifo", "the plan file is a FIFO, not a regular file; not read", PLAN),
+    Case("plan_too_large", "the plan file is larger than 64 MB; not read", PLAN),
+    Case("plan_link_to_dev_zero", "the plan file is a device, not a regular file; not read", PLAN),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [c.param for c in PLAN_LIMIT_CASES])
+def test_hostile_plan_file_kinds_and_sizes(project, proxy, scenario, case):
+    obs = scenario(
+        f"Plan file: {case.id.removeprefix('plan_').replace('_', ' ')} (`idflow apply -y` and `idflow show`)",
+        f"exit 1, one line naming {case.where}: “{case.expect}”; no request at all",
+    )
+    project.state_dir.mkdir()
+    if case.id == "plan_fifo":
+        os.mkfifo(project.plan_path)
+    elif case.id == "plan_too_large":
+        with open(project.plan_path, "wb") as handle:
+            handle.truncate(64 * 1024 * 1024 + 1)  # sparse: quick to make, 64 MB to read
+    else:
+        os.symlink("/dev/zero", project.plan_path)  # a plan path given by the user may be a link, not a device
+    for args in (("apply", "-y"), ("show",)):
+        run = project(*args)
+        check(run, project, proxy, case, obs)
+    assert proxy.requests == []

@@ -162,6 +162,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "idflow.yml").write_text("{}\n")
     (tmp_path / "idflow" / "workflows").mkdir(parents=True)
+    (tmp_path / "idflow" / "tasks").mkdir()
     return tmp_path
 
 
