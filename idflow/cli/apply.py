@@ -11,6 +11,7 @@ from idflow.cli.common import confirm_plan, echo, emit_plan
 from idflow.cli.context import AppContext, pass_app
 from idflow.cli.plan import options_from, plan_options
 from idflow.errors import ApplyFailed
+from idflow.render import one_line
 
 
 @click.command()
@@ -31,7 +32,7 @@ def apply(
     **shape: object,
 ) -> None:
     """Apply a saved plan (default: state/plan.json), refusing it if the server changed since."""
-    from idflow.apply import explain
+    from idflow.apply import explain, forced_task_deletes, users_now
     from idflow.core import apply_saved_plan, check_plan_file, make_plan
     from idflow.planfile import read_plan
 
@@ -56,9 +57,13 @@ def apply(
         return
     if dry_run:
         for line in explain(the_plan):
-            echo(f"would send: {line}")
+            echo(one_line(f"would send: {line}"))
         return
-    confirm_plan(the_plan, auto_approve)
+    used_now: dict[str, list[str]] = {}
+    forced = forced_task_deletes(the_plan)
+    if forced and not auto_approve:
+        used_now = users_now(app.remote, [c.name for c in forced])
+    confirm_plan(the_plan, auto_approve, used_now=used_now)
 
     total = len(the_plan.actionable)
     if sys.stderr.isatty():
@@ -82,9 +87,11 @@ def apply(
         )
     for result in outcome.results:
         if result.status.value != "applied":
-            echo(f"  {result.status.value}: {result.change.kind.value} {result.change.label}: {result.detail}")
+            echo(one_line(f"  {result.status.value}: {result.change.kind.value} {result.change.label}: {result.detail}"))
             for field_error in result.field_errors:
-                echo(f"      {field_error}")
+                echo(one_line(f"      {field_error}"))
+        elif result.detail.startswith("FORCED"):
+            echo(one_line(f"  applied: {result.change.kind.value} {result.change.label}: {result.detail}"))
     counts = {s: sum(1 for r in outcome.results if r.status.value == s) for s in ("applied", "failed", "skipped")}
     echo(
         f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped. "

@@ -74,15 +74,27 @@ def emit_plan(
         )
 
 
-def confirm_plan(plan: Plan, auto_approve: bool, question: str = "Apply these changes?") -> None:
-    """Ask before writing; deletes are named in the question. Refuses without a person to ask."""
+def confirm_plan(
+    plan: Plan,
+    auto_approve: bool,
+    question: str = "Apply these changes?",
+    used_now: dict[str, list[str]] | None = None,
+) -> None:
+    """Ask before writing; deletes are named in the question, and a forced plan says so, naming each
+    task it deletes that workflows use now (``used_now``). Refuses without a person to ask."""
     if auto_approve:
         return
+    from idflow.render import one_line
+
     deletes = [c.label for c in plan.actionable if c.action is Action.DELETE]
     if not interactive():
         raise ConfirmationRefused("refusing to write without confirmation: no terminal to ask; pass -y")
+    if plan.options.force:
+        click.echo("FORCE: this plan was made with --force: tasks are deleted even while workflows use them", err=True)
+        for name, users in sorted((used_now or {}).items()):
+            click.echo(one_line(f"FORCE: task {name} is used NOW by {', '.join(users)} and will be deleted"), err=True)
     if deletes:
-        click.echo(f"This will DELETE {len(deletes)} definition(s): {', '.join(deletes)}", err=True)
+        click.echo(one_line(f"This will DELETE {len(deletes)} definition(s): {', '.join(deletes)}"), err=True)
     if not click.confirm(question, default=False, err=True):
         raise ConfirmationRefused("nothing was changed (not confirmed)")
 
