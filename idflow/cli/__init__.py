@@ -67,7 +67,7 @@ class IdflowGroup(click.Group):
         except click.UsageError as exc:
             # One line (click's own rendering adds "Usage:" and "Try ..." lines before the error).
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            _error_line(f"Error: {exc.format_message()}{hint}")
             code = EXIT_ERROR
         except click.ClickException as exc:
             exc.show()
@@ -81,18 +81,26 @@ class IdflowGroup(click.Group):
         except IdflowError as exc:
             if debug:
                 traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
+            _error_line(f"Error: {exc}")
             for line in exc.details():
-                click.echo(f"  {line}", err=True)
+                _error_line(f"  {line}")
             code = exc.exit_code
         except Exception as exc:
             if debug:
                 traceback.print_exc()
-            click.echo(f"Internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            _error_line(f"Internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
             code = EXIT_INTERNAL
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _error_line(text: str) -> None:
+    """One line on stderr, control characters and line breaks escaped: error messages carry what servers
+    and files said (an OSC or CSI sequence, a newline and a fake line), and must not act on the terminal."""
+    from idflow.render import one_line
+
+    click.echo(one_line(text), err=True)
 
 
 def _quiet_broken_pipe() -> int:
