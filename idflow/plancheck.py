@@ -42,7 +42,8 @@ def plan_problems(plan: Plan) -> list[str]:
             problems.append(f"{where}: no fingerprint for {change.key} (apply could not tell whether it is stale)")
         elif change.action is Action.CREATE and plan.fingerprints[change.key] is not None:
             problems.append(f"{where}: a create whose fingerprint says the object exists")
-        if change.kind is Kind.TASK and change.action is Action.DELETE and f"uses:{change.name}" not in plan.fingerprints:
+        task_delete = change.kind is Kind.TASK and change.action is Action.DELETE
+        if task_delete and f"uses:{change.name}" not in plan.fingerprints:
             problems.append(f"{where}: no usage fingerprint uses:{change.name} for a task delete")
     return problems
 

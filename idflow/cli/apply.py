@@ -11,7 +11,6 @@ from idflow.cli.common import confirm_plan, echo, emit_plan
 from idflow.cli.context import AppContext, pass_app
 from idflow.cli.plan import options_from, plan_options
 from idflow.errors import ApplyFailed
-from idflow.render import one_line
 
 
 @click.command()
@@ -57,7 +56,7 @@ def apply(
         return
     if dry_run:
         for line in explain(the_plan):
-            echo(one_line(f"would send: {line}"))
+            echo(f"would send: {line}")
         return
     used_now: dict[str, list[str]] = {}
     forced = forced_task_deletes(the_plan)
@@ -87,11 +86,11 @@ def apply(
         )
     for result in outcome.results:
         if result.status.value != "applied":
-            echo(one_line(f"  {result.status.value}: {result.change.kind.value} {result.change.label}: {result.detail}"))
+            echo(f"  {result.status.value}: {result.change.kind.value} {result.change.label}: {result.detail}")
             for field_error in result.field_errors:
-                echo(one_line(f"      {field_error}"))
+                echo(f"      {field_error}")
         elif result.detail.startswith("FORCED"):
-            echo(one_line(f"  applied: {result.change.kind.value} {result.change.label}: {result.detail}"))
+            echo(f"  applied: {result.change.kind.value} {result.change.label}: {result.detail}")
     counts = {s: sum(1 for r in outcome.results if r.status.value == s) for s in ("applied", "failed", "skipped")}
     echo(
         f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped. "

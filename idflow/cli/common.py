@@ -24,11 +24,13 @@ format_option = click.option(
 )
 
 
-def echo(message: str = "", **kwargs: Any) -> None:
-    """click.echo with control characters escaped: text that names server objects goes through here."""
-    from idflow.render import terminal_safe
+def echo(message: str = "", *, lines: bool = False, **kwargs: Any) -> None:
+    """click.echo of one line with control characters and line breaks escaped: text that names server
+    objects goes through here, and a name holding a newline cannot print a line of its own. ``lines=True``
+    keeps the line breaks (JSON documents, whose strings escape their own)."""
+    from idflow.render import one_line, terminal_safe
 
-    click.echo(terminal_safe(message), **kwargs)
+    click.echo(terminal_safe(message) if lines else one_line(message), **kwargs)
 
 
 def use_color() -> bool:

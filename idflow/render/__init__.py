@@ -78,7 +78,8 @@ def excerpts(before: str, after: str, limit: int) -> tuple[str, str]:
     (``…[at 1234] text…``)."""
     if len(before) <= limit and len(after) <= limit:
         return before, after
-    first = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b), min(len(before), len(after)))
+    same = min(len(before), len(after))
+    first = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b), same)
     lead = max(limit // 3, 1)
     start = max(0, first - lead)
     return _excerpt(before, start, limit), _excerpt(after, start, limit)

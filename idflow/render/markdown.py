@@ -15,7 +15,16 @@ from typing import Any
 import jinja2
 
 from idflow.plan import Plan
-from idflow.render import FORCE_LINE, excerpts, forced_deletes, one_line, plan_view, summary_line, unmanaged_summary, warnings_summary
+from idflow.render import (
+    FORCE_LINE,
+    excerpts,
+    forced_deletes,
+    one_line,
+    plan_view,
+    summary_line,
+    unmanaged_summary,
+    warnings_summary,
+)
 
 DEFAULT_MAX_CHARS = 65_000
 _PART_HEADER_RESERVE = 80
