@@ -108,7 +108,11 @@ def explain(plan: Plan) -> list[str]:
             case StepKind.DELETE_WORKFLOWS:
                 lines.append(f"DELETE /metadata/workflow/{{name}}/{{version}}, one each: {names}")
             case StepKind.DELETE_TASKS:
-                check = "" if plan.options.force else " (each after re-checking no workflow uses it)"
+                check = (
+                    " (FORCED: each deleted EVEN IF a workflow uses it; usage is re-checked and reported)"
+                    if plan.options.force
+                    else " (each after re-checking no workflow uses it)"
+                )
                 lines.append(f"DELETE /metadata/taskdefs/{{name}}, one each{check}: {names}")
     return lines
 
@@ -154,7 +158,8 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
     return reasons
 
 
-def check_stale(plan: Plan, remote: Remote) -> None:
+def check_stale(plan: Plan, remote: Remote) -> ActualState:
+    """Refuse the plan if the server changed since it was made; the server's state as read."""
     actual = read_actual(remote)
     reasons = stale_reasons(plan, actual)
     if reasons:
@@ -163,6 +168,22 @@ def check_stale(plan: Plan, remote: Remote) -> None:
             f"difference{'s' if len(reasons) != 1 else ''}); nothing was written. Run `idflow plan` again.",
             reasons,
         )
+    return actual
+
+
+def before_mismatches(plan: Plan, actual: ActualState) -> list[str]:
+    """Changes whose ``before`` is not what the server holds now (fingerprints can be copied into an
+    edited plan; the content cannot lie): the keys, for the ownership check that reads ``before``."""
+    found = []
+    for change in plan.actionable:
+        if change.kind is Kind.TASK:
+            obj = actual.tasks.get(change.name)
+        else:
+            obj = actual.workflows.get((change.name, int(change.version or 1)))
+        now = thaw(obj.definition) if obj is not None else None
+        if now != (thaw(change.before) if change.before is not None else None):
+            found.append(change.key)
+    return found
 
 
 @dataclass
@@ -198,10 +219,13 @@ class Executor:
         return self.results
 
     def _record(self, change: Change, status: Status, detail: str = "", error: Exception | None = None) -> None:
-        if status is Status.FAILED and isinstance(error, RemoteError) and error.transient:
-            status, detail = self._settle(change, error)
         field_errors = tuple(error.details()) if isinstance(error, IdflowError) else ()
-        result = Result(change, status, detail or (str(error) if error else ""), field_errors)
+        if status is Status.FAILED and isinstance(error, RemoteError) and error.transient:
+            status, settled = self._settle(change, error)
+            text = f"{detail}: {settled}" if detail else settled
+        else:
+            text = f"{detail}: {error}" if detail and error else detail or (str(error) if error else "")
+        result = Result(change, status, text, field_errors)
         self.results.append(result)
         self.on_result(result)
 
@@ -285,32 +309,48 @@ class Executor:
             self.remote.delete_workflow_def(change.name, int(change.version or 1))
 
     def _delete_tasks(self, changes: tuple[Change, ...]) -> None:
+        """Usage is re-checked before every delete, whatever the plan says; a forced plan (made with
+        --force) still deletes a used task, and the result says which workflows use it now."""
         for change in changes:
             if self.should_stop():
                 return
-            if not self.plan.options.force:
-                try:
-                    users = self._users_now(change.name)
-                except RemoteError as exc:
-                    self._record(change, Status.FAILED, "could not re-check workflow usage", exc)
-                    continue
-                if users:
-                    self._record(change, Status.SKIPPED, "now used by " + ", ".join(users))
-                    continue
+            try:
+                users = self._users_now(change.name)
+            except RemoteError as exc:
+                self._record(change, Status.FAILED, "could not re-check workflow usage", exc)
+                continue
+            if users and not self.plan.options.force:
+                self._record(change, Status.SKIPPED, "now used by " + ", ".join(users))
+                continue
+            forced = f"FORCED: deleted although used now by {', '.join(users)}" if users else ""
             try:
                 self.remote.delete_task_def(change.name)
             except NotFound:
                 self._record(change, Status.APPLIED, "already absent")
             except RemoteError as exc:
-                self._record(change, Status.FAILED, error=exc)
+                self._record(change, Status.FAILED, forced, error=exc)
             else:
-                self._record(change, Status.APPLIED)
+                self._record(change, Status.APPLIED, forced)
 
     def _users_now(self, task_name: str) -> list[str]:
-        from idflow.normal_workflow import normalise_workflowdef
+        return users_now(self.remote, [task_name]).get(task_name, [])
 
-        usage = UsageIndex.of(normalise_workflowdef(raw) for raw in self.remote.list_workflow_defs())
-        return [f"workflow {user}" for user in usage.users_of(task_name)]
+
+def users_now(remote: Remote, task_names: Iterable[str]) -> dict[str, list[str]]:
+    """Which server workflows use each task now (one request): ``{name: ["workflow w v1", ...]}``, used
+    names only."""
+    from idflow.normal_workflow import normalise_workflowdef
+
+    usage = UsageIndex.of(normalise_workflowdef(raw) for raw in remote.list_workflow_defs())
+    found = {name: [f"workflow {user}" for user in usage.users_of(name)] for name in task_names}
+    return {name: users for name, users in found.items() if users}
+
+
+def forced_task_deletes(plan: Plan) -> tuple[Change, ...]:
+    """The task deletes a plan made with --force executes whatever uses them."""
+    if not plan.options.force:
+        return ()
+    return tuple(c for c in plan.actionable if c.kind is Kind.TASK and c.action is Action.DELETE)
 
 
 def summarise(results: list[Result]) -> dict[str, int]:
@@ -337,6 +377,7 @@ def write_report(
         "server_url": redact_urls(plan.server_url),
         "started_at": started.isoformat(timespec="milliseconds"),
         "finished_at": finished.isoformat(timespec="milliseconds"),
+        "forced": plan.options.force,
         "summary": summarise(results),
         "interrupted": interrupted,  # the signal that stopped the apply (SIGINT, SIGTERM), or None
         "results": [r.to_dict() for r in results],

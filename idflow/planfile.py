@@ -3,14 +3,23 @@
 The document is the plan's own dict plus ``applied`` (null until apply marks it) and ``checksum``, a
 sha256 over the canonical JSON of everything else. Later format versions only add fields; a reader
 accepts any ``1.x`` and refuses another major version.
+
+The checksum catches accidents, not intent: anyone can recompute it. So every plan read is also checked
+for consistency (``idflow.plancheck``), and with a key in ``IDFLOW_PLAN_KEY`` plans are signed:
+``signature`` is an HMAC-SHA256 over the canonical JSON of the document without ``checksum``,
+``signature`` and ``applied`` (so marking a plan applied keeps its signature), and a reader with the key
+refuses a plan that is unsigned or signed with another key. Without the key, unsigned plans are read as
+before (and a signature cannot be checked, so it is ignored).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +29,19 @@ from idflow.normal import canonical_json
 from idflow.plan import FORMAT_VERSION, Plan
 
 SUPPORTED_MAJOR = FORMAT_VERSION.split(".")[0]
+KEY_ENV_VAR = "IDFLOW_PLAN_KEY"
+_FROM_ENV: Any = object()  # the default key: read IDFLOW_PLAN_KEY
+
+
+def signing_key(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The plan-signing key from ``IDFLOW_PLAN_KEY`` (None when unset or empty). It is a secret: never
+    printed, logged or written anywhere."""
+    value = (os.environ if environ is None else environ).get(KEY_ENV_VAR, "")
+    return value.encode("utf-8") if value else None
+
+
+def _key(key: Any) -> bytes | None:
+    return signing_key() if key is _FROM_ENV else key
 
 
 def checksum(document: dict[str, Any]) -> str:
@@ -27,9 +49,17 @@ def checksum(document: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
-def document(plan: Plan, applied: dict[str, Any] | None = None) -> dict[str, Any]:
+def signature(document: dict[str, Any], key: bytes) -> str:
+    body = {k: v for k, v in document.items() if k not in ("checksum", "signature", "applied")}
+    return "hmac-sha256:" + hmac.new(key, canonical_json(body).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def document(plan: Plan, applied: dict[str, Any] | None = None, *, key: Any = _FROM_ENV) -> dict[str, Any]:
     doc = plan.to_dict()
     doc["applied"] = applied
+    secret = _key(key)
+    if secret is not None:
+        doc["signature"] = signature(doc, secret)
     doc["checksum"] = checksum(doc)
     return doc
 
@@ -58,11 +88,11 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     return path
 
 
-def write_plan(plan: Plan, path: Path, applied: dict[str, Any] | None = None) -> Path:
-    return write_json_atomic(path, document(plan, applied))
+def write_plan(plan: Plan, path: Path, applied: dict[str, Any] | None = None, *, key: Any = _FROM_ENV) -> Path:
+    return write_json_atomic(path, document(plan, applied, key=key))
 
 
-def read_document(path: Path) -> dict[str, Any]:
+def read_document(path: Path, *, key: Any = _FROM_ENV) -> dict[str, Any]:
     try:
         raw = safefile.read_bytes(path, limit=safefile.PLAN_FILE_LIMIT)  # named by the user: may be anywhere
     except FileNotFoundError:
@@ -97,17 +127,39 @@ def read_document(path: Path) -> dict[str, Any]:
         raise PlanFileError(
             f"{path}: checksum mismatch: the plan file was edited or truncated; run `idflow plan` again"
         )
+    secret = _key(key)
+    if secret is not None:
+        found = doc.get("signature")
+        if not isinstance(found, str) or not found:
+            raise PlanFileError(
+                f"{path}: the plan file is not signed, and {KEY_ENV_VAR} is set: only plans made with the key "
+                "are accepted; run `idflow plan` with it"
+            )
+        if not hmac.compare_digest(found, signature(doc, secret)):
+            raise PlanFileError(
+                f"{path}: the plan file's signature does not match (made with another key, or edited after "
+                "signing); run `idflow plan` again"
+            )
     return doc
 
 
-def read_plan(path: Path) -> tuple[Plan, dict[str, Any] | None]:
-    """The plan and its ``applied`` record (None if never applied)."""
-    doc = read_document(path)
+def read_plan(path: Path, *, key: Any = _FROM_ENV) -> tuple[Plan, dict[str, Any] | None]:
+    """The plan and its ``applied`` record (None if never applied); refused unless self-consistent."""
+    from idflow.plancheck import plan_problems
+
+    doc = read_document(path, key=key)
     try:
         plan = Plan.from_dict(doc)
         _check_shape(plan, doc.get("applied"))
+        problems = plan_problems(plan)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise PlanFileError(f"{path}: malformed plan file ({type(exc).__name__}: {exc})") from None
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PlanFileError(
+            f"{path}: the plan file does not hold together, so what it shows is not what apply would send: "
+            f"{problems[0]}{more}; nothing was sent. Run `idflow plan` again"
+        )
     return plan, doc.get("applied")
 
 
@@ -127,4 +179,14 @@ def _check_shape(plan: Plan, applied: Any) -> None:
 
 
 def mark_applied(path: Path, plan: Plan, applied: dict[str, Any]) -> None:
-    write_plan(plan, path, applied)
+    """Rewrite the plan file with its ``applied`` record; a signature stays valid (it does not cover it)."""
+    doc = plan.to_dict()
+    doc["applied"] = applied
+    try:
+        kept = json.loads(path.read_text("utf-8")).get("signature")
+    except (OSError, ValueError, AttributeError):
+        kept = None
+    if isinstance(kept, str) and kept:
+        doc["signature"] = kept
+    doc["checksum"] = checksum(doc)
+    write_json_atomic(path, doc)

@@ -86,7 +86,7 @@ class IdflowGroup(click.Group):
             code = _interrupted_code(exc)
         except IdflowError as exc:
             if debug:
-                _error_line(traceback.format_exc().rstrip("\n"))
+                _traceback_lines()
             _error_line(f"Error: {exc}")
             for line in exc.details():
                 _error_line(f"  {line}")
@@ -94,13 +94,13 @@ class IdflowGroup(click.Group):
         except (MemoryError, RecursionError) as exc:
             # An input or a server answer too big or too deep to handle: the user's problem to see, not a bug.
             if debug:
-                traceback.print_exc()
+                _traceback_lines()
             what = "out of memory" if isinstance(exc, MemoryError) else "input nested too deeply"
-            click.echo(f"Error: {what} ({type(exc).__name__}); idflow stopped there", err=True)
+            _error_line(f"Error: {what} ({type(exc).__name__}); idflow stopped there")
             code = EXIT_ERROR
         except Exception as exc:
             if debug:
-                _error_line(traceback.format_exc().rstrip("\n"))
+                _traceback_lines()
             _error_line(f"Internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
             code = EXIT_INTERNAL
         if standalone_mode:
@@ -114,10 +114,19 @@ def _interrupted_code(exc: KeyboardInterrupt) -> int:
 
 
 def _error_line(text: str) -> None:
-    """An error line on stderr, every known secret masked (as in normal output and logs)."""
+    """One line on stderr, every known secret masked (as in normal output and logs), and control characters
+    and line breaks escaped: error messages carry what servers and files said (an OSC or CSI sequence, a
+    newline and a fake line), and must not act on the terminal."""
+    from idflow.render import one_line
     from idflow.secrets import mask_text
 
-    click.echo(mask_text(text), err=True)
+    click.echo(one_line(mask_text(text)), err=True)
+
+
+def _traceback_lines() -> None:
+    """The current traceback (``--debug``), each of its lines through ``_error_line``."""
+    for line in traceback.format_exc().rstrip("\n").splitlines():
+        _error_line(line)
 
 
 def _quiet_broken_pipe() -> int:

@@ -36,7 +36,7 @@ def apply(
     **shape: object,
 ) -> None:
     """Apply a saved plan (default: state/plan.json), refusing it if the server changed since."""
-    from idflow.apply import explain
+    from idflow.apply import explain, forced_task_deletes, users_now
     from idflow.core import check_plan_file, make_plan
     from idflow.planfile import read_plan
 
@@ -63,7 +63,11 @@ def apply(
         for line in explain(the_plan):
             echo(f"would send: {line}")
         return
-    confirm_plan(the_plan, auto_approve)
+    used_now: dict[str, list[str]] = {}
+    forced = forced_task_deletes(the_plan)
+    if forced and not auto_approve:
+        used_now = users_now(app.remote, [c.name for c in forced])
+    confirm_plan(the_plan, auto_approve, used_now=used_now)
 
     try:
         outcome = _run(app, the_plan, path, parallelism)
@@ -108,6 +112,8 @@ def _summary(outcome: ApplyOutcome) -> None:
             echo(f"  {result.status.value}: {result.change.kind.value} {result.change.label}: {result.detail}")
             for field_error in result.field_errors:
                 echo(f"      {field_error}")
+        elif result.detail.startswith("FORCED"):
+            echo(f"  applied: {result.change.kind.value} {result.change.label}: {result.detail}")
     counts = {s: sum(1 for r in outcome.results if r.status.value == s) for s in ("applied", "failed", "skipped")}
     echo(
         f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped. "

@@ -24,11 +24,13 @@ format_option = click.option(
 )
 
 
-def echo(message: str = "", **kwargs: Any) -> None:
-    """click.echo with control characters escaped: text that names server objects goes through here."""
-    from idflow.render import terminal_safe
+def echo(message: str = "", *, lines: bool = False, **kwargs: Any) -> None:
+    """click.echo of one line with control characters and line breaks escaped: text that names server
+    objects goes through here, and a name holding a newline cannot print a line of its own. ``lines=True``
+    keeps the line breaks (JSON documents, whose strings escape their own)."""
+    from idflow.render import one_line, terminal_safe
 
-    click.echo(terminal_safe(message), **kwargs)
+    click.echo(terminal_safe(message) if lines else one_line(message), **kwargs)
 
 
 def use_color() -> bool:
@@ -84,15 +86,27 @@ def _write_parts(parts_dir: Path, parts: list[str]) -> None:
         raise FileWriteError(f"{target}: cannot write the file: {exc.strerror or exc}") from None
 
 
-def confirm_plan(plan: Plan, auto_approve: bool, question: str = "Apply these changes?") -> None:
-    """Ask before writing; deletes are named in the question. Refuses without a person to ask."""
+def confirm_plan(
+    plan: Plan,
+    auto_approve: bool,
+    question: str = "Apply these changes?",
+    used_now: dict[str, list[str]] | None = None,
+) -> None:
+    """Ask before writing; deletes are named in the question, and a forced plan says so, naming each
+    task it deletes that workflows use now (``used_now``). Refuses without a person to ask."""
     if auto_approve:
         return
+    from idflow.render import one_line
+
     deletes = [c.label for c in plan.actionable if c.action is Action.DELETE]
     if not interactive():
         raise ConfirmationRefused("refusing to write without confirmation: no terminal to ask; pass -y")
+    if plan.options.force:
+        click.echo("FORCE: this plan was made with --force: tasks are deleted even while workflows use them", err=True)
+        for name, users in sorted((used_now or {}).items()):
+            click.echo(one_line(f"FORCE: task {name} is used NOW by {', '.join(users)} and will be deleted"), err=True)
     if deletes:
-        click.echo(f"This will DELETE {len(deletes)} definition(s): {', '.join(deletes)}", err=True)
+        click.echo(one_line(f"This will DELETE {len(deletes)} definition(s): {', '.join(deletes)}"), err=True)
     if not click.confirm(question, default=False, err=True):
         raise ConfirmationRefused("nothing was changed (not confirmed)")
 

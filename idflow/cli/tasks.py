@@ -50,7 +50,8 @@ def _list_local(app: AppContext, fmt: str) -> None:
                     for t in found
                 ],
                 indent=2,
-            )
+            ),
+            lines=True,
         )
         return
     if not found:
@@ -73,7 +74,7 @@ def _list_remote(app: AppContext, fmt: str) -> None:
     actual = read_actual(app.remote)
     names = sorted(actual.tasks)
     if fmt == "json":
-        echo(json.dumps([dict(actual.tasks[n].definition) for n in names], indent=2, default=str))
+        echo(json.dumps([dict(actual.tasks[n].definition) for n in names], indent=2, default=str), lines=True)
         return
     for name in names:
         d = actual.tasks[name].definition
@@ -92,14 +93,14 @@ def list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None
     if not grouped:
         rows = {r.name: r for r in groups[names[0]] + groups[names[1]]}
         if fmt == "json":
-            echo(json.dumps([r.to_dict() for r in sorted(rows.values(), key=lambda r: r.name)], indent=2))
+            echo(json.dumps([r.to_dict() for r in sorted(rows.values(), key=lambda r: r.name)], indent=2), lines=True)
             return
         for row in sorted(rows.values(), key=lambda r: r.name):
             echo(f"{row.name}  {row.status}")
         echo(f"{len(rows)} {kind.value}(s).")
         return
     if fmt == "json":
-        echo(json.dumps({g: [r.to_dict() for r in rows] for g, rows in groups.items()}, indent=2))
+        echo(json.dumps({g: [r.to_dict() for r in rows] for g, rows in groups.items()}, indent=2), lines=True)
         return
     for group, rows in groups.items():
         echo(f"{group} ({len(rows)})")

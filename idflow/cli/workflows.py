@@ -42,7 +42,8 @@ def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
                         for w in found
                     ],
                     indent=2,
-                )
+                ),
+                lines=True,
             )
             return
         for wf in found:
@@ -54,7 +55,7 @@ def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
         actual = read_actual(app.remote)
         keys = sorted(actual.workflows)
         if fmt == "json":
-            echo(json.dumps([dict(actual.workflows[k].definition) for k in keys], indent=2, default=str))
+            echo(json.dumps([dict(actual.workflows[k].definition) for k in keys], indent=2, default=str), lines=True)
             return
         for name, version in keys:
             echo(f"{name} v{version}")

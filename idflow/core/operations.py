@@ -9,7 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from idflow.apply import Executor, Result, StateLock, Status, check_stale, write_report
+from idflow.apply import Executor, Result, StateLock, Status, before_mismatches, check_stale, write_report
 from idflow.config import Config
 from idflow.errors import PlanFileError
 from idflow.log import get_logger
@@ -83,14 +83,17 @@ def check_plan_file(plan: Plan, applied: dict[str, Any] | None, config: Config, 
 
 
 def _owner_agrees(change: Change, owner_email: str | None) -> bool:
-    """Apply follows the ownership rule too: it writes only the configured owner, deletes only what it manages."""
+    """Apply follows the ownership rule too: it writes only the configured owner, and updates or deletes
+    only what it manages (``before``; apply checks that it is what the server holds before writing)."""
+    if change.before is not None and not manages(owner_email, change.before):
+        return False
     if change.after is not None:
         written = change.after.get("ownerEmail")
         try:
             return owner_to_write(owner_email, written) == written
         except ForeignOwner:
             return False
-    return change.before is None or manages(owner_email, change.before)
+    return True
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,14 @@ def apply_saved_plan(
             lock.acquire()
         try:
             guard.checkpoint()
-            check_stale(plan, remote)
+            actual = check_stale(plan, remote)
+            mismatched = before_mismatches(plan, actual)
+            if mismatched:
+                raise PlanFileError(
+                    f"{plan_path or 'the plan'}: what the plan says is on the server ('before') is not what the "
+                    f"server holds ({', '.join(mismatched[:5])}{', ...' if len(mismatched) > 5 else ''}): the plan "
+                    "was edited; nothing was written. Run `idflow plan` again"
+                )
             started = datetime.now(UTC)
             with guard.deferred():
                 executor = Executor(

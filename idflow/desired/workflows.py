@@ -49,6 +49,13 @@ WORKFLOW_SUFFIXES: dict[str, tuple[str, bool]] = {
 SCHEMA_VERSION = 2
 #: The key a JSON file names its JSON schema with (``idflow schema``); the reader leaves it out.
 SCHEMA_KEY = "$schema"
+#: Names idflow accepts in local workflow files (workflow names, task names, taskReferenceNames): what real
+#: names use, well inside what Conductor accepts (its optional name check allows letters, digits, ``_``,
+#: ``-``, spaces and ``<>{}#``; workflow names may not hold ``:``). Control characters, line breaks, ``<``,
+#: backticks and ``|`` would reach terminals, PR comments and tables.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]([A-Za-z0-9_. \-]*[A-Za-z0-9_.\-])?")
+NAME_RULE = "may only contain letters, digits, '_', '.', '-' and spaces (not at either end)"
+_EXPRESSION = re.compile(r"\$\{[A-Za-z0-9_.\-\[\]'\" ]+\}")
 
 
 @dataclass(frozen=True)
@@ -475,11 +482,19 @@ def _validate_one(
             if not isinstance(task, dict):
                 problem(workflow.line, f"{where}[{index}] must be a mapping (a task), not {_kind(task)}")
 
+    if isinstance(definition.get("name"), str) and not SAFE_NAME.fullmatch(definition["name"]):
+        problem(_key_line(text, "name", workflow.line), f"the workflow name {NAME_RULE}")
+    for inline, where in inline_workflows(definition):
+        inline_name = inline.get("name")
+        if isinstance(inline_name, str) and not SAFE_NAME.fullmatch(inline_name):
+            problem(workflow.line, f"the name {inline_name!r} of the inline sub-workflow at {where} {NAME_RULE}")
     for task, location in iter_tasks(definition):
         for field in ("name", "taskReferenceName"):
             value = task.get(field)
             if not isinstance(value, str) or not value.strip():
                 problem(task_line(task), f"task at {location} needs a '{field}' (a non-empty string)")
+            elif not SAFE_NAME.fullmatch(value) and not (field == "name" and _EXPRESSION.fullmatch(value)):
+                problem(task_line(task), f"task at {location}: '{field}' {value!r} {NAME_RULE}")
         for step, child in child_task_lists(task):
             for index, item in enumerate(child):
                 if not isinstance(item, dict):

@@ -45,6 +45,55 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+_LINE_BREAKS = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\x85"}
+_BREAK = re.compile("[\n\r\t\u2028\u2029\x85]")
+
+
+def one_line(text: str) -> str:
+    """``terminal_safe``, and line breaks (and tabs) escaped too: for text that must stay one line, so a
+    name from a server cannot print a line of its own (a fake "Plan:" summary)."""
+    return terminal_safe(_BREAK.sub(lambda m: _LINE_BREAKS[m.group()], text))
+
+
+FORCE_LINE = (
+    "FORCE: this plan was made with --force: tasks are deleted even while workflows use them "
+    "(apply re-checks usage and reports each one)"
+)
+
+
+def forced_deletes(view: dict[str, Any]) -> list[str]:
+    """Labels of the task deletes a forced plan executes although workflows used them when planned."""
+    if not view["options"]["force"]:
+        return []
+    return [
+        c["name"] for c in view["changes"] if c["kind"] == "task" and c["action"] == "delete" and c["blockers"]
+    ]
+
+
+def excerpts(before: str, after: str, limit: int) -> tuple[str, str]:
+    """Two texts cut to at most about ``limit`` characters each, around where they first differ.
+
+    A long value whose end changed (an inline script) would otherwise be cut to two identical
+    beginnings. When both fit, they are returned as they are; otherwise each is the part around the first
+    differing character, with "…" where something was left out and the position
+    (``…[at 1234] text…``)."""
+    if len(before) <= limit and len(after) <= limit:
+        return before, after
+    same = min(len(before), len(after))
+    first = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b), same)
+    lead = max(limit // 3, 1)
+    start = max(0, first - lead)
+    return _excerpt(before, start, limit), _excerpt(after, start, limit)
+
+
+def _excerpt(text: str, start: int, limit: int) -> str:
+    if start == 0 and len(text) <= limit:
+        return text
+    end = start + limit
+    head = f"…[at {start}] " if start else ""
+    return head + text[start:end] + ("…" if end < len(text) else "")
+
+
 def unmanaged_summary(keys: list[str]) -> str:
     """``184 tasks, 1 workflow version`` for the plan's unmanaged keys."""
     tasks = sum(1 for k in keys if k.startswith("task:"))

@@ -1,12 +1,19 @@
-"""JSON: the plan file's structure (secret-looking values masked), for bots and drift jobs."""
+"""JSON: the plan file's structure (secret-looking values masked), for bots and drift jobs.
+
+Safe by construction for any name (JSON escapes what needs escaping); ``forced_deletes`` repeats, for
+consumers that only scan the top level, which task deletes a plan made with ``--force`` executes
+although workflows use them.
+"""
 
 from __future__ import annotations
 
 import json
 
 from idflow.plan import Plan
-from idflow.render import plan_view
+from idflow.render import forced_deletes, plan_view
 
 
 def render_json(plan: Plan, *, literals: tuple[str, ...] = ()) -> str:
-    return json.dumps(plan_view(plan, literals), indent=2, ensure_ascii=False) + "\n"
+    view = plan_view(plan, literals)
+    view["forced_deletes"] = forced_deletes(view)
+    return json.dumps(view, indent=2, ensure_ascii=False) + "\n"

@@ -15,23 +15,65 @@ from typing import Any
 import jinja2
 
 from idflow.plan import Plan
-from idflow.render import plan_view, summary_line, unmanaged_summary, warnings_summary
+from idflow.render import (
+    FORCE_LINE,
+    excerpts,
+    forced_deletes,
+    one_line,
+    plan_view,
+    summary_line,
+    unmanaged_summary,
+    warnings_summary,
+)
 
 DEFAULT_MAX_CHARS = 65_000
 _PART_HEADER_RESERVE = 80
 
 
+# The characters that let text act on markdown, GitHub's tables or HTML, as numeric entities: text from
+# the plan (names, paths, values, warnings) then renders as itself and cannot open a comment (``<!--``),
+# a tag, a code span, a link, math or emphasis, end a table cell, or forge the part marker.
+_ENTITIES = {c: f"&#{ord(c)};" for c in "&<>`|[]\\$*~"}
+_CELL_LIMIT = 300
+
+
 def _md(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Plain text for markdown prose and table cells: escaped, on one line (breaks shown as ``\\n``)."""
+    return "".join(_ENTITIES.get(c, c) for c in one_line(str(text)))
+
+
+def _code(text: Any) -> str:
+    """Inline code that stays code whatever it holds (an HTML element: markdown code spans cannot escape)."""
+    return f"<code>{_md(text)}</code>"
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return "_(absent)_"
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if len(text) > 300:
-        text = text[:297] + "..."
-    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+    if len(text) > _CELL_LIMIT:
+        text = text[: _CELL_LIMIT - 3] + "..."
+    return _code(text)
+
+
+def _cells(before: Any, after: Any) -> tuple[str, str]:
+    """Before and after cells of a changed field; two long values are cut around where they differ."""
+    if before is None or after is None:
+        return _cell(before), _cell(after)
+    old, new = excerpts(
+        json.dumps(before, ensure_ascii=False, sort_keys=True), json.dumps(after, ensure_ascii=False, sort_keys=True),
+        _CELL_LIMIT,
+    )
+    return _code(old), _code(new)
+
+
+def _pretty(value: Any) -> str:
+    """Indented JSON for a fenced block; ``<``, ``>``, ``&`` as JSON escapes so no value can hold a
+    part marker or HTML (every line starts with JSON punctuation, so no value can close the fence)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return (
+        text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("`", "\\u0060")
+    )
 
 
 @lru_cache(maxsize=1)
@@ -43,8 +85,10 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = _md
+    env.filters["code"] = _code
     env.filters["cell"] = _cell
-    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, sort_keys=True)
+    env.filters["pretty"] = _pretty
+    env.globals["cells"] = _cells
     return env
 
 
@@ -69,6 +113,8 @@ def render_markdown(
         unmanaged=unmanaged_summary(view["unmanaged"]),
         other_warnings=view.get("unmanaged_warnings") or [],
         other_warnings_summary=warnings_summary(view.get("unmanaged_warnings") or []),
+        force_line=FORCE_LINE if forced else "",
+        forced_deletes=forced_deletes(view),
     )
     table_header = env.get_template("table_header.md.j2").render()
     rows: list[str] = []

@@ -8,7 +8,16 @@ from typing import Any
 import click
 
 from idflow.plan import Plan
-from idflow.render import plan_view, summary_line, terminal_safe, unmanaged_summary, warnings_summary
+from idflow.render import (
+    FORCE_LINE,
+    excerpts,
+    forced_deletes,
+    one_line,
+    plan_view,
+    summary_line,
+    unmanaged_summary,
+    warnings_summary,
+)
 
 _COLOURS = {"+": "green", "~": "yellow", "-": "red", "!": "magenta", " ": None}
 
@@ -18,16 +27,30 @@ def value_text(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def change_texts(before: Any, after: Any, limit: int = 120) -> tuple[str, str]:
+    """Both sides of a changed field; two long values are cut around where they differ."""
+    if before is None or after is None:
+        return value_text(before, limit), value_text(after, limit)
+    return excerpts(
+        json.dumps(before, ensure_ascii=False, sort_keys=True), json.dumps(after, ensure_ascii=False, sort_keys=True),
+        limit,
+    )
+
+
 def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, literals: tuple[str, ...] = ()) -> str:
     view = plan_view(plan, literals, noop_bodies=show_noop)
     force = view["options"]["force"]
     lines: list[str] = []
 
     def style(text: str, glyph: str) -> str:
-        text = terminal_safe(text)
+        text = one_line(text)
         colour = _COLOURS.get(glyph)
         return click.style(text, fg=colour) if color and colour else text
 
+    if force:
+        lines.append(style(FORCE_LINE, "!"))
+        for name in forced_deletes(view):
+            lines.append(style(f"FORCE: task {name} is used by workflows and will be deleted", "!"))
     for change in view["changes"]:
         action = change["action"]
         if action == "no-op" and not show_noop:
@@ -43,9 +66,8 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
             style(f"  {glyph} {change['kind']} {label}", glyph) + style(f"  ({', '.join(notes)}){source}", " ")
         )
         for diff in change["diff"]:
-            lines.append(
-                style(f"      {diff['path']}: {value_text(diff['before'])} -> {value_text(diff['after'])}", " ")
-            )
+            old, new = change_texts(diff["before"], diff["after"])
+            lines.append(style(f"      {diff['path']}: {old} -> {new}", " "))
         for blocker in change["blockers"]:
             where = f"{blocker['workflow']} v{blocker['version']} at {blocker['location']}"
             lines.append(style(f"      used by workflow {where}", " "))

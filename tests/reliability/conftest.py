@@ -34,6 +34,7 @@ AREAS = {
     "test_cluster": "A cluster of nodes on PostgreSQL",
     "test_interrupts": "Interruptions, locks and the local server",
     "test_hostile_server": "A hostile or broken server, a full disk",
+    "test_plan_integrity": "Crafted plan files, output injection, long diffs",
 }
 
 
@@ -311,11 +312,14 @@ class Project:
             "IDFLOW_CONFIG": None,
             "IDFLOW_DEBUG": None,
             "IDFLOW_INTERACTIVE": None,
+            "IDFLOW_PLAN_KEY": None,
             "NO_COLOR": "1",
             **extra,
         }
 
-    def __call__(self, *args: str, env: dict[str, str | None] | None = None, config: bool = True) -> Run:
+    def __call__(
+        self, *args: str, env: dict[str, str | None] | None = None, config: bool = True, input_text: str | None = None
+    ) -> Run:
         import time
 
         from click.testing import CliRunner
@@ -325,7 +329,7 @@ class Project:
         argv = ["--config", str(self.config_path), *args] if config else list(args)
         began = time.monotonic()
         result = CliRunner().invoke(
-            cli, argv, env={**self.env(), **(env or {})}, catch_exceptions=False, prog_name="idflow"
+            cli, argv, env={**self.env(), **(env or {})}, catch_exceptions=False, prog_name="idflow", input=input_text
         )
         return Run(result.exit_code, result.stdout, result.stderr, time.monotonic() - began)
 

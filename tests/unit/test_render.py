@@ -79,7 +79,7 @@ def test_markdown_split_of_2000_changes():
     assert parts[0].startswith(f"<!-- idflow-plan part 1 of {len(parts)} -->")
     whole = "".join(parts)
     for task in tasks:
-        assert whole.count(f"`{task['name']}`") >= 1 and f"+ task {task['name']}</code>" in whole
+        assert whole.count(f"<code>{task['name']}</code>") >= 1 and f"+ task {task['name']}</code>" in whole
 
 
 def test_markdown_oversized_change_is_cut_visibly():
@@ -105,7 +105,7 @@ def test_unmanaged_objects_are_one_line_unless_verbose():
     assert "? 2 tasks on the server only, not managed here: left alone (-v lists them)" in text
     assert "? task x" not in text and "? task x" in render_text(plan, show_noop=True)
     (part,) = render_markdown(plan)
-    assert "Left alone: 2 tasks on the server only" in part and "`task:y`" in part
+    assert "Left alone: 2 tasks on the server only" in part and "<code>task:y</code>" in part
 
 
 def test_warnings_about_other_owners_are_one_line_unless_verbose():

@@ -677,3 +677,28 @@ def test_a_file_that_is_not_a_workflow_is_one_problem_saying_what_it_looks_like(
     [problem] = load_problems(tmp_path)
     assert problem.path == str(path) and problem.line == 1
     assert problem.message.startswith("not a workflow: ") and expected in problem.message
+
+
+@pytest.mark.parametrize(
+    ("name", "ref", "task", "fragment"),
+    [
+        ("bad\nname", "r", "t", "the workflow name may only contain"),
+        ("wf<!--", "r", "t", "the workflow name may only contain"),
+        ("wf", "ref`x`", "t", "'taskReferenceName' 'ref`x`' may only contain"),
+        ("wf", "r", "t\x1b]0;x\x07", "'name' 't\\x1b]0;x\\x07' may only contain"),
+        ("wf", " r", "t", "'taskReferenceName' ' r' may only contain"),
+    ],
+)
+def test_unsafe_local_names_are_problems_at_their_line(tmp_path: Path, name: str, ref: str, task: str, fragment: str):
+    definition = {**minimal(), "name": name, "tasks": [{"name": task, "taskReferenceName": ref, "type": "SIMPLE"}]}
+    problems = validate([load_one(tmp_path, definition)], tasks={task})
+    assert [p for p in problems if fragment in p.message], problems
+    assert all(p.path.endswith("wf.json") and p.line >= 1 for p in problems)
+
+
+def test_real_names_with_spaces_dots_and_expressions_are_fine(tmp_path: Path):
+    definition = {**minimal(), "name": "Order Flow.v2-final", "tasks": [
+        {"name": "pick_one", "taskReferenceName": "pick one", "type": "SIMPLE"},
+        {"name": "${workflow.input.task}", "taskReferenceName": "late", "type": "SIMPLE"},
+    ]}  # fmt: skip
+    assert validate([load_one(tmp_path, definition)], tasks={"pick_one", "${workflow.input.task}"}) == []
