@@ -153,7 +153,8 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
     return reasons
 
 
-def check_stale(plan: Plan, remote: Remote) -> None:
+def check_stale(plan: Plan, remote: Remote) -> ActualState:
+    """Refuse a stale plan; the server's state it was checked against, for the caller to reuse."""
     actual = read_actual(remote)
     reasons = stale_reasons(plan, actual)
     if reasons:
@@ -162,6 +163,7 @@ def check_stale(plan: Plan, remote: Remote) -> None:
             f"difference{'s' if len(reasons) != 1 else ''}); nothing was written. Run `idflow plan` again.",
             reasons,
         )
+    return actual
 
 
 @dataclass

@@ -46,6 +46,7 @@ class Config:
     owner_email: str | None
     ignore: tuple[str, ...]
     vars: dict[str, Any]
+    project: str | None = None  # names this project's apply record on a shared server (idflow.record)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the project root when it is inside it (for messages and plan sources)."""
@@ -73,6 +74,7 @@ _TOP_LEVEL: dict[str, tuple[tuple[type, ...], str]] = {
     "stages_dir": ((str,), "a path"),
     "state_dir": ((str,), "a path"),
     "owner_email": ((str,), "an email address"),
+    "project": ((str,), "a project name"),
     "ignore": ((list,), "a list of glob patterns"),
     "vars": ((dict,), "a mapping"),
 }
@@ -226,4 +228,5 @@ def load_config(
         owner_email=owner_email or None,
         ignore=tuple(ignore),
         vars=dict(data.get("vars") or {}),
+        project=data.get("project") or None,
     )

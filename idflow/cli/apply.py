@@ -19,6 +19,9 @@ from idflow.errors import ApplyFailed
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True, help="Updates sent at once.")
 @click.option("--plan-now", is_flag=True, help="Plan, show, confirm and apply in one go (no saved plan).")
 @click.option("--dry-run", is_flag=True, help="Say which requests would be sent, and send none.")
+@click.option(
+    "--allow-conflicts", is_flag=True, help="Overwrite conflicts (changed locally and on the server) without asking."
+)
 @plan_options
 @pass_app
 def apply(
@@ -28,6 +31,7 @@ def apply(
     parallelism: int,
     plan_now: bool,
     dry_run: bool,
+    allow_conflicts: bool,
     **shape: object,
 ) -> None:
     """Apply a saved plan (default: state/plan.json), refusing it if the server changed since."""
@@ -58,7 +62,7 @@ def apply(
         for line in explain(the_plan):
             echo(f"would send: {line}")
         return
-    confirm_plan(the_plan, auto_approve)
+    confirm_plan(the_plan, auto_approve, allow_conflicts=allow_conflicts)
 
     total = len(the_plan.actionable)
     if sys.stderr.isatty():
