@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Any
 
 from idflow.normal import content_hash
+from idflow.plan import thaw
 
 RECORD_WORKFLOW = "idflow_apply_record"
 RECORD_FORMAT = 1
@@ -180,7 +181,7 @@ def updated(
         if body is None or now is None:
             objects.pop(key, None)  # deleted (or gone): nothing of ours to track any more
             continue
-        objects[key] = Entry(body_hash(body), body_hash(now), MappingProxyType(dict(now)), at)
+        objects[key] = Entry(body_hash(body), body_hash(now), thaw(now), at)
     objects = _bounded(objects)
     history = ((*(previous.history if previous else ()), dict(meta)))[-HISTORY:]
     return ApplyRecord(project, environment, MappingProxyType(objects), tuple(history))

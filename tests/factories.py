@@ -56,7 +56,7 @@ def applied_record(actual_state: ActualState, project: str = "test") -> ApplyRec
         *((object_key(Kind.WORKFLOW, n, v), o) for (n, v), o in actual_state.workflows.items()),
     ]:
         body = thaw(obj.definition)
-        objects[key] = Entry(body_hash(body), body_hash(body), MappingProxyType(body), "2026-01-01T00:00:00+00:00")
+        objects[key] = Entry(body_hash(body), body_hash(body), body, "2026-01-01T00:00:00+00:00")
     return ApplyRecord(project, DEFAULT_ENVIRONMENT, MappingProxyType(objects))
 
 
