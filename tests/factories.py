@@ -65,11 +65,12 @@ def plan_of(desired_state: DesiredState, actual_state: ActualState, **options: A
     owner_email = options.pop("owner_email", None)
     ignore = tuple(options.pop("ignore", ()))
     record = options.pop("record", "all")
+    record_note = options.pop("record_note", "")
     if record == "all":
         record = None if owner_email else applied_record(actual_state)
     return build_plan(
         desired_state, actual_state, PlanOptions(**options), server_url=URL, owner_email=owner_email, ignore=ignore,
-        record=record,
+        record=record, record_note=record_note,
     )  # fmt: skip
 
 
