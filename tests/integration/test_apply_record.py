@@ -153,7 +153,7 @@ def test_without_owner_email_an_empty_project_deletes_nothing_and_its_own_orphan
     assert [c["name"] for c in doc["changes"] if c["action"] == "delete"] == []
     assert f"task:{theirs}" in doc["unmanaged"]
     text = empty("plan")
-    assert text.stdout.count("set owner_email") == 1 and "0 to delete" in text.stdout
+    assert text.stdout.count("set owner_email") == 1 and "No changes." in text.stdout
 
     # A project whose tasks idflow created: its orphans are its own, other teams' stay.
     ours = Cli(shutil.copytree(project, project.parent / f"{unique}_ours"), empty.env)
