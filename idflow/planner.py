@@ -97,7 +97,8 @@ def build_plan(
         )
 
     notes = list(desired.notes)
-    if record is None and record_note:
+    changes = task_changes + workflow_changes
+    if record is None and record_note and any(c.action in (Action.UPDATE, Action.DELETE) for c in changes):
         notes.append(f"{record_note}: differences are not told apart as pending, drift or conflict")
     if not owner_email and unmanaged:
         notes.append(

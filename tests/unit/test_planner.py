@@ -327,6 +327,7 @@ def test_three_way_reasons_from_the_apply_record():
 def test_without_a_record_the_plan_is_two_way_says_why_once_and_drift_is_every_change():
     now = actual({"name": "a", "retryCount": 5})
     plan = plan_of(desired({"name": "a", "retryCount": 1}), now, owner_email="me@x.io", record_note="no apply record")
+    assert not plan_of(desired({"name": "b"}), actual(), owner_email="me@x.io", record_note="no apply record").notes
     assert by_name(plan)["a"].reason.value == "changed-locally" and not plan.three_way
     assert [n for n in plan.notes if "no apply record" in n] == [plan.notes[0]] and len(plan.notes) == 1
     assert [c.name for c in plan.drift] == ["a"]
