@@ -8,8 +8,10 @@ file would be lost with every fresh CI checkout; a git commit would need write a
 
 One record per project and environment: its version number is derived from both (``record_version``),
 and the JSON names them again, so projects sharing a server never read each other's record. The project
-is the config's ``project``, else ``owner_email``, else the git ``origin`` URL, else the project folder's
-name; the environment is ``default`` until environments exist.
+is the config's ``project``, else ``owner_email``, else the git ``origin`` URL (what every clone shares),
+else the project folder's absolute path (never just its name: another team's folder may be named alike,
+and its record would make their objects look like ours); the environment is ``default`` until
+environments exist.
 
 Bounded: one entry per object this project has applied (the fingerprint of what it wrote, the hash of
 what the server then held, and that normalised body, so a conflict can be shown against it), and the
@@ -92,7 +94,7 @@ def project_key(config: Any) -> str:
     origin = _git(config.root, "config", "--get", "remote.origin.url")
     if origin:
         return "git:" + _strip_userinfo(origin)
-    return "folder:" + Path(config.root).name
+    return "folder:" + str(Path(config.root).resolve())  # the whole path: a same-named folder is not us
 
 
 def _strip_userinfo(url: str) -> str:

@@ -72,7 +72,8 @@ def test_project_key_prefers_the_config_then_owner_then_git_origin_without_crede
         "git:https://git.example.com/team/repo.git"
     )
     monkeypatch.setattr(record, "_git", lambda root, *a: None)
-    assert project_key(SimpleNamespace(project=None, owner_email=None, root=tmp_path / "myproj")) == "folder:myproj"
+    folder = project_key(SimpleNamespace(project=None, owner_email=None, root=tmp_path / "myproj"))
+    assert folder == f"folder:{(tmp_path / 'myproj').resolve()}"
 
 
 def test_who_applied_names_the_ci_job_or_user_at_host():
