@@ -76,6 +76,7 @@ class Config:
             f"{self.tasks_dir}: no tasks folder, and no {CONFIG_RELATIVE_PATH} here or above: create "
             f"{CONFIG_RELATIVE_PATH} and {shown}/ (see the README), or run idflow inside the project"
         )
+    project: str | None = None  # names this project's apply record on a shared server (idflow.record)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the project root when it is inside it (for messages and plan sources)."""
@@ -118,6 +119,7 @@ _TOP_LEVEL: dict[str, tuple[tuple[type, ...], str]] = {
     "stages_dir": ((str,), "a path"),
     "state_dir": ((str,), "a path"),
     "owner_email": ((str,), "an email address"),
+    "project": ((str,), "a project name"),
     "ignore": ((list,), "a list of glob patterns"),
     "vars": ((dict,), "a mapping"),
 }
@@ -312,4 +314,5 @@ def load_config(
         server_password=server_password,
         max_response_bytes=int((max_response_mb or DEFAULT_MAX_RESPONSE_MB) * 1024 * 1024),
         tasks_dir_origin=where("tasks_dir") if data.get("tasks_dir") else None,
+        project=data.get("project") or None,
     )

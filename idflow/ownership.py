@@ -6,13 +6,16 @@ file that sets a different ``ownerEmail`` is a problem at its line: applied as w
 would belong to another owner and the project could never delete it again. The same address as the
 configured one is redundant, and fine.
 
-Without ``owner_email`` a file's own ``ownerEmail`` is written as it is and every server object counts
-as managed (the behaviour so far; choosing a safe default is left to a later change, here).
+Without ``owner_email`` a file's own ``ownerEmail`` is written as it is, and a server object is this
+project's only when this project's apply record (``idflow.record``) says idflow applied it: an empty
+folder pointed at a shared server deletes nothing of another team's, and a project whose objects idflow
+created can still prune and purge them. Objects on the server that the record does not name are left
+alone (unmanaged); setting ``owner_email`` manages by owner instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
 
@@ -35,6 +38,11 @@ def owner_to_write(configured: str | None, written: Any) -> Any:
     )
 
 
-def manages(configured: str | None, definition: Mapping[str, Any]) -> bool:
-    """Whether a definition on the server is this project's to update, delete or prune."""
-    return not configured or definition.get("ownerEmail") == configured
+def manages(
+    configured: str | None, definition: Mapping[str, Any], key: str = "", applied: Container[str] = ()
+) -> bool:
+    """Whether a definition on the server (``key`` like ``task:name``) is this project's to delete or prune.
+    ``applied``: the keys of this project's apply record (what idflow applied here)."""
+    if configured:
+        return definition.get("ownerEmail") == configured
+    return bool(key) and key in applied

@@ -22,7 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 
 
 class Action(StrEnum):
@@ -43,6 +43,19 @@ class Reason(StrEnum):
     FORCED = "forced"
     IN_SYNC = "in-sync"
     PRUNED = "pruned"
+    # With an apply record (idflow.record), what the server did since idflow last wrote the object:
+    CHANGED_ON_SERVER = "changed-on-server"  # drift: the server no longer holds what idflow wrote
+    CONFLICT = "conflict"  # changed locally and on the server
+    NEW_ON_SERVER = "new-on-server"  # this project's owner, never applied by idflow
+    DELETED_ON_SERVER = "deleted-on-server"  # idflow applied it, someone deleted it
+
+    @property
+    def is_drift(self) -> bool:
+        """The server moved away from what idflow applied (what a drift check alerts on)."""
+        return self in _DRIFT
+
+
+_DRIFT = frozenset({Reason.CHANGED_ON_SERVER, Reason.CONFLICT, Reason.NEW_ON_SERVER, Reason.DELETED_ON_SERVER})
 
 
 class Kind(StrEnum):
@@ -91,6 +104,9 @@ class Change:
     warnings: tuple[str, ...] = ()
     version: int | None = None
     source: str | None = None
+    # Against the last applied body (apply record): local's changes and the server's, for drift and conflicts.
+    local_diff: tuple[FieldDiff, ...] = ()
+    server_diff: tuple[FieldDiff, ...] = ()
 
     @property
     def key(self) -> str:
@@ -118,10 +134,15 @@ class Change:
             "diff": [d.to_dict() for d in self.diff],
             "blockers": [b.to_dict() for b in self.blockers],
             "warnings": list(self.warnings),
+            "since_last_apply": {
+                "local": [d.to_dict() for d in self.local_diff],
+                "server": [d.to_dict() for d in self.server_diff],
+            },
         }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Change:
+        since = raw.get("since_last_apply") or {}
         return cls(
             kind=Kind(raw["kind"]),
             name=str(raw["name"]),
@@ -131,13 +152,19 @@ class Change:
             source=raw.get("source"),
             before=_frozen(raw.get("before")),
             after=_frozen(raw.get("after")),
-            diff=tuple(FieldDiff(d["path"], d.get("before"), d.get("after")) for d in raw.get("diff") or ()),
+            diff=_diffs(raw.get("diff")),
             blockers=tuple(
                 Blocker(b["workflow"], int(b["version"]), b["location"], b.get("ref", ""))
                 for b in raw.get("blockers") or ()
             ),
             warnings=tuple(raw.get("warnings") or ()),
+            local_diff=_diffs(since.get("local")),
+            server_diff=_diffs(since.get("server")),
         )
+
+
+def _diffs(raw: Any) -> tuple[FieldDiff, ...]:
+    return tuple(FieldDiff(d["path"], d.get("before"), d.get("after")) for d in raw or ())
 
 
 @dataclass(frozen=True)
@@ -185,6 +212,13 @@ class Plan:
     unmanaged_warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # for information, nothing to fix (files of kinds idflow does not manage yet)
     format_version: str = FORMAT_VERSION
+    three_way: bool = False  # planned with this project's apply record: reasons tell drift from pending
+
+    @property
+    def drift(self) -> tuple[Change, ...]:
+        """What a drift check reports: with the record, changes the server made; without, every change."""
+        changes = [c for c in self.changes if c.action is not Action.NOOP]
+        return tuple(c for c in changes if c.reason.is_drift) if self.three_way else tuple(changes)
 
     @property
     def actionable(self) -> tuple[Change, ...]:
@@ -198,6 +232,10 @@ class Plan:
     @property
     def blocked(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.blocked)
+
+    @property
+    def conflicts(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.actionable if c.reason is Reason.CONFLICT)
 
     def counts(self) -> dict[str, int]:
         result = {a.value: 0 for a in Action}
@@ -220,6 +258,7 @@ class Plan:
             "warnings": list(self.warnings),
             "unmanaged_warnings": list(self.unmanaged_warnings),
             "notes": list(self.notes),
+            "three_way": self.three_way,
         }
 
     @classmethod
@@ -236,6 +275,7 @@ class Plan:
             warnings=tuple(raw.get("warnings") or ()),
             unmanaged_warnings=tuple(raw.get("unmanaged_warnings") or ()),
             notes=tuple(raw.get("notes") or ()),
+            three_way=bool(raw.get("three_way")),
         )
 
 

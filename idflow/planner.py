@@ -22,6 +22,7 @@ from idflow import __version__
 from idflow.diffing import field_diffs
 from idflow.ownership import manages
 from idflow.plan import Action, Blocker, Change, Kind, Plan, PlanOptions, Reason, object_key, thaw
+from idflow.record import ApplyRecord, Entry, body_hash
 from idflow.state import ActualState, DesiredObject, DesiredState, RemoteObject, WorkflowKey
 from idflow.usage import UsageIndex
 
@@ -35,9 +36,14 @@ def build_plan(
     owner_email: str | None = None,
     ignore: tuple[str, ...] = (),
     now: datetime | None = None,
+    record: ApplyRecord | None = None,
+    record_note: str = "",
 ) -> Plan:
+    """``record``: this project's apply record (None: none readable, and ``record_note`` says why); with
+    it every difference gets its three-way reason, and without ``owner_email`` it says what is ours."""
     warnings: list[str] = []
     unmanaged: list[str] = []
+    entries: Mapping[str, Entry] = record.objects if record is not None else {}
 
     def in_scope(name: str) -> bool:
         return (not options.targets or name in options.targets) and not any(
@@ -48,7 +54,9 @@ def build_plan(
         return change.action is Action.NOOP or not options.only or change.action in options.only
 
     workflow_changes = [
-        c for c in _workflow_changes(desired, actual, options, in_scope, unmanaged, owner_email, warnings) if wanted(c)
+        c
+        for c in _workflow_changes(desired, actual, options, in_scope, unmanaged, owner_email, warnings, entries)
+        if wanted(c)
     ]
     after_apply = _workflows_after_apply(desired, actual, workflow_changes)
     usage = UsageIndex.of(d for definitions in after_apply.values() for d in definitions)
@@ -58,19 +66,21 @@ def build_plan(
         if not in_scope(name):
             continue
         local, remote = desired.tasks.get(name), actual.tasks.get(name)
+        key = object_key(Kind.TASK, name)
         if local is not None:
-            change = _compare(Kind.TASK, name, None, local, remote, options.overwrite)
+            change = _compare(Kind.TASK, name, None, local, remote, options.overwrite, entries.get(key))
         else:
             assert remote is not None
-            if not manages(owner_email, remote.definition):
-                unmanaged.append(object_key(Kind.TASK, name))
+            if not manages(owner_email, remote.definition, key, entries):
+                unmanaged.append(key)
                 continue
             if "/" in name:
                 if not options.only or Action.DELETE in options.only:
                     warnings.append(undeletable(Kind.TASK, name))
                 continue
+            reason = Reason.NEW_ON_SERVER if record is not None and key not in entries else Reason.ORPHANED
             change = Change(
-                Kind.TASK, name, Action.DELETE, Reason.ORPHANED, before=remote.definition,
+                Kind.TASK, name, Action.DELETE, reason, before=remote.definition,
                 blockers=tuple(Blocker(u.workflow, u.version, u.location, u.ref) for u in usage.uses_of(name)),
             )  # fmt: skip
         if wanted(change):
@@ -92,6 +102,17 @@ def build_plan(
             note for (name, _v), local in sorted(desired.workflows.items()) if in_scope(name) for note in local.notes
         )
 
+    notes = list(desired.notes)
+    changes = task_changes + workflow_changes
+    if record is None and record_note and any(c.action in (Action.UPDATE, Action.DELETE) for c in changes):
+        notes.append(f"{record_note}: differences are not told apart as pending, drift or conflict")
+    if not owner_email and unmanaged:
+        notes.append(
+            f"{len(unmanaged)} object(s) on the server were not applied by this project and are left alone "
+            "(without owner_email only what idflow applied here counts as this project's); set owner_email "
+            "to manage by owner"
+        )
+
     return Plan(
         server_url=server_url,
         created_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
@@ -102,7 +123,8 @@ def build_plan(
         unmanaged=tuple(unmanaged),
         warnings=tuple(warnings),
         unmanaged_warnings=tuple(unmanaged_warnings),
-        notes=desired.notes,
+        notes=tuple(notes),
+        three_way=record is not None,
     )
 
 
@@ -124,6 +146,7 @@ def _workflow_changes(
     unmanaged: list[str],
     owner_email: str | None,
     warnings: list[str],
+    entries: Mapping[str, Entry],
 ) -> list[Change]:
     if not desired.manages_workflows:
         return []
@@ -132,14 +155,14 @@ def _workflow_changes(
         if not in_scope(name):
             continue
         local, remote = desired.workflows.get((name, version)), actual.workflows.get((name, version))
+        key = object_key(Kind.WORKFLOW, name, version)
         if local is not None:
-            changes.append(_compare(Kind.WORKFLOW, name, version, local, remote, options.overwrite))
+            changes.append(_compare(Kind.WORKFLOW, name, version, local, remote, options.overwrite, entries.get(key)))
         elif remote is not None:
-            key = object_key(Kind.WORKFLOW, name, version)
-            if options.prune_workflows and manages(owner_email, remote.definition) and "/" in name:
+            if options.prune_workflows and manages(owner_email, remote.definition, key, entries) and "/" in name:
                 if not options.only or Action.DELETE in options.only:
                     warnings.append(undeletable(Kind.WORKFLOW, name, version))
-            elif options.prune_workflows and manages(owner_email, remote.definition):
+            elif options.prune_workflows and manages(owner_email, remote.definition, key, entries):
                 changes.append(
                     Change(Kind.WORKFLOW, name, Action.DELETE, Reason.PRUNED, before=remote.definition, version=version)
                 )
@@ -155,17 +178,30 @@ def _compare(
     local: DesiredObject,
     remote: RemoteObject | None,
     overwrite: bool,
+    entry: Entry | None = None,
 ) -> Change:
-    """Create, update or no-op for an object defined locally."""
+    """Create, update or no-op for an object defined locally. ``entry``: what the last apply wrote (three-way)."""
     if remote is None:
-        return Change(kind, name, Action.CREATE, Reason.NEW_LOCALLY, after=local.definition, version=version,
+        reason = Reason.DELETED_ON_SERVER if entry is not None else Reason.NEW_LOCALLY
+        return Change(kind, name, Action.CREATE, reason, after=local.definition, version=version,
                       source=local.source)  # fmt: skip
     diff = field_diffs(remote.definition, local.definition)
     if not diff and not overwrite:
         return Change(kind, name, Action.NOOP, Reason.IN_SYNC, before=remote.definition, after=local.definition,
                       version=version, source=local.source)  # fmt: skip
-    return Change(kind, name, Action.UPDATE, Reason.CHANGED if diff else Reason.FORCED, before=remote.definition,
-                  after=local.definition, diff=diff, version=version, source=local.source)  # fmt: skip
+    reason, local_diff, server_diff = Reason.CHANGED if diff else Reason.FORCED, (), ()
+    if diff and entry is not None:
+        server_moved = body_hash(thaw(remote.definition)) != entry.held
+        local_moved = body_hash(thaw(local.definition)) not in (entry.written, entry.held)
+        base = thaw(entry.body) if entry.body is not None else None
+        if server_moved:
+            reason = Reason.CONFLICT if local_moved else Reason.CHANGED_ON_SERVER
+            if base is not None:
+                server_diff = field_diffs(base, remote.definition)
+                local_diff = field_diffs(base, local.definition) if local_moved else ()
+    return Change(kind, name, Action.UPDATE, reason, before=remote.definition, after=local.definition, diff=diff,
+                  version=version, source=local.source, local_diff=tuple(local_diff),
+                  server_diff=tuple(server_diff))  # fmt: skip
 
 
 def _fingerprints(changes: list[Change], actual: ActualState) -> dict[str, str | None]:

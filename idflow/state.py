@@ -44,6 +44,8 @@ class RemoteObject:
 class ActualState:
     tasks: Mapping[str, RemoteObject]
     workflows: Mapping[WorkflowKey, RemoteObject]
+    records: Mapping[int, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    """idflow's apply records on the server (raw, by version): never part of anyone's desired state."""
 
 
 def fingerprint(normalised: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
@@ -60,16 +62,21 @@ def actual_from_server(task_defs: list[dict[str, Any]], workflow_defs: list[dict
     for raw in task_defs:
         normalised = normalise_taskdef(raw)
         tasks[str(raw.get("name"))] = RemoteObject(normalised, fingerprint(normalised, raw))
+    from idflow.record import is_record
     from idflow.serverlock import LOCK_WORKFLOW
 
     workflows: dict[WorkflowKey, RemoteObject] = {}
+    records: dict[int, Mapping[str, Any]] = {}
     for raw in workflow_defs:
         if raw.get("name") == LOCK_WORKFLOW:
             continue  # idflow's own apply lock, never part of anyone's desired state
+        if is_record(raw):
+            records[int(raw.get("version") or 1)] = raw
+            continue
         normalised = normalise_workflowdef(raw)
         key = (str(raw.get("name")), int(raw.get("version") or 1))
         workflows[key] = RemoteObject(normalised, fingerprint(normalised, raw))
-    return ActualState(MappingProxyType(tasks), MappingProxyType(workflows))
+    return ActualState(MappingProxyType(tasks), MappingProxyType(workflows), MappingProxyType(records))
 
 
 def read_actual(remote: Remote) -> ActualState:

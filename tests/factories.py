@@ -7,8 +7,9 @@ from types import MappingProxyType
 from typing import Any
 
 from idflow.normal import normalise_taskdef
-from idflow.plan import PlanOptions
+from idflow.plan import Kind, PlanOptions, object_key, thaw
 from idflow.planner import build_plan
+from idflow.record import DEFAULT_ENVIRONMENT, ApplyRecord, Entry, body_hash
 from idflow.state import ActualState, DesiredObject, DesiredState, RemoteObject, actual_from_server
 
 URL = "http://conductor.test/api"
@@ -47,12 +48,30 @@ def workflow(name: str, version: int, tasks: list[dict[str, Any]], **fields: Any
     return {"name": name, "version": version, "schemaVersion": 2, "tasks": tasks, **fields}
 
 
+def applied_record(actual_state: ActualState, project: str = "test") -> ApplyRecord:
+    """An apply record as if idflow had applied everything the server holds (and nothing changed since)."""
+    objects = {}
+    for key, obj in [
+        *((object_key(Kind.TASK, n), o) for n, o in actual_state.tasks.items()),
+        *((object_key(Kind.WORKFLOW, n, v), o) for (n, v), o in actual_state.workflows.items()),
+    ]:
+        body = thaw(obj.definition)
+        objects[key] = Entry(body_hash(body), body_hash(body), body, "2026-01-01T00:00:00+00:00")
+    return ApplyRecord(project, DEFAULT_ENVIRONMENT, MappingProxyType(objects))
+
+
 def plan_of(desired_state: DesiredState, actual_state: ActualState, **options: Any):  # type: ignore[no-untyped-def]
+    """A plan; without owner_email, as if idflow had applied all the server holds (``record=None``: no record)."""
     owner_email = options.pop("owner_email", None)
     ignore = tuple(options.pop("ignore", ()))
+    record = options.pop("record", "all")
+    record_note = options.pop("record_note", "")
+    if record == "all":
+        record = None if owner_email else applied_record(actual_state)
     return build_plan(
-        desired_state, actual_state, PlanOptions(**options), server_url=URL, owner_email=owner_email, ignore=ignore
-    )
+        desired_state, actual_state, PlanOptions(**options), server_url=URL, owner_email=owner_email, ignore=ignore,
+        record=record, record_note=record_note,
+    )  # fmt: skip
 
 
 def write_task_file(root: Path, name: str, *, package: bool = False, **settings: Any) -> Path:

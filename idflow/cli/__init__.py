@@ -169,13 +169,27 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 
 def _register() -> None:
-    from idflow.cli import apply, completion, deps, plan, schema, server, stage, tasks, validate, worker, workflows
+    from idflow.cli import (
+        apply,
+        completion,
+        deps,
+        history,
+        plan,
+        schema,
+        server,
+        stage,
+        tasks,
+        validate,
+        worker,
+        workflows,
+    )
 
     cli.add_command(server.server)
     cli.add_command(plan.plan)
     cli.add_command(plan.show)
     cli.add_command(validate.validate)
     cli.add_command(apply.apply)
+    cli.add_command(history.history)
     tasks.tasks.add_command(deps.deps)
     cli.add_command(tasks.tasks)
     cli.add_command(workflows.workflows)

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True, help="Updates sent at once.")
 @click.option("--plan-now", is_flag=True, help="Plan, show, confirm and apply in one go (no saved plan).")
 @click.option("--dry-run", is_flag=True, help="Say which requests would be sent, and send none.")
+@click.option(
+    "--allow-conflicts", is_flag=True, help="Overwrite conflicts (changed locally and on the server) without asking."
+)
 @plan_options
 @pass_app
 def apply(
@@ -33,6 +36,7 @@ def apply(
     parallelism: int,
     plan_now: bool,
     dry_run: bool,
+    allow_conflicts: bool,
     **shape: object,
 ) -> None:
     """Apply a saved plan (default: state/plan.json), refusing it if the server changed since."""
@@ -67,7 +71,7 @@ def apply(
     forced = forced_task_deletes(the_plan)
     if forced and not auto_approve:
         used_now = users_now(app.remote, [c.name for c in forced])
-    confirm_plan(the_plan, auto_approve, used_now=used_now)
+    confirm_plan(the_plan, auto_approve, used_now=used_now, allow_conflicts=allow_conflicts)
 
     try:
         outcome = _run(app, the_plan, path, parallelism)

@@ -91,9 +91,25 @@ def confirm_plan(
     auto_approve: bool,
     question: str = "Apply these changes?",
     used_now: dict[str, list[str]] | None = None,
+    allow_conflicts: bool = False,
 ) -> None:
     """Ask before writing; deletes are named in the question, and a forced plan says so, naming each
-    task it deletes that workflows use now (``used_now``). Refuses without a person to ask."""
+    task it deletes that workflows use now (``used_now``). Refuses without a person to ask.
+
+    A conflict (changed locally and on the server since the last apply) overwrites someone's hand edit:
+    it needs its own yes, and ``-y`` alone does not give it (``--allow-conflicts`` does), so an automatic
+    apply on merge stops instead of silently undoing a fix made on the server."""
+    conflicts = [f"{c.kind.value} {c.label}" for c in plan.conflicts]
+    if conflicts and not allow_conflicts:
+        named = ", ".join(conflicts)
+        if auto_approve or not interactive():
+            raise ConfirmationRefused(
+                f"the plan overwrites {len(conflicts)} conflict(s), changed both locally and on the server since "
+                f"the last apply: {named}; nothing was changed. Confirm at a terminal, or pass --allow-conflicts"
+            )
+        click.echo(f"CONFLICT: {named} changed both locally and on the server since the last apply.", err=True)
+        if not click.confirm("Overwrite the server's changes with the local definitions?", default=False, err=True):
+            raise ConfirmationRefused("nothing was changed (conflicts not confirmed)")
     if auto_approve:
         return
     from idflow.render import one_line

@@ -9,7 +9,7 @@ import click
 from idflow.cli.common import emit_plan, format_option
 from idflow.cli.context import AppContext, pass_app
 from idflow.errors import DefinitionError, IdflowError
-from idflow.plan import Action, PlanOptions
+from idflow.plan import Action, Plan, PlanOptions
 
 EXIT_CHANGES = 2
 
@@ -67,6 +67,12 @@ def options_from(
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @click.option(
+    "--drift",
+    is_flag=True,
+    help="Report only what changed on the server since the last apply (drift, conflicts); save no plan. "
+    "With --detailed-exitcode: 2 when there is any.",
+)
+@click.option(
     "--max-chars",
     type=click.IntRange(min=1000),
     default=65_000,
@@ -85,6 +91,7 @@ def plan(
     fmt: str,
     out: Path | None,
     detailed_exitcode: bool,
+    drift: bool,
     max_chars: int,
     parts_dir: Path | None,
     **shape: object,
@@ -102,6 +109,11 @@ def plan(
 
             echo_error_annotations(exc, app.config.root if isinstance(exc, DefinitionError) else Path.cwd())
         raise
+    if drift:
+        _emit_drift(app, the_plan, "text" if fmt == "github" else fmt, max_chars, parts_dir)
+        if detailed_exitcode and the_plan.drift:
+            click.get_current_context().exit(EXIT_CHANGES)
+        return
     path = out or app.config.state_dir / "plan.json"
     write_plan(the_plan, path)
     emit_plan(app, the_plan, "text" if fmt == "github" else fmt, max_chars=max_chars, parts_dir=parts_dir)
@@ -118,6 +130,19 @@ def plan(
         click.echo(f"Saved the plan to {path}. Apply it with: idflow apply {path}", err=True)
     if detailed_exitcode and the_plan.has_changes:
         click.get_current_context().exit(EXIT_CHANGES)
+
+
+def _emit_drift(app: AppContext, the_plan: Plan, fmt: str, max_chars: int, parts_dir: Path | None) -> None:
+    """The plan cut down to drift: what the server did since the last apply (everything, without a record)."""
+    from dataclasses import replace
+
+    drift = replace(the_plan, changes=the_plan.drift, unmanaged=())
+    emit_plan(app, drift, fmt, max_chars=max_chars, parts_dir=parts_dir)
+    if fmt == "text":
+        pending = sum(1 for c in the_plan.changes if c.action is not Action.NOOP) - len(drift.changes)
+        verdict = f"Drift: {len(drift.changes)} object(s) changed on the server" if drift.changes else "No drift"
+        tail = f"; {pending} local change(s) pending apply, not drift" if pending else ""
+        click.echo(f"{verdict}{tail}.", err=True)
 
 
 @click.command()

@@ -16,9 +16,10 @@ from idflow.log import get_logger
 from idflow.ownership import ForeignOwner, manages, owner_to_write
 from idflow.plan import Change, Plan, PlanOptions
 from idflow.planner import build_plan
+from idflow.record import DEFAULT_ENVIRONMENT, ApplyRecord, parse_record, project_key, record_version
 from idflow.remote import Remote
 from idflow.secrets import split_userinfo
-from idflow.state import DesiredState, load_desired, read_actual
+from idflow.state import ActualState, DesiredState, load_desired, read_actual
 from idflow.validate import validate_desired_workflows
 
 log = get_logger("idflow.core")
@@ -42,6 +43,7 @@ def make_plan(
             desired, tasks=MappingProxyType({n: t for n, t in desired.tasks.items() if n not in without_local})
         )
     actual = read_actual(remote)
+    record, record_note = read_record(config, actual)
     validate_desired_workflows(
         desired,
         known_tasks=set(desired.tasks) | set(actual.tasks),
@@ -57,9 +59,18 @@ def make_plan(
         server_url=config.server_url,
         owner_email=config.owner_email,
         ignore=config.ignore,
+        record=record,
+        record_note=record_note,
     )
     log.debug("planned", **plan.counts())
     return plan
+
+
+def read_record(config: Config, actual: ActualState) -> tuple[ApplyRecord | None, str]:
+    """This project's apply record among the server's (None and a note when there is none to read)."""
+    project = project_key(config)
+    raw = actual.records.get(record_version(project, DEFAULT_ENVIRONMENT))
+    return parse_record(raw, project, DEFAULT_ENVIRONMENT)
 
 
 def check_plan_file(plan: Plan, applied: dict[str, Any] | None, config: Config, path: Path) -> None:
@@ -85,7 +96,8 @@ def check_plan_file(plan: Plan, applied: dict[str, Any] | None, config: Config, 
 def _owner_agrees(change: Change, owner_email: str | None) -> bool:
     """Apply follows the ownership rule too: it writes only the configured owner, and updates or deletes
     only what it manages (``before``; apply checks that it is what the server holds before writing)."""
-    if change.before is not None and not manages(owner_email, change.before):
+    # Without owner_email what is ours is what the apply record names: apply checks deletes under the lock.
+    if change.before is not None and owner_email and not manages(owner_email, change.before):
         return False
     if change.after is not None:
         written = change.after.get("ownerEmail")
@@ -142,6 +154,8 @@ def apply_saved_plan(
                     f"server holds ({', '.join(mismatched[:5])}{', ...' if len(mismatched) > 5 else ''}): the plan "
                     "was edited; nothing was written. Run `idflow plan` again"
                 )
+            record, _note = read_record(config, actual)
+            _check_ours(config, plan, record)
             started = datetime.now(UTC)
             with guard.deferred():
                 executor = Executor(
@@ -154,6 +168,7 @@ def apply_saved_plan(
                 results = executor.run()
                 interrupted = guard.name or None
                 report = write_report(config.state_dir, plan, plan_path, results, started, interrupted=interrupted)
+                write_record(config, remote, plan, results, record)
                 if plan_path is not None and not interrupted:
                     mark_applied(
                         plan_path,
@@ -174,3 +189,53 @@ def apply_saved_plan(
         )
     assert outcome is not None
     return outcome
+
+
+def _check_ours(config: Config, plan: Plan, record: ApplyRecord | None) -> None:
+    """Without owner_email, a delete is ours only if this project's record (read now) names the object."""
+    if config.owner_email:
+        return
+    applied = record.objects if record is not None else {}
+    foreign = [c.key for c in plan.actionable if c.before is not None and c.after is None
+               and not manages(None, c.before, c.key, applied)]  # fmt: skip
+    if foreign:
+        raise PlanFileError(
+            f"the plan deletes objects this project's apply record does not name ({', '.join(foreign)}): "
+            "without owner_email only what idflow applied here is this project's; nothing was written"
+        )
+
+
+def write_record(
+    config: Config, remote: Remote, plan: Plan, results: list[Result], previous: ApplyRecord | None
+) -> None:
+    """Record what this apply wrote (what succeeded) and what the server then held. Never fails the apply:
+    a record that cannot be written only means the next plan is two-way for these objects."""
+    from idflow import __version__
+    from idflow.apply import summarise
+    from idflow.errors import IdflowError
+    from idflow.plan import Kind, thaw
+    from idflow.record import apply_meta, record_definition, updated
+
+    done = [r.change for r in results if r.status is Status.APPLIED]
+    if not done:
+        return
+    try:
+        after = read_actual(remote)
+        held: dict[str, Any] = {}
+        for change in done:
+            obj = (
+                after.tasks.get(change.name)
+                if change.kind is Kind.TASK
+                else after.workflows.get((change.name, int(change.version or 1)))
+            )
+            held[change.key] = thaw(obj.definition) if obj is not None else None
+        written = {c.key: thaw(c.after) if c.after is not None else None for c in done}
+        project = project_key(config)
+        current, _note = parse_record(
+            after.records.get(record_version(project, DEFAULT_ENVIRONMENT)), project, DEFAULT_ENVIRONMENT
+        )
+        new = updated(current or previous, project, DEFAULT_ENVIRONMENT, written, held,
+                      apply_meta(config.root, __version__, summarise(results)))  # fmt: skip
+        remote.put_workflow_defs([record_definition(new)])
+    except IdflowError as error:
+        log.warning("could not write the apply record; the next plan compares two ways", error=str(error))

@@ -27,7 +27,8 @@ def plan_view(plan: Plan, literals: tuple[str, ...] = (), noop_bodies: bool = Tr
     for change in view["changes"]:
         change["before"] = mask_secrets(change["before"], literals)
         change["after"] = mask_secrets(change["after"], literals)
-        for diff in change["diff"]:
+        since = change.get("since_last_apply") or {}
+        for diff in [*change["diff"], *since.get("local", ()), *since.get("server", ())]:
             if _path_is_secret(diff["path"]):
                 diff["before"] = MASK if diff["before"] is not None else None
                 diff["after"] = MASK if diff["after"] is not None else None

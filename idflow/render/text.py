@@ -68,6 +68,13 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
         for diff in change["diff"]:
             old, new = change_texts(diff["before"], diff["after"])
             lines.append(style(f"      {diff['path']}: {old} -> {new}", " "))
+        since = change.get("since_last_apply") or {}
+        for side, title in (("local", "locally"), ("server", "on the server")):
+            if since.get(side):
+                lines.append(style(f"      changed {title} since the last apply:", " "))
+                for diff in since[side]:
+                    was, now = value_text(diff["before"]), value_text(diff["after"])
+                    lines.append(style(f"        {diff['path']}: {was} -> {now}", " "))
         for blocker in change["blockers"]:
             where = f"{blocker['workflow']} v{blocker['version']} at {blocker['location']}"
             lines.append(style(f"      used by workflow {where}", " "))

@@ -692,3 +692,39 @@ def test_hostile_plan_file_kinds_and_sizes(project, proxy, scenario, case):
         run = project(*args)
         check(run, project, proxy, case, obs)
     assert proxy.requests == []
+
+
+def test_a_corrupt_or_foreign_apply_record_degrades_to_a_two_way_plan(project, server, unique, scenario):
+    from idflow.record import DEFAULT_ENVIRONMENT, RECORD_WORKFLOW, record_version
+
+    obs = scenario(
+        "This project's apply record on the server (workflow `idflow_apply_record`) is overwritten by hand: "
+        "with text that is not JSON, then with another project's record; `idflow plan` after a hand edit",
+        "exit 0 or 2, never an error: the plan compares two ways and says once why; the next apply writes "
+        "a good record again",
+    )
+    name = f"{unique}_a"
+    project.write_task(name, retry_count=1)
+    assert project("apply", "--plan-now", "-y").exit_code == 0
+    version = record_version(project.owner, DEFAULT_ENVIRONMENT)
+    raw = server.get_workflow_def(RECORD_WORKFLOW, version)
+    server.update_task_def({**server.get_task_def(name), "retryCount": 5})
+    seen = []
+    try:
+        for what, description in (
+            ("not JSON", "{{{ not json"),
+            ("another project's", raw["description"].replace(project.owner, "someone@else.io")),
+        ):
+            server.put_workflow_defs([{**raw, "description": description}])
+            planned = project("plan")
+            notes = planned.stdout.count("Note: the apply record on the server")
+            seen.append(f"{what}: exit {planned.exit_code}, notes {notes}, reason "
+                        f"{'changed-locally' if '(changed-locally)' in planned.stdout else '?'}")  # fmt: skip
+            assert planned.exit_code == 0 and notes == 1 and "(changed-locally)" in planned.stdout
+        assert project("apply", "-y").exit_code == 0
+        healed = "No changes" in project("plan").stdout and server.get_workflow_def(RECORD_WORKFLOW, version)
+        seen.append(f"after the next apply a readable record again: {bool(healed)}")
+        obs.observed = "; ".join(seen)
+        assert healed and '"format":1' in healed["description"]
+    finally:
+        server.delete_workflow_def(RECORD_WORKFLOW, version)

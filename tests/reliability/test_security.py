@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 import subprocess
@@ -360,3 +361,35 @@ def test_a_password_in_the_server_url_never_appears(project, proxy, server, uniq
         f"all {len(api_calls)} API calls carried basic auth; 0 leaks in output, {len(caplog.records)} log "
         f"records and {len(written)} files; plan server_url `{plan_doc['server_url']}`"
     )
+
+
+def test_an_empty_project_without_owner_email_plans_no_deletes_on_a_shared_server(project, server, unique, scenario):
+    obs = scenario(
+        "An empty project folder without `owner_email` is pointed at a server where another team's tasks "
+        "(one used by its workflow, one not) live; `idflow plan`, then `idflow tasks purge --orphaned -y`",
+        "nothing is planned for deletion or deleted (only what this project applied is its own); one line "
+        "says the other objects are left alone and hints at owner_email",
+    )
+    theirs = [f"{unique}_theirs_used", f"{unique}_theirs_free"]
+    server.create_task_defs([{"name": n, "ownerEmail": "other-team@x.io"} for n in theirs])
+    server.put_workflow_defs([{
+        "name": f"{unique}_their_wf", "version": 1, "schemaVersion": 2, "ownerEmail": "other-team@x.io",
+        "tasks": [{"name": theirs[0], "taskReferenceName": "t", "type": "SIMPLE"}],
+    }])  # fmt: skip
+    try:
+        project.config_path.write_text("conductor:\n  timeout_seconds: 5\n")
+        planned = project("plan", "--format", "json")
+        doc = json.loads(planned.stdout)
+        deletes = [c["name"] for c in doc["changes"] if c["action"] == "delete"]
+        text = project("plan")
+        purged = project("tasks", "purge", "--orphaned", "-y")
+        still = [n for n in theirs if server.get_task_def(n) is not None]
+        hints = text.stdout.count("set owner_email")
+        obs.observed = (
+            f"plan exit {planned.exit_code}, {len(deletes)} delete(s) planned, hint lines: {hints}; purge "
+            f"--orphaned exit {purged.exit_code}; the other team's tasks still on the server: {len(still)} of 2"
+        )
+        assert planned.exit_code == 0 and deletes == [] and hints == 1
+        assert purged.exit_code == 0 and still == theirs
+    finally:
+        server.delete_workflow_def(f"{unique}_their_wf", 1)

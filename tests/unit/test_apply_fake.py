@@ -9,12 +9,14 @@ from idflow.errors import RemoteTimeout, ServerUnavailable, StalePlanError
 from idflow.plan import PlanOptions
 from idflow.planner import build_plan
 from idflow.state import read_actual
-from tests.factories import desired, simple, workflow
+from tests.factories import applied_record, desired, simple, workflow
 from tests.fakes import FakeRemote
 
 
 def plan_for(remote, wanted, **options):
-    return build_plan(wanted, read_actual(remote), PlanOptions(**options), server_url=remote.url)
+    """As if idflow had applied everything the fake server holds (no owner_email: the record says what is ours)."""
+    now = read_actual(remote)
+    return build_plan(wanted, now, PlanOptions(**options), server_url=remote.url, record=applied_record(now))
 
 
 def statuses(results):

@@ -109,7 +109,7 @@ def test_the_drift_recipe_uses_the_detailed_exit_code_and_json():
     workflow = load(CI / "idflow-drift.yml")
     commands = [c for s in run_scripts(workflow) for c in idflow_commands(s)]
     plan = next(c for c in commands if c[0] == "plan")
-    assert "--detailed-exitcode" in plan and plan[plan.index("--format") + 1] == "json"
+    assert "--drift" in plan and "--detailed-exitcode" in plan and plan[plan.index("--format") + 1] == "json"
     assert "schedule" in workflow["on"]
 
 
@@ -186,7 +186,7 @@ def test_the_gitlab_recipes_do_what_the_github_ones_do():
     assert ["apply", saved[saved.index("--out") + 1], "--auto-approve"] in apply  # exactly the saved plan
     drift = commands("idflow-drift.gitlab-ci.yml")
     plan = next(c for c in drift if c[0] == "plan")
-    assert "--detailed-exitcode" in plan and plan[plan.index("--format") + 1] == "json"
+    assert "--drift" in plan and "--detailed-exitcode" in plan and plan[plan.index("--format") + 1] == "json"
     pipeline = yaml.safe_load((CI / "gitlab" / "idflow-apply-on-merge.gitlab-ci.yml").read_text())
     assert pipeline["idflow-apply"]["rules"][0]["when"] == "manual"
 

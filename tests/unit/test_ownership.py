@@ -13,7 +13,7 @@ from idflow.core.operations import check_plan_file
 from idflow.errors import PlanFileError
 from idflow.ownership import ForeignOwner, manages, owner_to_write
 from idflow.plan import Action, Change, Kind, Reason
-from tests.factories import actual, desired, plan_of, simple, workflow
+from tests.factories import actual, applied_record, desired, plan_of, simple, workflow
 
 
 def test_the_configured_owner_is_written_and_another_one_refused():
@@ -25,10 +25,29 @@ def test_the_configured_owner_is_written_and_another_one_refused():
         owner_to_write("team@x.io", "idflow@example.com")
 
 
-def test_without_a_configured_owner_files_keep_theirs_and_everything_is_managed():
+def test_without_a_configured_owner_files_keep_theirs_and_only_what_idflow_applied_is_managed():
     assert owner_to_write(None, "idflow@example.com") == "idflow@example.com"
     assert owner_to_write(None, None) is None
-    assert manages(None, {"ownerEmail": "anyone@x.io"}) and manages(None, {})
+    applied = {"task:mine"}
+    assert manages(None, {"ownerEmail": "anyone@x.io"}, "task:mine", applied)
+    assert not manages(None, {"ownerEmail": "anyone@x.io"}, "task:theirs", applied)
+    assert not manages(None, {}, "task:mine") and not manages(None, {})
+
+
+def test_without_owner_or_record_an_empty_project_deletes_nothing_and_says_why():
+    server = actual({"name": "theirs_a"}, {"name": "theirs_b"}, workflows=[workflow("w", 1, [simple("theirs_a")])])
+    plan = plan_of(desired(workflows=[]), server, prune_workflows=True, record=None)
+    assert [c for c in plan.changes if c.action.value == "delete"] == []
+    assert sorted(plan.unmanaged) == ["task:theirs_a", "task:theirs_b", "workflow:w:1"]
+    assert any("set owner_email" in n and "3 object(s)" in n for n in plan.notes)
+
+
+def test_without_owner_the_record_says_what_is_orphaned():
+    server = actual({"name": "ours"}, {"name": "theirs"})
+    record = applied_record(actual({"name": "ours"}))
+    plan = plan_of(desired(), server, record=record)
+    assert [(c.name, c.action.value, c.reason.value) for c in plan.changes] == [("ours", "delete", "orphaned")]
+    assert plan.unmanaged == ("task:theirs",)
 
 
 def test_only_objects_of_the_configured_owner_are_managed():

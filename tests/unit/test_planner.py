@@ -1,5 +1,5 @@
 from idflow.plan import Action, Reason
-from tests.factories import actual, desired, plan_of, simple, workflow
+from tests.factories import actual, applied_record, desired, plan_of, simple, workflow
 
 
 def by_name(plan):
@@ -297,3 +297,37 @@ def test_fingerprints_only_for_changes_in_the_plan():
         desired({"name": "new"}, {"name": "upd", "retryCount": 1}), actual({"name": "upd"}), only=(Action.CREATE,)
     )
     assert dict(plan.fingerprints) == {"task:new": None}
+
+
+def test_three_way_reasons_from_the_apply_record():
+    applied = actual({"name": "pend", "retryCount": 1}, {"name": "drift", "retryCount": 1},
+                     {"name": "both", "retryCount": 1}, {"name": "gone", "retryCount": 1})  # fmt: skip
+    record = applied_record(applied)
+    now = actual({"name": "pend", "retryCount": 1}, {"name": "drift", "retryCount": 5},
+                 {"name": "both", "retryCount": 5}, {"name": "new", "ownerEmail": "me@x.io"})  # fmt: skip
+    local = desired({"name": "pend", "retryCount": 2}, {"name": "drift", "retryCount": 1},
+                    {"name": "both", "retryCount": 3}, {"name": "gone", "retryCount": 1})  # fmt: skip
+    plan = plan_of(local, now, owner_email="me@x.io", record=record)
+    got = {c.name: (c.action.value, c.reason.value) for c in plan.changes}
+    assert got == {
+        "pend": ("update", "changed-locally"),
+        "drift": ("update", "changed-on-server"),
+        "both": ("update", "conflict"),
+        "gone": ("create", "deleted-on-server"),
+        "new": ("delete", "new-on-server"),
+    }
+    both = by_name(plan)["both"]
+    assert [(d.path, d.before, d.after) for d in both.local_diff] == [("retryCount", 1, 3)]
+    assert [(d.path, d.before, d.after) for d in both.server_diff] == [("retryCount", 1, 5)]
+    assert [c.name for c in plan.conflicts] == ["both"]
+    assert sorted(c.name for c in plan.drift) == ["both", "drift", "gone", "new"]
+    assert plan.three_way
+
+
+def test_without_a_record_the_plan_is_two_way_says_why_once_and_drift_is_every_change():
+    now = actual({"name": "a", "retryCount": 5})
+    plan = plan_of(desired({"name": "a", "retryCount": 1}), now, owner_email="me@x.io", record_note="no apply record")
+    assert not plan_of(desired({"name": "b"}), actual(), owner_email="me@x.io", record_note="no apply record").notes
+    assert by_name(plan)["a"].reason.value == "changed-locally" and not plan.three_way
+    assert [n for n in plan.notes if "no apply record" in n] == [plan.notes[0]] and len(plan.notes) == 1
+    assert [c.name for c in plan.drift] == ["a"]

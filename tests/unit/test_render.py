@@ -59,7 +59,7 @@ def test_json_has_plan_file_shape():
     doc = json.loads(render_json(mixed_plan()))
     assert doc["summary"] == {"create": 1, "update": 1, "delete": 2, "no-op": 0, "blocked": 1}
     assert {c["action"] for c in doc["changes"]} == {"create", "update", "delete"}
-    assert doc["format_version"] == "1.1" and "fingerprints" in doc and doc["unmanaged_warnings"] == []
+    assert doc["format_version"] == "1.2" and "fingerprints" in doc and doc["unmanaged_warnings"] == []
 
 
 def test_markdown_single_part_has_summary_table_and_details():
@@ -123,3 +123,20 @@ def test_warnings_about_other_owners_are_one_line_unless_verbose():
     assert json.loads(render_json(plan))["unmanaged_warnings"] == list(plan.unmanaged_warnings)
     quiet = plan_of(desired(), actual(workflows=[mine]), owner_email="me@x.io")
     assert "not managed" not in render_text(quiet) and "not managed" not in render_markdown(quiet)[0]
+
+
+def test_a_conflict_shows_both_diffs_against_the_last_apply_and_masks_secrets_in_them():
+    from idflow.render.markdown import render_markdown
+    from tests.factories import applied_record
+
+    base = actual({"name": "a", "retryCount": 1, "inputTemplate": {"api_token": "OLD"}})
+    now = actual({"name": "a", "retryCount": 5, "inputTemplate": {"api_token": "HANDEDIT"}})
+    local = desired({"name": "a", "retryCount": 3, "inputTemplate": {"api_token": "OLD"}})
+    plan = plan_of(local, now, owner_email="me@x.io", record=applied_record(base))
+    text = render_text(plan)
+    assert "(conflict)" in text
+    assert "changed locally since the last apply:\n        retryCount: 1 -> 3" in text
+    assert "changed on the server since the last apply:\n        inputTemplate.api_token:" in text
+    assert "retryCount: 1 -> 5" in text and "HANDEDIT" not in text and "OLD" not in text
+    markdown = "\n".join(render_markdown(plan))
+    assert "**Changed locally since the last apply:**" in markdown and "HANDEDIT" not in markdown
