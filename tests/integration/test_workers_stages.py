@@ -91,10 +91,11 @@ class Workers:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_for(self, text: str, timeout: float = 60) -> None:
+    def wait_for(self, text: str, timeout: float = 60, count: int = 1) -> None:
+        """Until ``text`` is in the log ``count`` times (the process logs each worker as it starts)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.log:
+            if self.log.count(text) >= count:
                 return
             if self.process.poll() is not None:
                 raise AssertionError(f"worker exited ({self.process.returncode}) before {text!r}:\n{self.log}")
