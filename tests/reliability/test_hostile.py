@@ -302,16 +302,16 @@ def test_config_file_that_does_not_exist_or_is_a_folder(project, proxy, scenario
 
 # -- workflow files: values of the model's fields ------------------------------------------------
 
-W = "idflow/workflows/wf.yaml"
+WFF = "idflow/workflows/wf.yaml"
 _WF = "name: wf\nversion: 1\ntasks:\n  - name: wait\n    taskReferenceName: wait\n    type: WAIT\n"
 WORKFLOW_CASES = [
-    (Case("timeout_seconds_string", "'timeoutSeconds' must be a whole number, not the string '600'", W, 7),
+    (Case("timeout_seconds_string", "'timeoutSeconds' must be a whole number, not the string '600'", WFF, 7),
      _WF + "timeoutSeconds: '600'\n"),
-    (Case("timeout_policy_not_a_choice", "'timeoutPolicy' must be one of TIME_OUT_WF, ALERT_ONLY, not 'RETRY'", W, 7),
+    (Case("timeout_policy_not_a_choice", "'timeoutPolicy' must be one of TIME_OUT_WF, ALERT_ONLY, not 'RETRY'", WFF, 7),
      _WF + "timeoutPolicy: RETRY\n"),
-    (Case("task_type_number", "'tasks[0].type' must be a string, not the number 5", W, 6),
+    (Case("task_type_number", "'tasks[0].type' must be a string, not the number 5", WFF, 6),
      _WF.replace("type: WAIT", "type: 5")),
-    (Case("task_optional_string", "'tasks[0].optional' must be true or false, not the string 'yes'", W, 7),
+    (Case("task_optional_string", "'tasks[0].optional' must be true or false, not the string 'yes'", WFF, 7),
      _WF + "    optional: 'yes'\n"),
 ]  # fmt: skip
 
@@ -322,8 +322,8 @@ def test_hostile_workflow_values(project, proxy, scenario, case, text):
         f"Workflow file: {case.id.replace('_', ' ')} (`idflow plan`)",
         f"exit 1, one line naming {case.where} line {case.line}: “{case.expect}”",
     )
-    (project.root / W).parent.mkdir(parents=True, exist_ok=True)
-    (project.root / W).write_text(text)
+    (project.root / WFF).parent.mkdir(parents=True, exist_ok=True)
+    (project.root / WFF).write_text(text)
     run = project("plan")
     check(run, project, proxy, case, obs)
     assert not project.plan_path.exists()

@@ -343,7 +343,7 @@ def test_a_password_in_the_server_url_never_appears(project, proxy, server, uniq
     assert plan_doc["server_url"] == proxy.api_url  # stored without userinfo
     assert "idflow-user" not in shown.stdout
     markdown = (project.root / "parts" / "plan-part-1.md").read_text()
-    assert f"Server: `{proxy.api_url}`" in markdown  # the PR comment names the server, without userinfo
+    assert f"Server: <code>{proxy.api_url}</code>" in markdown  # the PR comment names the server, without userinfo
     for failed in (rejected, down):  # the remote error names the server, without userinfo
         assert proxy.api_url in failed.output and "idflow-user" not in failed.output, failed.output
     assert f"{proxy.api_url}/metadata/taskdefs" in json.dumps(project.last_report())

@@ -92,12 +92,14 @@ def test_release_never_deletes_another_holders_lock(tmp_path):
 
 def test_a_stopped_executor_starts_nothing_more_and_says_what_did_not_start():
     remote = FakeRemote()
-    remote.tasks = {n: {"name": n} for n in ("u1", "u2", "u3", "gone")}
+    owner = "team@example.com"
+    remote.tasks = {n: {"name": n, "ownerEmail": owner} for n in ("u1", "u2", "u3", "gone")}
     plan = build_plan(
-        desired({"name": "new"}, *({"name": n, "retryCount": 0} for n in ("u1", "u2", "u3"))),
+        desired(*({"name": n, "ownerEmail": owner, "retryCount": 0} for n in ("new", "u1", "u2", "u3"))),
         read_actual(remote),
         PlanOptions(),
         server_url=remote.url,
+        owner_email=owner,
     )
     stop = []
     executor = Executor(remote, plan, parallelism=1, on_result=stop.append, should_stop=lambda: len(stop) >= 2)
@@ -106,7 +108,7 @@ def test_a_stopped_executor_starts_nothing_more_and_says_what_did_not_start():
     assert landed == {"new", "u1"}
     assert {n for n, r in results.items() if r.status is Status.SKIPPED} == {"u2", "u3", "gone"}
     assert all(results[n].detail.startswith("not started:") for n in ("u2", "u3", "gone"))
-    assert "gone" in remote.tasks and remote.tasks["u2"] == {"name": "u2"}
+    assert "gone" in remote.tasks and remote.tasks["u2"] == {"name": "u2", "ownerEmail": owner}
 
 
 def test_the_guard_defers_signals_inside_and_restores_the_handlers():
