@@ -26,7 +26,7 @@ import functools
 import keyword
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -692,19 +692,13 @@ class _FileReader:
             return
         count = len(self.problems)
         positional = _POSITIONAL[kind]
-        arguments: list[tuple[str, ast.expr, ast.AST]] = []  # (keyword, value, where the keyword is)
-        for index, arg in enumerate(decorator.args):
-            if isinstance(arg, ast.Starred):
-                self.problem(arg, f"*{ast.unparse(arg.value)}: cannot be read without running the code")
-            elif index >= len(positional):
-                self.problem(arg, f"worker_task takes at most {len(positional)} positional argument(s)")
-            else:
-                arguments.append((positional[index], arg, arg))
-        for kw in decorator.keywords:
-            if kw.arg is None:
-                self.problem(kw, f"**{ast.unparse(kw.value)}: cannot be read without running the code")
-            else:
-                arguments.append((kw.arg, kw.value, kw))
+        arguments = self._arguments(
+            decorator,
+            positional,
+            lambda arg: f"*{ast.unparse(arg.value)}: cannot be read without running the code"
+            if isinstance(arg, ast.Starred)
+            else f"worker_task takes at most {len(positional)} positional argument(s)",
+        )
 
         name_node: ast.expr | None = None
         task_def: ast.expr | None = None
@@ -833,20 +827,32 @@ class _FileReader:
                 name, fields if ok else {}, explicit, name_node, line, style, symbol, domain, node_id, notes,
             ))  # fmt: skip
 
-    def _read_worker_object(self, call: ast.Call, aliases: Mapping[str, str]) -> None:
-        """``Worker(task_definition_name=..., execute_function=..., task_def_template=TaskDef(...), ...)``."""
-        count = len(self.problems)
+    def _arguments(
+        self, call: ast.Call, positional: Sequence[str], positional_problem: Callable[[ast.expr], str]
+    ) -> list[tuple[str, ast.expr, ast.AST]]:
+        """A call's arguments as ``(keyword, value, where the keyword is)``, positional ones named by
+        ``positional``; what cannot be read without running the code is a problem."""
         arguments: list[tuple[str, ast.expr, ast.AST]] = []
         for index, arg in enumerate(call.args):
-            if isinstance(arg, ast.Starred) or index >= len(_WORKER_PARAMETERS):
-                self.problem(arg, "Worker(...): this positional argument cannot be read; pass it by keyword")
+            if isinstance(arg, ast.Starred) or index >= len(positional):
+                self.problem(arg, positional_problem(arg))
             else:
-                arguments.append((_WORKER_PARAMETERS[index], arg, arg))
+                arguments.append((positional[index], arg, arg))
         for kw in call.keywords:
             if kw.arg is None:
                 self.problem(kw, f"**{ast.unparse(kw.value)}: cannot be read without running the code")
             else:
                 arguments.append((kw.arg, kw.value, kw))
+        return arguments
+
+    def _read_worker_object(self, call: ast.Call, aliases: Mapping[str, str]) -> None:
+        """``Worker(task_definition_name=..., execute_function=..., task_def_template=TaskDef(...), ...)``."""
+        count = len(self.problems)
+        arguments = self._arguments(
+            call,
+            _WORKER_PARAMETERS,
+            lambda _arg: "Worker(...): this positional argument cannot be read; pass it by keyword",
+        )
         name_node: ast.expr | None = None
         execute: ast.expr | None = None
         domain: str | None = None
