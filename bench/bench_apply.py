@@ -4,7 +4,7 @@ Run: ``CONDUCTOR_SERVER_URL=http://127.0.0.1:8127/api .venv/bin/python bench/ben
 [--tasks N] [--repeat R] [--parallelism 1,4,8,16] [--raw] [--server-pid PID] [--latency-ms MS]``.
 
 Plans are built with ``build_plan`` on a hand-made ``DesiredState`` (unique names and owner email)
-and applied with ``idflow.core.apply_saved_plan`` (no plan file; the state folder is temporary).
+and applied with ``idflow.reconcile.apply_saved_plan`` (no plan file; the state folder is temporary).
 
 * creates: one bulk request (target: 1 write; the stale check adds 2 reads), repeated R times
   (the tasks are deleted between rounds);
@@ -40,13 +40,13 @@ from types import MappingProxyType
 from typing import Any
 
 from idflow.config import Config, load_config
-from idflow.core import apply_saved_plan
+from idflow.kinds.normal import normalise_taskdef
 from idflow.log import configure_logging
-from idflow.normal import normalise_taskdef
-from idflow.plan import Plan, PlanOptions
-from idflow.planner import build_plan
-from idflow.remote import ConductorRemote
-from idflow.state import DesiredObject, DesiredState, read_actual
+from idflow.plan.inputs import DesiredObject, DesiredState, read_actual
+from idflow.plan.model import Plan, PlanOptions
+from idflow.plan.planner import build_plan
+from idflow.reconcile import apply_saved_plan
+from idflow.server.client import ConductorRemote
 
 WRITES = frozenset({"create_task_defs", "update_task_def", "delete_task_def", "put_workflow_defs"})
 # (apply also creates and deletes its server lock, a workflow definition: not a definition write of the plan)

@@ -14,7 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from idflow.desired.tasks import discover_tasks
+from idflow.repo.task_files import discover_tasks
 
 TASK_TEMPLATE = '''\
 """Worker for {name}: enriches an order record."""

@@ -34,18 +34,17 @@ from typing import Any
 from bench_discovery import TASK_TEMPLATE
 
 from idflow.config import load_config
-from idflow.core import apply_saved_plan, make_plan
-from idflow.core.operations import validate_desired_workflows
-from idflow.desired.tasks import discover_tasks
-from idflow.desired.workflows import load_workflows
 from idflow.log import configure_logging
-from idflow.plan import Plan, PlanOptions
-from idflow.planner import build_plan
-from idflow.remote import ConductorRemote
+from idflow.plan.inputs import DesiredObject, DesiredState, load_desired, read_actual
+from idflow.plan.model import Plan, PlanOptions
+from idflow.plan.planner import build_plan
+from idflow.reconcile import apply_saved_plan, make_plan, validate_desired_workflows
 from idflow.render.json_render import render_json
 from idflow.render.markdown import render_markdown
 from idflow.render.text import render_text
-from idflow.state import DesiredObject, DesiredState, load_desired, read_actual
+from idflow.repo.task_files import discover_tasks
+from idflow.repo.workflow_files import load_workflows
+from idflow.server.client import ConductorRemote
 
 TEMPLATE_OWNER = '"orders-team@example.com"'
 LOOP_CONDITION = "if ($.{ref}['iteration'] < 3) {{ true; }} else {{ false; }}"

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from idflow import safefile, yamlfile
 from idflow.errors import ConfigError
-from idflow.secrets import redact_urls, split_userinfo
+from idflow.masking import redact_urls, split_userinfo
+from idflow.repo import safefile, yamlfile
 
 CONFIG_RELATIVE_PATH = Path("config") / "idflow.yml"
 DEFAULT_SERVER_URL = "http://localhost:8080/api"
@@ -76,7 +76,8 @@ class Config:
             f"{self.tasks_dir}: no tasks folder, and no {CONFIG_RELATIVE_PATH} here or above: create "
             f"{CONFIG_RELATIVE_PATH} and {shown}/ (see the README), or run idflow inside the project"
         )
-    project: str | None = None  # names this project's apply record on a shared server (idflow.record)
+
+    project: str | None = None  # names this project's apply record on a shared server (idflow.apply.record)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the project root when it is inside it (for messages and plan sources)."""

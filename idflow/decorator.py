@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from idflow.normal import TASKDEF_KEYWORDS
+from idflow.kinds.normal import TASKDEF_KEYWORDS
 
 # Keywords of conductor-python 2.0's ``worker_task`` besides the name. They do not change the definition.
 SDK_WORKER_KEYWORDS = (
@@ -67,9 +67,7 @@ def worker_task(task_definition_name: str, **kwargs: Any) -> Decorator:
     poll_interval_seconds = kwargs.pop("poll_interval_seconds", None)
     if poll_interval_seconds or poll_interval is not None:
         if "poll_interval_millis" in kwargs:
-            raise TypeError(
-                "worker_task(): give one of poll_interval_millis, poll_interval, poll_interval_seconds"
-            )
+            raise TypeError("worker_task(): give one of poll_interval_millis, poll_interval, poll_interval_seconds")
         if poll_interval_seconds:
             kwargs["poll_interval_millis"] = int(1000 * poll_interval_seconds)
         else:
@@ -79,8 +77,6 @@ def worker_task(task_definition_name: str, **kwargs: Any) -> Decorator:
     from conductor.client.worker.worker_task import worker_task as sdk_worker_task
 
     if definition_fields:
-        sdk_fields = {
-            k: v for k, v in definition_fields.items() if k in TaskDef.swagger_types and v is not None
-        }
+        sdk_fields = {k: v for k, v in definition_fields.items() if k in TaskDef.swagger_types and v is not None}
         kwargs["task_def"] = TaskDef(name=task_definition_name, **sdk_fields)
     return sdk_worker_task(task_definition_name=task_definition_name, **kwargs)

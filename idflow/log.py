@@ -9,22 +9,11 @@ from typing import Any
 
 import structlog
 
-from idflow.secrets import mask_secrets, mask_text
-
-_known_secrets: set[str] = set()
-
-
-def register_secrets(values: tuple[str, ...] | list[str]) -> None:
-    """Values (API key, secret, tokens) that must be masked wherever they would be logged."""
-    _known_secrets.update(v for v in values if v)
-
-
-def known_secrets() -> tuple[str, ...]:
-    return tuple(_known_secrets)
+from idflow.masking import known_secrets, mask_secrets, mask_text
 
 
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {k: mask_text(v) if isinstance(v, str) else v for k, v in mask_secrets(event, tuple(_known_secrets)).items()}
+    return {k: mask_text(v) if isinstance(v, str) else v for k, v in mask_secrets(event, known_secrets()).items()}
 
 
 class _StderrLogger:
@@ -80,7 +69,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 class _MaskFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = mask_text(record.getMessage(), _known_secrets)
+        message = mask_text(record.getMessage())
         record.msg, record.args = message, ()
         return True
 

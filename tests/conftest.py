@@ -97,7 +97,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         return
     if _server_problem:
         _no_server(_server_problem[0])
-    from idflow.devserver import free_port, port_in_use
+    from idflow.server.local import free_port, port_in_use
 
     nodes = 2 if BACKEND == "postgres" else 1
     if BACKEND == "postgres":
@@ -111,8 +111,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     while nodes > 1 and any(port_in_use(p) for p in range(port, port + nodes)):
         port = free_port()
     command = [
-        sys.executable, "-m", "idflow.cli", "server", "start", "--port", str(port), "--data-dir", str(data_dir),
-        "--backend", BACKEND, "--nodes", str(nodes),
+        sys.executable,
+        "-m",
+        "idflow.cli",
+        "server",
+        "start",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--backend",
+        BACKEND,
+        "--nodes",
+        str(nodes),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=data_dir)
     if result.returncode != 0:
@@ -224,7 +235,7 @@ def cli_project(project: Path, conductor_url: str, reader_url: str, unique: str)
 
 def remote_for(url: str, cwd: Path):
     from idflow.config import load_config
-    from idflow.remote import ConductorRemote
+    from idflow.server.client import ConductorRemote
 
     return ConductorRemote(load_config(cwd=cwd, environ={"CONDUCTOR_SERVER_URL": url}))
 

@@ -6,11 +6,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from idflow.normal import normalise_taskdef
-from idflow.plan import Kind, PlanOptions, object_key, thaw
-from idflow.planner import build_plan
-from idflow.record import DEFAULT_ENVIRONMENT, ApplyRecord, Entry, body_hash
-from idflow.state import ActualState, DesiredObject, DesiredState, RemoteObject, actual_from_server
+from idflow.apply.record import DEFAULT_ENVIRONMENT, ApplyRecord, Entry, body_hash
+from idflow.kinds.normal import normalise_taskdef
+from idflow.plan.inputs import ActualState, DesiredObject, DesiredState, RemoteObject, actual_from_server
+from idflow.plan.model import Kind, PlanOptions, object_key, thaw
+from idflow.plan.planner import build_plan
 
 URL = "http://conductor.test/api"
 

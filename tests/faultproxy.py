@@ -49,10 +49,20 @@ ACTIONS = frozenset({"pass", "refuse", "reset", "reset_before", "status", "respo
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 MAX_WAIT = 60.0  # cap for any injected delay or hang, seconds
 
-_HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "trailers", "transfer-encoding", "upgrade",
-})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _MAX_LINE = 65536
 _MAX_HEADERS = 200
@@ -381,9 +391,7 @@ class FaultProxy:
         with self._lock:
             return self._accepted
 
-    def count(
-        self, method: str | None = None, path_regex: str | None = None, forwarded: bool | None = None
-    ) -> int:
+    def count(self, method: str | None = None, path_regex: str | None = None, forwarded: bool | None = None) -> int:
         """Number of recorded requests matching all given filters."""
         pattern = re.compile(path_regex) if path_regex is not None else None
         wanted = method.upper() if method else None
@@ -473,8 +481,9 @@ class FaultProxy:
     def _spawn(self, client: socket.socket) -> None:
         client.settimeout(self.client_timeout)
         conn = _Conn(client)
-        thread = threading.Thread(target=self._handle_connection, args=(conn,), daemon=True,
-                                  name=f"faultproxy:{self._port}:conn")
+        thread = threading.Thread(
+            target=self._handle_connection, args=(conn,), daemon=True, name=f"faultproxy:{self._port}:conn"
+        )
         with self._lock:
             self._accepted += 1
             self._conns.add(conn)
@@ -646,8 +655,7 @@ class FaultProxy:
             upstream.connect()
             if conn.closed.is_set():
                 raise ConnectionAbortedError("proxy stopped")
-            upstream.putrequest(request.method, _origin_form(request.target), skip_host=True,
-                                skip_accept_encoding=True)
+            upstream.putrequest(request.method, _origin_form(request.target), skip_host=True, skip_accept_encoding=True)
             upstream.putheader("Host", up_hostport)
             dropped = _HOP_BY_HOP | request.connection_tokens() | {"host", "content-length", "expect"}
             for name, value in request.headers:
@@ -675,9 +683,7 @@ class FaultProxy:
         request: _Request,
         reason: str | None = None,
     ) -> None:
-        connection_tokens = {
-            t.strip().lower() for n, v in headers if n.lower() == "connection" for t in v.split(",")
-        }
+        connection_tokens = {t.strip().lower() for n, v in headers if n.lower() == "connection" for t in v.split(",")}
         dropped = _HOP_BY_HOP | connection_tokens | {"content-length"}
         lines = [f"HTTP/1.1 {status} {reason or _reason(status)}"]
         original_length = next((v for n, v in headers if n.lower() == "content-length"), None)

@@ -298,8 +298,14 @@ def test_max_lifetime_stops_the_proxy(upstream: _Upstream) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://10.0.0.1:80", "http://example.com:80", "http://192.168.1.5:8080", "https://127.0.0.1:443",
-     "http://127.0.0.1:8080/api", "http://127.0.0.1"],
+    [
+        "http://10.0.0.1:80",
+        "http://example.com:80",
+        "http://192.168.1.5:8080",
+        "https://127.0.0.1:443",
+        "http://127.0.0.1:8080/api",
+        "http://127.0.0.1",
+    ],
 )
 def test_non_loopback_or_bad_upstream_refused(url: str) -> None:
     with pytest.raises(ValueError):

@@ -117,8 +117,8 @@ def _error_line(text: str) -> None:
     """One line on stderr, every known secret masked (as in normal output and logs), and control characters
     and line breaks escaped: error messages carry what servers and files said (an OSC or CSI sequence, a
     newline and a fake line), and must not act on the terminal."""
+    from idflow.masking import mask_text
     from idflow.render import one_line
-    from idflow.secrets import mask_text
 
     click.echo(one_line(mask_text(text)), err=True)
 

@@ -14,8 +14,8 @@ from idflow.cli.plan import options_from, plan_options
 from idflow.errors import ApplyFailed, ApplyInterrupted
 
 if TYPE_CHECKING:
-    from idflow.core.operations import ApplyOutcome
-    from idflow.plan import Plan
+    from idflow.plan.model import Plan
+    from idflow.reconcile import ApplyOutcome
 
 
 @click.command()
@@ -40,9 +40,9 @@ def apply(
     **shape: object,
 ) -> None:
     """Apply a saved plan (default: state/plan.json), refusing it if the server changed since."""
-    from idflow.apply import explain, forced_task_deletes, users_now
-    from idflow.core import check_plan_file, make_plan
-    from idflow.planfile import read_plan
+    from idflow.apply.applier import explain, forced_task_deletes, users_now
+    from idflow.plan.file import read_plan
+    from idflow.reconcile import check_plan_file, make_plan
 
     config = app.config
     if plan_now:
@@ -84,7 +84,7 @@ def apply(
 
 
 def _run(app: AppContext, the_plan: Plan, path: Path | None, parallelism: int) -> ApplyOutcome:
-    from idflow.core import apply_saved_plan
+    from idflow.reconcile import apply_saved_plan
 
     config = app.config
     total = len(the_plan.actionable)
@@ -96,7 +96,7 @@ def _run(app: AppContext, the_plan: Plan, path: Path | None, parallelism: int) -
     else:
         from idflow.log import get_logger
 
-        log = get_logger("idflow.apply")
+        log = get_logger("idflow.apply.applier")
         outcome = apply_saved_plan(
             config,
             app.remote,

@@ -12,7 +12,7 @@ import click
 
 from idflow.cli.context import AppContext
 from idflow.errors import ConfirmationRefused, FileWriteError
-from idflow.plan import Action, Plan
+from idflow.plan.model import Action, Plan
 
 format_option = click.option(
     "--format",

@@ -9,7 +9,7 @@ import click
 
 if TYPE_CHECKING:
     from idflow.config import Config
-    from idflow.remote import ConductorRemote
+    from idflow.server.client import ConductorRemote
 
 
 @dataclass
@@ -24,7 +24,7 @@ class AppContext:
     def config(self) -> Config:
         if self._config is None:
             from idflow.config import load_config
-            from idflow.log import register_secrets
+            from idflow.masking import register_secrets
 
             self._config = load_config(self.config_path)
             register_secrets(self._config.secrets)
@@ -33,7 +33,7 @@ class AppContext:
     @property
     def remote(self) -> ConductorRemote:
         if self._remote is None:
-            from idflow.remote import ConductorRemote
+            from idflow.server.client import ConductorRemote
 
             self._remote = ConductorRemote(self.config)
         return self._remote

@@ -17,7 +17,7 @@ from idflow.errors import IdflowError
 @pass_app
 def deps(app: AppContext, names: tuple[str, ...], install: bool) -> None:
     """Show the requirements of local tasks (NAME..., default all) and whether they are installed."""
-    from idflow.workers import check_requirements, select_tasks, unmet
+    from idflow.run.workers import check_requirements, select_tasks, unmet
 
     tasks = select_tasks(app.config, names, all_tasks=not names, allow_none=True)
     statuses = check_requirements(tasks)

@@ -15,7 +15,7 @@ from idflow.cli.context import AppContext, pass_app
 @pass_app
 def history(app: AppContext, fmt: str) -> None:
     """List the last applies of this project to the server (when, who, commit, counts)."""
-    from idflow.record import DEFAULT_ENVIRONMENT, RECORD_WORKFLOW, parse_record, project_key, record_version
+    from idflow.apply.record import DEFAULT_ENVIRONMENT, RECORD_WORKFLOW, parse_record, project_key, record_version
 
     project = project_key(app.config)
     raw = app.remote.get_workflow_def(RECORD_WORKFLOW, record_version(project, DEFAULT_ENVIRONMENT))

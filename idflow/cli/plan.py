@@ -9,7 +9,7 @@ import click
 from idflow.cli.common import emit_plan, format_option
 from idflow.cli.context import AppContext, pass_app
 from idflow.errors import DefinitionError, IdflowError
-from idflow.plan import Action, Plan, PlanOptions
+from idflow.plan.model import Action, Plan, PlanOptions
 
 EXIT_CHANGES = 2
 
@@ -97,8 +97,8 @@ def plan(
     **shape: object,
 ) -> None:
     """Compare local definitions with the server and save what would change."""
-    from idflow.core import make_plan
-    from idflow.planfile import write_plan
+    from idflow.plan.file import write_plan
+    from idflow.reconcile import make_plan
 
     options = options_from(**shape)  # type: ignore[arg-type]
     try:
@@ -157,7 +157,7 @@ def _emit_drift(app: AppContext, the_plan: Plan, fmt: str, max_chars: int, parts
 @pass_app
 def show(app: AppContext, plan_file: Path | None, fmt: str, max_chars: int, parts_dir: Path | None) -> None:
     """Render a saved plan (default: state/plan.json)."""
-    from idflow.planfile import read_plan
+    from idflow.plan.file import read_plan
 
     the_plan, applied = read_plan(plan_file or app.config.state_dir / "plan.json")
     emit_plan(app, the_plan, fmt, max_chars=max_chars, parts_dir=parts_dir)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from idflow.errors import IdflowError
-from idflow.schema import KINDS  # light: the server model only
+from idflow.repo.schema import KINDS  # light: the server model only
 
 
 @click.command()
@@ -30,8 +30,8 @@ def schema(kind: str | None, output: Path | None) -> None:
     Generated from the checks `idflow validate` makes, so an editor flags nothing validate accepts.
     Event handlers and schedules have none: idflow does not manage them yet.
     """
-    from idflow.schema import dumps
-    from idflow.schema import schema as build
+    from idflow.repo.schema import dumps
+    from idflow.repo.schema import schema as build
 
     if output is None and kind is not None:
         click.echo(dumps(build(kind)), nl=False)

@@ -63,10 +63,10 @@ def start(app: AppContext, port: int, timeout: float, backend: str, nodes: int, 
     """Fetch the server jar if needed, start it and wait until it is healthy."""
     import time
 
-    from idflow import devserver
+    from idflow.server import local as local_server
 
     began = time.monotonic()
-    info = devserver.start(
+    info = local_server.start(
         _data_dir(app, data_dir), port=port, timeout=timeout, progress=_progress, backend=backend, nodes=nodes
     )
     if sys.stderr.isatty():
@@ -86,9 +86,9 @@ def start(app: AppContext, port: int, timeout: float, backend: str, nodes: int, 
 @pass_app
 def stop(app: AppContext, data_dir: Path | None) -> None:
     """Stop the server that `idflow server start` started (and nothing else)."""
-    from idflow import devserver
+    from idflow.server import local as local_server
 
-    info = devserver.stop(_data_dir(app, data_dir))
+    info = local_server.stop(_data_dir(app, data_dir))
     if info is None:
         click.echo("No server was running.")
     elif len(info.nodes) == 1 and info.backend == "sqlite":
@@ -105,9 +105,9 @@ def stop(app: AppContext, data_dir: Path | None) -> None:
 @pass_app
 def status(app: AppContext, data_dir: Path | None) -> None:
     """Say whether the local server runs, and where (every node). Exit 0 when all is healthy, 1 otherwise."""
-    from idflow import devserver
+    from idflow.server import local as local_server
 
-    info, state = devserver.status(_data_dir(app, data_dir))
+    info, state = local_server.status(_data_dir(app, data_dir))
     if info is None:
         click.echo("stopped")
         click.get_current_context().exit(1)
@@ -126,10 +126,10 @@ def status(app: AppContext, data_dir: Path | None) -> None:
             "dead": "not running: pid {pid} is gone (see `idflow server logs --node {number}`)",
         }
         for node in info.nodes:
-            line = node_messages[devserver.node_state(node)].format(url=node.url, pid=node.pid, number=node.number)
+            line = node_messages[local_server.node_state(node)].format(url=node.url, pid=node.pid, number=node.number)
             click.echo(f"  node {node.number}: {line}")
         if info.backend == "postgres":
-            pg = devserver.postgres_state(info.data_dir)
+            pg = local_server.postgres_state(info.data_dir)
             where = f"127.0.0.1:{info.postgres_port}" if info.postgres_port else "?"
             click.echo(f"  postgres: {'running on ' + where if pg == 'running' else 'not running'}")
     if state != "running":
@@ -143,7 +143,7 @@ def status(app: AppContext, data_dir: Path | None) -> None:
 @pass_app
 def logs(app: AppContext, lines: int, node: int, data_dir: Path | None) -> None:
     """Print the end of the server's log."""
-    from idflow import devserver
+    from idflow.server import local as local_server
 
-    name = devserver.NodeInfo(node, 0, 0, "").log_name
-    click.echo(devserver.tail(_data_dir(app, data_dir) / name, lines))
+    name = local_server.NodeInfo(node, 0, 0, "").log_name
+    click.echo(local_server.tail(_data_dir(app, data_dir) / name, lines))

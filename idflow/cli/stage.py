@@ -40,7 +40,7 @@ def run(
 ) -> None:
     """Start the stage's workflow (correlation id STAGE:UUID) and print the workflow id."""
     from idflow.log import get_logger
-    from idflow.stages import FAILED_STATUSES, load_stage, parse_input_options, start_stage, wait_for_workflow
+    from idflow.run.stages import FAILED_STATUSES, load_stage, parse_input_options, start_stage, wait_for_workflow
 
     log = get_logger("idflow.stage")
     the_stage = load_stage(app.config.stages_dir, stage_name)
@@ -71,7 +71,7 @@ def run(
 @pass_app
 def list_stages(app: AppContext, fmt: str) -> None:
     """Every stage file, with its workflow and input keys. Exit 1 when a stage file is invalid."""
-    from idflow.stages import read_stage, stage_files
+    from idflow.run.stages import read_stage, stage_files
 
     stages, problems = [], []
     for path in stage_files(app.config.stages_dir).values():

@@ -9,7 +9,7 @@ import click
 from idflow.cli.common import confirm_plan, echo, emit_plan, interactive, list_scope_options
 from idflow.cli.context import AppContext, pass_app
 from idflow.errors import ConfirmationRefused, IdflowError
-from idflow.plan import Action, Kind, Plan, PlanOptions
+from idflow.plan.model import Action, Kind, Plan, PlanOptions
 
 
 @click.group()
@@ -31,7 +31,7 @@ def list_tasks(app: AppContext, scope: str | None, fmt: str) -> None:
 
 
 def _list_local(app: AppContext, fmt: str) -> None:
-    from idflow.desired.tasks import discover_tasks
+    from idflow.repo.task_files import discover_tasks
 
     tasks_dir = app.config.require_tasks_dir()
     found = discover_tasks(tasks_dir, owner_email=app.config.owner_email, import_root=app.config.root)
@@ -69,7 +69,7 @@ def _list_local(app: AppContext, fmt: str) -> None:
 
 
 def _list_remote(app: AppContext, fmt: str) -> None:
-    from idflow.state import read_actual
+    from idflow.plan.inputs import read_actual
 
     actual = read_actual(app.remote)
     names = sorted(actual.tasks)
@@ -84,8 +84,8 @@ def _list_remote(app: AppContext, fmt: str) -> None:
 
 
 def list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None:
-    from idflow.core import make_plan
-    from idflow.views import sync_groups
+    from idflow.plan.views import sync_groups
+    from idflow.reconcile import make_plan
 
     plan = make_plan(app.config, app.remote, PlanOptions())
     names = GROUPS_BY_KIND[kind]
@@ -126,11 +126,11 @@ GROUPS_BY_KIND = {
 @pass_app
 def upload(app: AppContext, names: tuple[str, ...], all_tasks: bool, force: bool, auto_approve: bool) -> None:
     """Upload new or changed local tasks (NAME... or --all); unchanged ones are skipped."""
-    from idflow.core import make_plan
+    from idflow.reconcile import make_plan
 
     if bool(names) == all_tasks:
         raise click.UsageError("name the tasks to upload, or pass --all (not both)")
-    from idflow.state import load_desired_partial
+    from idflow.plan.inputs import load_desired_partial
 
     options = PlanOptions(targets=tuple(names), only=(Action.CREATE, Action.UPDATE), overwrite=force)
     desired, problems = load_desired_partial(app.config)
@@ -160,7 +160,7 @@ def _only_tasks(plan: Plan) -> Plan:
 
 def _confirm_and_apply(app: AppContext, plan: Plan, auto_approve: bool, question: str = "Apply these changes?") -> None:
     """Show the plan (field diffs included), confirm, and apply it: the same path as `idflow apply`."""
-    from idflow.core import apply_saved_plan
+    from idflow.reconcile import apply_saved_plan
 
     if not plan.actionable:
         echo("Nothing to do.")
@@ -183,8 +183,8 @@ def _confirm_and_apply(app: AppContext, plan: Plan, auto_approve: bool, question
 @pass_app
 def purge(app: AppContext, names: tuple[str, ...], orphaned: bool, force: bool, auto_approve: bool) -> None:
     """Delete task definitions from the server (NAME... or --orphaned)."""
-    from idflow.core import make_plan
-    from idflow.state import load_desired
+    from idflow.plan.inputs import load_desired
+    from idflow.reconcile import make_plan
 
     if bool(names) == orphaned:
         raise click.UsageError("name the tasks to purge, or pass --orphaned (not both)")

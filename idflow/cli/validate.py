@@ -26,7 +26,7 @@ def validate(app: AppContext, fmt: str) -> None:
     The checks are plan's own, minus those that need the server: whether a workflow's task definitions
     and sub-workflows exist is left to `idflow plan`.
     """
-    from idflow.validate import validate_local
+    from idflow.repo.validate import validate_local
 
     base = Path.cwd()
     try:

@@ -24,7 +24,7 @@ def start(app: AppContext, names: tuple[str, ...], all_tasks: bool, threads: boo
     """
     if bool(names) == all_tasks:
         raise click.UsageError("name the tasks whose workers to start, or pass --all (not both)")
-    from idflow.workers import run_workers
+    from idflow.run.workers import run_workers
 
     root = click.get_current_context().find_root().params
     run_workers(

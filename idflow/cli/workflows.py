@@ -9,7 +9,7 @@ import click
 from idflow.cli.common import echo, list_scope_options
 from idflow.cli.context import AppContext, pass_app
 from idflow.cli.tasks import list_from_plan
-from idflow.plan import Kind
+from idflow.plan.model import Kind
 
 
 @click.group()
@@ -23,10 +23,12 @@ def workflows() -> None:
 def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
     """All workflows (every version), local and remote, with their status."""
     if scope == "local":
-        from idflow.desired.workflows import load_workflows
+        from idflow.repo.workflow_files import load_workflows
 
         found = load_workflows(
-            app.config.workflows_dir, variables=app.config.vars, owner_email=app.config.owner_email,
+            app.config.workflows_dir,
+            variables=app.config.vars,
+            owner_email=app.config.owner_email,
             root=app.config.root,
         )
         if fmt == "json":
@@ -50,7 +52,7 @@ def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
             echo(f"{wf.name} v{wf.version}  {wf.path}  ({len(wf.definition.get('tasks') or [])} top-level tasks)")
         echo(f"{len(found)} local workflow(s).")
     elif scope == "remote":
-        from idflow.state import read_actual
+        from idflow.plan.inputs import read_actual
 
         actual = read_actual(app.remote)
         keys = sorted(actual.workflows)

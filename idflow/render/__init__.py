@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from idflow.plan import Plan
-from idflow.secrets import MASK, is_secret_key, mask_secrets, redact_urls
+from idflow.masking import MASK, is_secret_key, mask_secrets, redact_urls
+from idflow.plan.model import Plan
 
 FORMATS = ("text", "json", "markdown")
 
@@ -66,9 +66,7 @@ def forced_deletes(view: dict[str, Any]) -> list[str]:
     """Labels of the task deletes a forced plan executes although workflows used them when planned."""
     if not view["options"]["force"]:
         return []
-    return [
-        c["name"] for c in view["changes"] if c["kind"] == "task" and c["action"] == "delete" and c["blockers"]
-    ]
+    return [c["name"] for c in view["changes"] if c["kind"] == "task" and c["action"] == "delete" and c["blockers"]]
 
 
 def excerpts(before: str, after: str, limit: int) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from idflow.errors import Problem
-from idflow.plan import Plan
+from idflow.plan.model import Plan
 from idflow.render import plan_view, terminal_safe
 
 

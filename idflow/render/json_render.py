@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from idflow.plan import Plan
+from idflow.plan.model import Plan
 from idflow.render import forced_deletes, plan_view
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from idflow.plan import Plan
+from idflow.plan.model import Plan
 from idflow.render import (
     FORCE_LINE,
     excerpts,
@@ -61,7 +61,8 @@ def _cells(before: Any, after: Any) -> tuple[str, str]:
     if before is None or after is None:
         return _cell(before), _cell(after)
     old, new = excerpts(
-        json.dumps(before, ensure_ascii=False, sort_keys=True), json.dumps(after, ensure_ascii=False, sort_keys=True),
+        json.dumps(before, ensure_ascii=False, sort_keys=True),
+        json.dumps(after, ensure_ascii=False, sort_keys=True),
         _CELL_LIMIT,
     )
     return _code(old), _code(new)
@@ -71,9 +72,7 @@ def _pretty(value: Any) -> str:
     """Indented JSON for a fenced block; ``<``, ``>``, ``&`` as JSON escapes so no value can hold a
     part marker or HTML (every line starts with JSON punctuation, so no value can close the fence)."""
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-    return (
-        text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("`", "\\u0060")
-    )
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("`", "\\u0060")
 
 
 @lru_cache(maxsize=1)

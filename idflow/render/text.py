@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from idflow.plan import Plan
+from idflow.plan.model import Plan
 from idflow.render import (
     FORCE_LINE,
     excerpts,
@@ -32,7 +32,8 @@ def change_texts(before: Any, after: Any, limit: int = 120) -> tuple[str, str]:
     if before is None or after is None:
         return value_text(before, limit), value_text(after, limit)
     return excerpts(
-        json.dumps(before, ensure_ascii=False, sort_keys=True), json.dumps(after, ensure_ascii=False, sort_keys=True),
+        json.dumps(before, ensure_ascii=False, sort_keys=True),
+        json.dumps(after, ensure_ascii=False, sort_keys=True),
         limit,
     )
 

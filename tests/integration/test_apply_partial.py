@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from idflow.apply import Status
+from idflow.apply.applier import Status
 from idflow.config import load_config
-from idflow.core import apply_saved_plan
-from idflow.plan import PlanOptions
-from idflow.planner import build_plan
-from idflow.state import read_actual
+from idflow.plan.inputs import read_actual
+from idflow.plan.model import PlanOptions
+from idflow.plan.planner import build_plan
+from idflow.reconcile import apply_saved_plan
 from tests.factories import desired
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from idflow.record import DEFAULT_ENVIRONMENT, RECORD_WORKFLOW, record_version
+from idflow.apply.record import DEFAULT_ENVIRONMENT, RECORD_WORKFLOW, record_version
 from tests.conftest import Cli
 
 pytestmark = pytest.mark.integration

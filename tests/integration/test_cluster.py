@@ -68,7 +68,7 @@ def test_the_single_read_on_another_node_can_lag_the_list_never_does(cluster, re
 
 
 def test_the_server_lock_taken_through_node_a_holds_against_node_b(remote, remote_b):
-    from idflow.serverlock import ServerLock
+    from idflow.apply.server_lock import ServerLock
 
     second = ServerLock(remote_b, "second through node B", wait=0)
     with ServerLock(remote, "test holder on node A"), pytest.raises(LockError, match="test holder on node A"):
@@ -79,7 +79,7 @@ def test_the_server_lock_taken_through_node_a_holds_against_node_b(remote, remot
 
 
 def test_lock_takers_racing_through_both_nodes_get_exactly_one_lock(remote, remote_b):
-    from idflow.serverlock import ServerLock
+    from idflow.apply.server_lock import ServerLock
 
     ready = threading.Barrier(6)
     outcome: list[str] = []

@@ -1,6 +1,6 @@
 """Property: any valid task definition, once applied, plans as no changes against the real server.
 
-Definitions are generated over every settable field (``idflow.normal.TASKDEF_FIELDS`` but the name),
+Definitions are generated over every settable field (``idflow.kinds.normal.TASKDEF_FIELDS`` but the name),
 within the server's rules, and kept only when ``validate_definition`` accepts them. Each example plans
 against the server, applies, and plans again: the second plan must be empty. The update test applies
 one definition, then another for the same name, and plans again. Every example deletes what it made.
@@ -22,13 +22,13 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from idflow.config import load_config
-from idflow.core import apply_saved_plan
-from idflow.desired.tasks import validate_definition
 from idflow.errors import NotFound
-from idflow.normal import RETRY_LOGICS, TASKDEF_FIELDS, TIMEOUT_POLICIES, normalise_taskdef
-from idflow.plan import Action, Plan, PlanOptions
-from idflow.planner import build_plan
-from idflow.state import DesiredObject, DesiredState, read_actual
+from idflow.kinds.normal import RETRY_LOGICS, TASKDEF_FIELDS, TIMEOUT_POLICIES, normalise_taskdef
+from idflow.plan.inputs import DesiredObject, DesiredState, read_actual
+from idflow.plan.model import Action, Plan, PlanOptions
+from idflow.plan.planner import build_plan
+from idflow.reconcile import apply_saved_plan
+from idflow.repo.task_files import validate_definition
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from idflow.config import load_config
-from idflow.desired.tasks import discover_tasks
 from idflow.errors import RemoteError
-from idflow.normal import normalise_taskdef
-from idflow.remote import ConductorRemote
+from idflow.kinds.normal import normalise_taskdef
+from idflow.repo.task_files import discover_tasks
+from idflow.server.client import ConductorRemote
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,9 @@ def write(path: Path, source: str) -> None:
 
 def test_discovered_definitions_round_trip(conductor_url: str, unique: str, tmp_path: Path) -> None:
     tasks_dir = tmp_path / "idflow" / "tasks"
-    write(tasks_dir / "full" / "full.py", f'''
+    write(
+        tasks_dir / "full" / "full.py",
+        f'''
         from idflow import worker_task
 
         MINUTE = 60
@@ -66,8 +68,11 @@ def test_discovered_definitions_round_trip(conductor_url: str, unique: str, tmp_
                      description="explicit")
         async def linear(task):
             return {{}}
-    ''')
-    write(tasks_dir / "plain" / "plain.py", f"""
+    ''',
+    )
+    write(
+        tasks_dir / "plain" / "plain.py",
+        f"""
         from conductor.client.worker.worker_task import worker_task
         from conductor.client.http.models import TaskDef
 
@@ -81,7 +86,8 @@ def test_discovered_definitions_round_trip(conductor_url: str, unique: str, tmp_
         @worker_task("{unique}_defaults")
         def defaults(task):
             return {{}}
-    """)
+    """,
+    )
     tasks = discover_tasks(tasks_dir, owner_email="team@example.com", import_root=tmp_path)
     desired = {task.name: task.definition for task in tasks}
     assert set(desired) == {f"{unique}_{n}" for n in ("full", "linear", "sdk", "defaults")}

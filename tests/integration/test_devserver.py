@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from idflow import devserver
 from idflow.errors import DevServerError
+from idflow.server import local as local_server
 
 
 def idflow(*args, env=None, cwd=None):
@@ -25,7 +25,7 @@ def test_status_of_the_session_server(conductor_url, session_server_dir, cluster
         pytest.skip("the session uses an external server (CONDUCTOR_SERVER_URL); nothing started to inspect")
     result = idflow("server", "status", "--data-dir", str(session_server_dir))
     assert result.returncode == 0 and f"running at {conductor_url}" in result.stdout
-    assert devserver.healthy(conductor_url.removesuffix("/api"))
+    assert local_server.healthy(conductor_url.removesuffix("/api"))
     if cluster.clustered:  # every node listed, and the database
         assert result.stdout.splitlines()[0] == f"running ({cluster.backend}, {len(cluster.urls)} nodes)"
         for number, url in enumerate(cluster.urls, start=1):
@@ -39,8 +39,8 @@ def test_port_in_use_is_refused_before_anything_starts(tmp_path):
         sock.listen()
         port = sock.getsockname()[1]
         with pytest.raises(DevServerError, match=f"port {port} is already in use"):
-            devserver.start(tmp_path, port=port)
-    assert not (tmp_path / devserver.PID_FILE).exists()
+            local_server.start(tmp_path, port=port)
+    assert not (tmp_path / local_server.PID_FILE).exists()
 
 
 def test_server_dying_during_start_reports_its_log(tmp_path, monkeypatch):
@@ -48,20 +48,20 @@ def test_server_dying_during_start_reports_its_log(tmp_path, monkeypatch):
     bogus.write_text("this is not a jar")
     monkeypatch.setenv("IDFLOW_CONDUCTOR_JAR", str(bogus))
     with pytest.raises(DevServerError, match="the server exited during start") as caught:
-        devserver.start(tmp_path / "data", port=devserver.free_port(), timeout=60)
+        local_server.start(tmp_path / "data", port=local_server.free_port(), timeout=60)
     assert "last lines of" in str(caught.value)
-    assert not (tmp_path / "data" / devserver.PID_FILE).exists()
+    assert not (tmp_path / "data" / local_server.PID_FILE).exists()
 
 
 def test_missing_jar_named_by_env(tmp_path, monkeypatch):
     monkeypatch.setenv("IDFLOW_CONDUCTOR_JAR", str(tmp_path / "missing.jar"))
     with pytest.raises(DevServerError, match="IDFLOW_CONDUCTOR_JAR points to"):
-        devserver.find_jar()
+        local_server.find_jar()
 
 
 def identity(pid: int) -> dict[str, object]:
     """What `start` records about a node's process (so `stop` knows it is still the one it started)."""
-    found = devserver.process_identity(pid)
+    found = local_server.process_identity(pid)
     assert found is not None
     return {"starttime": found[0], "cmdline": list(found[1])}
 
@@ -71,7 +71,7 @@ def test_stop_stops_only_the_recorded_process(tmp_path):
     bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
         node = {"number": 1, "pid": recorded.pid, "port": 1, "url": "http://127.0.0.1:1/api", **identity(recorded.pid)}
-        (tmp_path / devserver.PID_FILE).write_text(json.dumps({**node, "started_at": 0, "nodes": [node]}))
+        (tmp_path / local_server.PID_FILE).write_text(json.dumps({**node, "started_at": 0, "nodes": [node]}))
         result = idflow("server", "stop", "--data-dir", str(tmp_path))
         assert result.returncode == 0 and f"pid {recorded.pid}" in result.stdout
         assert recorded.wait(timeout=10) is not None
@@ -86,25 +86,25 @@ def test_stop_stops_only_the_recorded_process(tmp_path):
 
 
 def test_java_21_or_later_is_found():
-    java = devserver.find_java()
-    assert (devserver.java_major_version(java) or 0) >= 21
+    java = local_server.find_java()
+    assert (local_server.java_major_version(java) or 0) >= 21
 
 
 def test_nodes_above_one_need_postgres(tmp_path):
     with pytest.raises(DevServerError, match="--nodes above 1 needs --backend postgres"):
-        devserver.start(tmp_path, port=devserver.free_port(), nodes=2)
-    assert not (tmp_path / devserver.PID_FILE).exists()
+        local_server.start(tmp_path, port=local_server.free_port(), nodes=2)
+    assert not (tmp_path / local_server.PID_FILE).exists()
 
 
 def test_postgres_backend_without_postgresql_is_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(devserver, "find_postgres", _no_postgres)
+    monkeypatch.setattr(local_server, "find_postgres", _no_postgres)
     result_error = None
     try:
-        devserver.start(tmp_path, port=devserver.free_port(), backend="postgres", nodes=2)
+        local_server.start(tmp_path, port=local_server.free_port(), backend="postgres", nodes=2)
     except DevServerError as exc:
         result_error = str(exc)
     assert result_error is not None and "install Debian's `postgresql` package" in result_error
-    assert not (tmp_path / devserver.PID_FILE).exists()
+    assert not (tmp_path / local_server.PID_FILE).exists()
 
 
 def _no_postgres():
@@ -120,10 +120,19 @@ def test_status_lists_every_node_and_says_which_is_gone(tmp_path):
             {"number": 1, "pid": alive.pid, "port": 1, "url": "http://127.0.0.1:1/api", **identity(alive.pid)},
             {"number": 2, "pid": gone.pid, "port": 2, "url": "http://127.0.0.1:2/api"},
         ]
-        (tmp_path / devserver.PID_FILE).write_text(json.dumps({
-            "pid": alive.pid, "port": 1, "url": "http://127.0.0.1:1/api", "started_at": 0, "backend": "postgres",
-            "nodes": nodes, "postgres": {"port": 3},
-        }))
+        (tmp_path / local_server.PID_FILE).write_text(
+            json.dumps(
+                {
+                    "pid": alive.pid,
+                    "port": 1,
+                    "url": "http://127.0.0.1:1/api",
+                    "started_at": 0,
+                    "backend": "postgres",
+                    "nodes": nodes,
+                    "postgres": {"port": 3},
+                }
+            )
+        )
         status = idflow("server", "status", "--data-dir", str(tmp_path))
         assert status.returncode == 1
         assert status.stdout.splitlines() == [

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from idflow.apply import StateLock
-from idflow.planfile import checksum
+from idflow.apply.applier import StateLock
+from idflow.plan.file import checksum
 
 pytestmark = pytest.mark.integration
 

@@ -126,9 +126,7 @@ def test_fields_the_server_ignores_are_reported_at_their_lines_and_converge(cli_
     assert "'tasks[0].callbackFromWorker' is ignored by the server" in again.stdout  # still said, never a diff
 
 
-def test_a_file_of_another_owner_is_a_problem_at_its_line_and_nothing_is_written(
-    cli_project, remote, unique, cleanup
-):
+def test_a_file_of_another_owner_is_a_problem_at_its_line_and_nothing_is_written(cli_project, remote, unique, cleanup):
     cli_project.write_task(f"{unique}_work")
     text = wrapper_workflow(unique, ownerEmail="idflow@example.com")
     write_workflow(cli_project, "wrap/wrap.json", text)

@@ -6,7 +6,7 @@ import pytest
 
 from idflow.config import load_config
 from idflow.errors import NotFound, ServerUnreachable, ValidationRejected
-from idflow.remote import ConductorRemote
+from idflow.server.client import ConductorRemote
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""``idflow.server_model`` checked against the real server, so the hand-written model cannot go stale.
+"""``idflow.kinds.server_model`` checked against the real server, so the hand-written model cannot go stale.
 
 Every structure is sent with every field the model lists, every field conductor-python's models know,
 the fields real files carry that the server is known to drop (conductor-oss kitchensink and
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from idflow.normal import snake_to_camel
-from idflow.server_model import DROPPED, MODEL, TASK_DEF, WORKFLOW_DEF, Struct
+from idflow.kinds.normal import snake_to_camel
+from idflow.kinds.server_model import DROPPED, MODEL, TASK_DEF, WORKFLOW_DEF, Struct
 
 pytestmark = pytest.mark.integration
 

@@ -82,7 +82,7 @@ STYLES = {
         def greet_cool(text: str) -> dict:
             return {{"style": "cool", "text": text}}
     ''',
-    "renamed": '''
+    "renamed": """
         from conductor.client.http.models import TaskDef
         from conductor.client.worker.worker_task import worker_task
 
@@ -90,7 +90,7 @@ STYLES = {
         @worker_task(task_definition_name="{u}_renamed", task_def=TaskDef(name="{u}_other", retry_count=4))
         def renamed(text: str) -> dict:
             return {{"style": "renamed"}}
-    ''',
+    """,
 }
 SUFFIXES = ("class", "object", "static", "greet", "renamed")
 

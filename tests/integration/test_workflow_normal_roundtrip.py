@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from idflow.config import load_config
-from idflow.desired.workflows import load_workflows
-from idflow.normal_workflow import normalise_workflowdef
-from idflow.remote import ConductorRemote
+from idflow.kinds.workflow_normal import normalise_workflowdef
+from idflow.repo.workflow_files import load_workflows
+from idflow.server.client import ConductorRemote
 
 
 @pytest.fixture
@@ -248,9 +248,7 @@ def test_loaded_yaml_file_round_trips(remote: ConductorRemote, names: dict[str, 
         pytest.param(lambda d: d.update(timeoutSeconds=601), id="timeout"),
         pytest.param(lambda d: d.update(restartable=True), id="restartable-back-to-default"),
         pytest.param(
-            lambda d: d["tasks"][1]["loopOver"][0]["decisionCases"]["big"][0]["forkTasks"][1][1].update(
-                startDelay=6
-            ),
+            lambda d: d["tasks"][1]["loopOver"][0]["decisionCases"]["big"][0]["forkTasks"][1][1].update(startDelay=6),
             id="deep-task-startDelay",
         ),
         pytest.param(
@@ -258,16 +256,12 @@ def test_loaded_yaml_file_round_trips(remote: ConductorRemote, names: dict[str, 
             id="deep-task-input",
         ),
         pytest.param(
-            lambda d: d["tasks"][2]["subWorkflowParam"]["workflowDefinition"]["tasks"][1].update(
-                optional=True
-            ),
+            lambda d: d["tasks"][2]["subWorkflowParam"]["workflowDefinition"]["tasks"][1].update(optional=True),
             id="inline-sub-workflow-task",
         ),
     ],
 )
-def test_a_change_on_the_server_is_not_equal(
-    remote: ConductorRemote, names: dict[str, str], change: Any
-) -> None:
+def test_a_change_on_the_server_is_not_equal(remote: ConductorRemote, names: dict[str, str], change: Any) -> None:
     local = nested_definition(names)
     remote.put_workflow_defs([copy.deepcopy(local)])
     changed = read_back(remote, local)

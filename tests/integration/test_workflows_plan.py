@@ -7,8 +7,6 @@ import json
 
 import pytest
 
-from idflow.core.workflow_manager import WorkflowManager
-
 pytestmark = pytest.mark.integration
 
 
@@ -176,17 +174,19 @@ def test_remote_only_versions_reported_and_pruned_on_request(cli_project, remote
         remote.delete_workflow_def(wf, 6)
 
 
-def test_workflow_manager_programmatic_entry_point(cli_project, remote, unique, conductor_url):
+def test_reconcile_is_the_programmatic_entry_point(cli_project, remote, unique, conductor_url):
     from idflow.config import load_config
+    from idflow.plan.inputs import load_desired
+    from idflow.plan.model import PlanOptions
+    from idflow.reconcile import apply_saved_plan, make_plan
 
     a, wf = f"{unique}_a", f"{unique}_wf"
     cli_project.write_task(a)
     write_workflow(cli_project, "w.json", wf_v1(wf, a, None))
     config = load_config(cli_project.config_path, environ={"CONDUCTOR_SERVER_URL": conductor_url})
-    manager = WorkflowManager(workflows_dir="idflow/workflows", tasks_dir="idflow/tasks", config=config)
-    assert set(manager.load_desired().workflows) == {(wf, 1)}
-    plan = manager.plan()
+    assert set(load_desired(config).workflows) == {(wf, 1)}
+    plan = make_plan(config, remote, PlanOptions())
     assert {c.name for c in plan.actionable} == {a, wf}
-    outcome = manager.apply(plan)
-    assert not outcome.failed and not manager.plan().has_changes
+    outcome = apply_saved_plan(config, remote, plan, None)
+    assert not outcome.failed and not make_plan(config, remote, PlanOptions()).has_changes
     remote.delete_workflow_def(wf, 1)

@@ -175,8 +175,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def _backend() -> str:
     from tests.conftest import BACKEND
 
-    return "PostgreSQL, two Conductor nodes (writes to node A, reads to node B)" if BACKEND == "postgres" else (
-        "SQLite, one node"
+    return (
+        "PostgreSQL, two Conductor nodes (writes to node A, reads to node B)"
+        if BACKEND == "postgres"
+        else ("SQLite, one node")
     )
 
 
@@ -237,7 +239,7 @@ def proxy(conductor_url: str, reader_url: str) -> Iterator[FaultProxy]:
 def server(conductor_url: str, tmp_path: Path, unique: str) -> Iterator[Any]:
     """A remote straight to the server (no proxy); task defs named ``<unique>*`` are deleted afterwards."""
     from idflow.config import load_config
-    from idflow.remote import ConductorRemote
+    from idflow.server.client import ConductorRemote
 
     remote = ConductorRemote(load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": conductor_url}))
     yield remote

@@ -90,8 +90,8 @@ def test_two_applies_racing_through_different_nodes(tmp_path, proxy, server, uni
 
 @pytest.mark.cluster
 def test_the_node_apply_talks_to_is_killed_mid_apply(cluster, tmp_path, unique, scenario):
-    from idflow import devserver
-    from idflow.devserver import free_port
+    from idflow.server import local as local_server
+    from idflow.server.local import free_port
     from tests.conftest import remote_for
     from tests.reliability.test_faults import planned_updates
 
@@ -102,7 +102,7 @@ def test_the_node_apply_talks_to_is_killed_mid_apply(cluster, tmp_path, unique, 
         "a surviving node converges",
     )
     assert cluster.data_dir is not None, "needs the cluster this session started"
-    node = devserver.add_node(cluster.data_dir, free_port(), timeout=420)  # a third JVM on 2 busy cores
+    node = local_server.add_node(cluster.data_dir, free_port(), timeout=420)  # a third JVM on 2 busy cores
     try:
         with FaultProxy(node.url.removesuffix("/api"), max_lifetime=300) as proxy:
             project = Project(tmp_path / "project", proxy.api_url, f"{unique}@test.idflow")
@@ -152,4 +152,4 @@ def test_the_node_apply_talks_to_is_killed_mid_apply(cluster, tmp_path, unique, 
         )
         delete_tasks(survivor, unique)
     finally:
-        devserver.remove_node(cluster.data_dir, node, timeout=10)
+        local_server.remove_node(cluster.data_dir, node, timeout=10)

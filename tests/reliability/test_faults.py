@@ -290,13 +290,13 @@ class OwnServer:
 @pytest.fixture
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
     """A conductor-oss of this test's own (SQLite in a temporary folder): it gets killed and restarted."""
-    from idflow import devserver
     from idflow.errors import DevServerError
+    from idflow.server import local as local_server
 
     data_dir = tmp_path_factory.mktemp("own-conductor")
-    port = devserver.free_port()
+    port = local_server.free_port()
     try:
-        devserver.start(data_dir, port=port, timeout=180)
+        local_server.start(data_dir, port=port, timeout=180)
     except DevServerError as exc:
         if os.environ.get("CI") or os.environ.get("IDFLOW_REQUIRE_SERVER"):
             pytest.fail(f"cannot start a Conductor server of its own: {exc}", pytrace=False)
@@ -304,22 +304,22 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
     try:
         yield OwnServer(data_dir, port)
     finally:
-        devserver.stop(data_dir)
+        local_server.stop(data_dir)
 
 
 def _kill(server: OwnServer) -> None:
-    from idflow import devserver
+    from idflow.server import local as local_server
 
-    info = devserver.read_info(server.data_dir)
+    info = local_server.read_info(server.data_dir)
     assert info is not None
     os.killpg(info.pid, signal.SIGKILL)  # our own server's process group (start_new_session=True)
-    devserver.stop(server.data_dir)  # reaps it and removes the pid file
+    local_server.stop(server.data_dir)  # reaps it and removes the pid file
 
 
 def test_server_killed_in_the_middle_of_an_apply(own_server, tmp_path, unique, scenario):
-    from idflow import devserver
     from idflow.config import load_config
-    from idflow.remote import ConductorRemote
+    from idflow.server import local as local_server
+    from idflow.server.client import ConductorRemote
 
     obs = scenario(
         "The server process is killed (SIGKILL) while `idflow apply --parallelism 1` is in its third of 6 "
@@ -354,7 +354,7 @@ def test_server_killed_in_the_middle_of_an_apply(own_server, tmp_path, unique, s
         status = {r["name"]: r["status"] for r in report["results"]}
 
         began = time.monotonic()
-        devserver.start(own_server.data_dir, port=own_server.port, timeout=180)
+        local_server.start(own_server.data_dir, port=own_server.port, timeout=180)
         restart = time.monotonic() - began
         direct = ConductorRemote(load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": own_server.base + "/api"}))
         now = retry_counts(direct, u)
@@ -422,7 +422,7 @@ def test_hung_update_fails_alone_within_the_timeout(project, proxy, server, uniq
 def test_a_connection_reset_does_not_bring_in_hidden_retries(proxy, tmp_path, scenario):
     from idflow.config import load_config
     from idflow.errors import ServerUnreachable
-    from idflow.remote import ConductorRemote
+    from idflow.server.client import ConductorRemote
 
     obs = scenario(
         "After a connection reset, the server goes away (ConductorRemote with retries: 0)",
@@ -441,7 +441,7 @@ def test_a_connection_reset_does_not_bring_in_hidden_retries(proxy, tmp_path, sc
     assert elapsed < 0.5, f"{elapsed:.2f}s: hidden connect retries"
     obs.observed = (
         f"the reset GET was repeated {sdk_repeats}x by the SDK itself; with the server gone the next call "
-        f"failed after {elapsed:.2f}s (1.5 s before the fix in idflow/remote.py)"
+        f"failed after {elapsed:.2f}s (1.5 s before the fix in idflow/server/client.py)"
     )
 
 
@@ -462,10 +462,10 @@ def _two_projects(tmp_path: Path, urls: tuple[str, str], unique: str) -> tuple[P
 
 def _apply_core(project: Project, ready: threading.Barrier | None = None) -> str:
     from idflow.config import load_config
-    from idflow.core import apply_saved_plan
     from idflow.errors import StalePlanError
-    from idflow.planfile import read_plan
-    from idflow.remote import ConductorRemote
+    from idflow.plan.file import read_plan
+    from idflow.reconcile import apply_saved_plan
+    from idflow.server.client import ConductorRemote
 
     config = load_config(project.config_path, environ={"CONDUCTOR_SERVER_URL": project.api_url})
     remote = ConductorRemote(config)

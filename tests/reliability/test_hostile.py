@@ -547,9 +547,9 @@ def test_hostile_workflow_files(project, proxy, scenario, monkeypatch, case):
         f"Workflow files: {case.id.replace('_', ' ')} (`idflow plan`)",
         f"exit 1, one line naming {case.where}: “{case.expect}”; bounded in memory and time; no write",
     )
-    import idflow.templates
+    import idflow.repo.templates
 
-    monkeypatch.setattr(idflow.templates, "TIME_BUDGET_SECONDS", 2.0)  # the default is 10 s
+    monkeypatch.setattr(idflow.repo.templates, "TIME_BUDGET_SECONDS", 2.0)  # the default is 10 s
     place_workflow_case(project, case.id)
     run = project("plan")
     line = check(run, project, proxy, case, obs)
@@ -695,7 +695,7 @@ def test_hostile_plan_file_kinds_and_sizes(project, proxy, scenario, case):
 
 
 def test_a_corrupt_or_foreign_apply_record_degrades_to_a_two_way_plan(project, server, unique, scenario):
-    from idflow.record import DEFAULT_ENVIRONMENT, RECORD_WORKFLOW, record_version
+    from idflow.apply.record import DEFAULT_ENVIRONMENT, RECORD_WORKFLOW, record_version
 
     obs = scenario(
         "This project's apply record on the server (workflow `idflow_apply_record`) is overwritten by hand: "

@@ -80,8 +80,7 @@ BAD_ANSWERS = [
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in BAD_ANSWERS])
 def test_a_server_answering_nonsense_is_one_line_exit_1(hproject, hostile, scenario, case):
     obs = scenario(
-        f"The server answers `GET {case.path.removeprefix('/api')}` with {case.id.replace('_', ' ')} "
-        "(`idflow plan`)",
+        f"The server answers `GET {case.path.removeprefix('/api')}` with {case.id.replace('_', ' ')} (`idflow plan`)",
         f"exit 1, one line naming the URL: “{case.expect}”; no plan file",
     )
     other = WORKFLOWS if case.path == TASKDEFS else TASKDEFS

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from idflow.serverlock import LOCK_VERSION, LOCK_WORKFLOW
+from idflow.apply.server_lock import LOCK_VERSION, LOCK_WORKFLOW
 from tests.faultproxy import FaultProxy
 from tests.reliability.conftest import REPO, Project
 from tests.reliability.test_faults import TASKDEFS, body_has, planned_updates, retry_counts, short
@@ -148,7 +148,7 @@ def test_a_signal_during_the_lock_create(project, proxy, server, unique, scenari
 def test_ctrl_c_while_waiting_for_another_apply(project, proxy, server, unique, scenario):
     from datetime import UTC, datetime
 
-    from idflow.serverlock import lock_definition
+    from idflow.apply.server_lock import lock_definition
 
     obs = scenario(
         "Ctrl-C while `idflow apply` waits for another apply's server lock",
@@ -180,10 +180,10 @@ def test_ctrl_c_while_waiting_for_another_apply(project, proxy, server, unique, 
 
 def test_an_unreadable_lock_that_survives_its_delete(project, proxy, tmp_path, unique, scenario):
     from idflow.config import load_config
-    from idflow.core import apply_saved_plan
     from idflow.errors import LockError
-    from idflow.planfile import read_plan
-    from idflow.remote import ConductorRemote
+    from idflow.plan.file import read_plan
+    from idflow.reconcile import apply_saved_plan
+    from idflow.server.client import ConductorRemote
 
     obs = scenario(
         "A hostile server (the proxy answering for it) keeps returning a lock whose description is not "
@@ -269,7 +269,7 @@ def test_server_stop_does_not_signal_another_process(tmp_path, scenario, how):
     from click.testing import CliRunner
 
     from idflow.cli import cli
-    from idflow.devserver import PID_FILE, process_identity
+    from idflow.server.local import PID_FILE, process_identity
 
     obs = scenario(
         f"`idflow server stop` with a pid file naming another process of the user's ({how})",

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from idflow.diffing import field_diffs
-from idflow.planfile import checksum
+from idflow.plan.diffing import field_diffs
+from idflow.plan.file import checksum
 
 pytestmark = pytest.mark.integration
 
@@ -75,10 +75,10 @@ def test_a_change_whose_body_names_another_task_is_refused(project, proxy, serve
 
 
 def test_a_consistent_plan_against_another_owners_task_is_refused(project, proxy, server, unique, scenario):
-    from idflow.plan import PlanOptions
-    from idflow.planfile import write_plan
-    from idflow.planner import build_plan
-    from idflow.state import read_actual
+    from idflow.plan.file import write_plan
+    from idflow.plan.inputs import read_actual
+    from idflow.plan.model import PlanOptions
+    from idflow.plan.planner import build_plan
     from tests.factories import desired
 
     obs = scenario(
@@ -143,7 +143,7 @@ def test_emptied_blockers_do_not_unblock_a_delete(project, proxy, server, unique
     obs = scenario(
         "Crafted plan: the blocked delete of a task a workflow uses, with `blockers` emptied (checksum "
         "recomputed, `options.force` still false); `idflow apply -y`",
-        "apply re-checks usage before the delete: skipped (\"now used by workflow ...\"), the task still exists",
+        'apply re-checks usage before the delete: skipped ("now used by workflow ..."), the task still exists',
     )
     used, flow = _used_task(project, server, unique)
     cleanup_workflows.append((flow, 1))
@@ -328,8 +328,7 @@ def test_a_long_inline_script_diff_shows_where_it_differs(project, proxy, server
     obs = scenario(
         "A workflow with a 2,000-character INLINE script, applied; then only its last statement changes; "
         "`idflow plan` as text and markdown",
-        "both renderings show the changed end of the script (before and after differ visibly) with the "
-        "offset and '…'",
+        "both renderings show the changed end of the script (before and after differ visibly) with the offset and '…'",
     )
     name = f"{unique}_inline"
     cleanup_workflows.append((name, 1))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from idflow.apply import Executor, Status, check_stale, explain, steps_for
+from idflow.apply.applier import Executor, Status, check_stale, explain, steps_for
 from idflow.errors import RemoteTimeout, ServerUnavailable, StalePlanError
-from idflow.plan import PlanOptions
-from idflow.planner import build_plan
-from idflow.state import read_actual
+from idflow.plan.inputs import read_actual
+from idflow.plan.model import PlanOptions
+from idflow.plan.planner import build_plan
 from tests.factories import applied_record, desired, simple, workflow
 from tests.fakes import FakeRemote
 

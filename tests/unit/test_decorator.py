@@ -23,12 +23,15 @@ def run(code: str) -> Any:
 
 
 def test_importing_idflow_does_not_import_the_sdk() -> None:
-    assert run("""
+    assert (
+        run("""
         import json, sys
         import idflow
         from idflow import worker_task
         print(json.dumps(any(m.startswith("conductor") for m in sys.modules)))
-    """) is False
+    """)
+        is False
+    )
 
 
 def test_drop_in_builds_the_task_def_and_registers_the_worker() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from idflow.desired.tasks import LocalTask, discover_tasks, discover_tasks_partial, validate_definition
 from idflow.errors import DefinitionError
-from idflow.normal import TASKDEF_DEFAULTS, normalise_taskdef
+from idflow.kinds.normal import TASKDEF_DEFAULTS, normalise_taskdef
+from idflow.repo.task_files import LocalTask, discover_tasks, discover_tasks_partial, validate_definition
 
 
 def write_task(tasks_dir: Path, folder: str, source: str, filename: str | None = None) -> Path:
@@ -57,14 +57,18 @@ IDFLOW_FORMS = [
 
 @pytest.mark.parametrize(("import_line", "decorator"), IDFLOW_FORMS)
 def test_idflow_decorator_forms(tasks_dir: Path, import_line: str, decorator: str) -> None:
-    write_task(tasks_dir, "greet", f"""
+    write_task(
+        tasks_dir,
+        "greet",
+        f"""
         {import_line}
 
         @{decorator}(task_definition_name="greet", retry_count=5, timeout_seconds=300,
                      response_timeout_seconds=30, thread_count=4, poll_interval_millis=250)
         def greet(task):
             return {{"hello": task}}
-    """)
+    """,
+    )
     task = discover(tasks_dir)["greet"]
     assert task.definition == normalise_taskdef(
         {"name": "greet", "retryCount": 5, "timeoutSeconds": 300, "responseTimeoutSeconds": 30}
@@ -73,25 +77,33 @@ def test_idflow_decorator_forms(tasks_dir: Path, import_line: str, decorator: st
 
 
 def test_star_imports(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "star", """
+    write_task(
+        tasks_dir,
+        "star",
+        """
         from conductor.client.worker.worker_task import *
         from conductor.client.http.models import *
 
         @worker_task("star", task_def=TaskDef(retry_count=4))
         def star(task):
             return {}
-    """)
+    """,
+    )
     assert discover(tasks_dir)["star"].definition["retryCount"] == 4
 
 
 def test_name_may_be_the_first_positional_argument(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "greet", """
+    write_task(
+        tasks_dir,
+        "greet",
+        """
         from idflow import worker_task
 
         @worker_task("greet", retry_count=1)
         async def greet(task):
             return task
-    """)
+    """,
+    )
     task = discover(tasks_dir)["greet"]
     assert task.definition["retryCount"] == 1
     assert task.line == 4
@@ -114,7 +126,10 @@ SDK_TASKDEF_IMPORTS = [
     ],
 )
 def test_sdk_decorator_with_task_def(tasks_dir: Path, import_line: str, decorator: str, taskdef_import: str) -> None:
-    write_task(tasks_dir, "charge", f"""
+    write_task(
+        tasks_dir,
+        "charge",
+        f"""
         {import_line}
         {taskdef_import}
 
@@ -127,7 +142,8 @@ def test_sdk_decorator_with_task_def(tasks_dir: Path, import_line: str, decorato
         def charge(task):
             '''Charge the card.'''
             return {{}}
-    """)
+    """,
+    )
     assert discover(tasks_dir)["charge"].definition == normalise_taskdef({
         "name": "charge", "retryCount": 2, "retryLogic": "LINEAR_BACKOFF", "timeoutSeconds": 120,
         "responseTimeoutSeconds": 60, "concurrentExecLimit": 7, "description": "Charge the card.",
@@ -135,29 +151,40 @@ def test_sdk_decorator_with_task_def(tasks_dir: Path, import_line: str, decorato
 
 
 def test_sdk_decorator_without_task_def_gives_the_defaults(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "plain", """
+    write_task(
+        tasks_dir,
+        "plain",
+        """
         from conductor.client.worker.worker_task import worker_task
 
         @worker_task(task_definition_name="plain", poll_interval_millis=500)
         def plain(task):
             return {}
-    """)
+    """,
+    )
     assert discover(tasks_dir)["plain"].definition == normalise_taskdef({"name": "plain"})
 
 
 def test_legacy_workertask_spelling(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "legacy", """
+    write_task(
+        tasks_dir,
+        "legacy",
+        """
         from conductor.client.worker.worker_task import WorkerTask
 
         @WorkerTask("legacy", poll_interval=200, poll_interval_seconds=1)
         def legacy(task):
             return {}
-    """)
+    """,
+    )
     assert set(discover(tasks_dir)) == {"legacy"}
 
 
 def test_task_def_may_be_a_module_constant(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "shared", """
+    write_task(
+        tasks_dir,
+        "shared",
+        """
         from conductor.client.http.models import TaskDef
         from idflow import worker_task
 
@@ -166,12 +193,16 @@ def test_task_def_may_be_a_module_constant(tasks_dir: Path) -> None:
         @worker_task("shared", task_def=SHARED)
         def shared(task):
             return {}
-    """)
+    """,
+    )
     assert discover(tasks_dir)["shared"].definition["retryCount"] == 0
 
 
 def test_idflow_drop_in_accepts_every_definition_keyword(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "full", """
+    write_task(
+        tasks_dir,
+        "full",
+        """
         from idflow import worker_task
 
         @worker_task(
@@ -205,7 +236,8 @@ def test_idflow_drop_in_accepts_every_definition_keyword(tasks_dir: Path) -> Non
         def full(task):
             '''Docstring that loses to description=.'''
             return {}
-    """)
+    """,
+    )
     definition = discover(tasks_dir, owner_email="owner@example.com")["full"].definition
     assert definition == normalise_taskdef({
         "name": "full", "retryCount": 0, "timeoutSeconds": 120, "responseTimeoutSeconds": 60,
@@ -220,7 +252,10 @@ def test_idflow_drop_in_accepts_every_definition_keyword(tasks_dir: Path) -> Non
 
 
 def test_a_decorator_named_worker_task_from_elsewhere_is_ignored(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "other", """
+    write_task(
+        tasks_dir,
+        "other",
+        """
         from mylib import worker_task
         from idflow import worker_task as real
 
@@ -238,12 +273,16 @@ def test_a_decorator_named_worker_task_from_elsewhere_is_ignored(tasks_dir: Path
         @real(task_definition_name="real_one")
         def real_one(task):
             return {}
-    """)
+    """,
+    )
     assert set(discover(tasks_dir)) == {"real_one"}
 
 
 def test_a_rebound_name_stops_being_the_decorator(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "rebound", """
+    write_task(
+        tasks_dir,
+        "rebound",
+        """
         from idflow import worker_task
 
         @worker_task(task_definition_name="before")
@@ -255,12 +294,16 @@ def test_a_rebound_name_stops_being_the_decorator(tasks_dir: Path) -> None:
         @worker_task(task_definition_name="after")
         def after(task):
             return {}
-    """)
+    """,
+    )
     assert set(discover(tasks_dir)) == {"before"}
 
 
 def test_undecorated_and_nested_functions_are_not_tasks(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "helpers", """
+    write_task(
+        tasks_dir,
+        "helpers",
+        """
         from idflow import worker_task
 
         def helper():
@@ -273,12 +316,16 @@ def test_undecorated_and_nested_functions_are_not_tasks(tasks_dir: Path) -> None
         @worker_task(task_definition_name="helpers")
         def helpers(task):
             return helper()
-    """)
+    """,
+    )
     assert set(discover(tasks_dir)) == {"helpers"}
 
 
 def test_tasks_inside_module_level_blocks_are_found(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "guarded", """
+    write_task(
+        tasks_dir,
+        "guarded",
+        """
         try:
             from idflow import worker_task
         except ImportError:
@@ -288,7 +335,8 @@ def test_tasks_inside_module_level_blocks_are_found(tasks_dir: Path) -> None:
             @worker_task(task_definition_name="guarded")
             def guarded(task):
                 return {}
-    """)
+    """,
+    )
     assert set(discover(tasks_dir)) == {"guarded"}
 
 
@@ -296,7 +344,10 @@ def test_tasks_inside_module_level_blocks_are_found(tasks_dir: Path) -> None:
 
 
 def test_constants_and_arithmetic(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "calc", """
+    write_task(
+        tasks_dir,
+        "calc",
+        """
         from enum import Enum
         from idflow import worker_task
 
@@ -324,7 +375,8 @@ def test_constants_and_arithmetic(tasks_dir: Path) -> None:
         )
         def calc(task):
             return {}
-    """)
+    """,
+    )
     definition = discover(tasks_dir)["calc_task"].definition
     assert definition["timeoutSeconds"] == 1800 and isinstance(definition["timeoutSeconds"], int)
     assert definition["responseTimeoutSeconds"] == 330
@@ -339,13 +391,17 @@ def test_constants_and_arithmetic(tasks_dir: Path) -> None:
 
 
 def test_tuples_become_lists(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "tup", """
+    write_task(
+        tasks_dir,
+        "tup",
+        """
         from idflow import worker_task
 
         @worker_task("tup", input_keys=("x", "y"))
         def tup(task):
             return {}
-    """)
+    """,
+    )
     assert discover(tasks_dir)["tup"].definition["inputKeys"] == ["x", "y"]
 
 
@@ -353,7 +409,10 @@ def test_tuples_become_lists(tasks_dir: Path) -> None:
 
 
 def test_docstring_first_paragraph_is_the_description(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "doc", '''
+    write_task(
+        tasks_dir,
+        "doc",
+        '''
         from idflow import worker_task
 
         @worker_task("doc")
@@ -373,7 +432,8 @@ def test_docstring_first_paragraph_is_the_description(tasks_dir: Path) -> None:
         def explicit(task):
             """From the docstring."""
             return {}
-    ''')
+    ''',
+    )
     found = discover(tasks_dir)
     assert found["doc"].definition["description"] == "Send the welcome email to a new customer."
     assert "description" not in found["nodoc"].definition
@@ -381,7 +441,10 @@ def test_docstring_first_paragraph_is_the_description(tasks_dir: Path) -> None:
 
 
 def test_owner_email_is_the_configured_one_and_a_different_one_is_a_problem(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "own", """
+    write_task(
+        tasks_dir,
+        "own",
+        """
         from idflow import worker_task
 
         @worker_task("own_default")
@@ -391,19 +454,24 @@ def test_owner_email_is_the_configured_one_and_a_different_one_is_a_problem(task
         @worker_task("own_same", owner_email="team@example.com")
         def b(task):
             return {}
-    """)
+    """,
+    )
     found = discover(tasks_dir, owner_email="team@example.com")
     assert found["own_default"].definition["ownerEmail"] == "team@example.com"
     assert found["own_same"].definition["ownerEmail"] == "team@example.com"
     assert "ownerEmail" not in discover(tasks_dir)["own_default"].definition
-    write_task(tasks_dir, "other", """
+    write_task(
+        tasks_dir,
+        "other",
+        """
         from idflow import worker_task
 
         @worker_task("own_other",
                      owner_email="me@example.com")
         def c(task):
             return {}
-    """)
+    """,
+    )
     with pytest.raises(DefinitionError) as caught:
         discover(tasks_dir, owner_email="team@example.com")
     [problem] = caught.value.problems
@@ -414,7 +482,10 @@ def test_owner_email_is_the_configured_one_and_a_different_one_is_a_problem(task
 
 
 def test_several_tasks_per_file_and_per_folder(tasks_dir: Path) -> None:
-    main = write_task(tasks_dir, "billing", """
+    main = write_task(
+        tasks_dir,
+        "billing",
+        """
         from idflow import worker_task
 
         @worker_task("billing_charge")
@@ -424,14 +495,20 @@ def test_several_tasks_per_file_and_per_folder(tasks_dir: Path) -> None:
         @worker_task("billing_refund")
         async def refund(task):
             return {}
-    """)
-    extra = write_task(tasks_dir, "billing", """
+    """,
+    )
+    extra = write_task(
+        tasks_dir,
+        "billing",
+        """
         import idflow
 
         @idflow.worker_task("billing_audit")
         def audit(task):
             return {}
-    """, filename="audit.py")
+    """,
+        filename="audit.py",
+    )
     tasks = discover_tasks(tasks_dir, import_root=tasks_dir.parent)
     assert [t.name for t in tasks] == ["billing_audit", "billing_charge", "billing_refund"]
     by_name = {t.name: t for t in tasks}
@@ -455,13 +532,17 @@ def test_empty_tasks_dir_means_no_tasks(tasks_dir: Path) -> None:
 
 def test_module_path_is_relative_to_the_import_root(tmp_path: Path) -> None:
     tasks_dir = tmp_path / "idflow" / "tasks"
-    write_task(tasks_dir, "greet", """
+    write_task(
+        tasks_dir,
+        "greet",
+        """
         from idflow import worker_task
 
         @worker_task("greet")
         def greet(task):
             return {}
-    """)
+    """,
+    )
     assert discover(tasks_dir, import_root=tmp_path)["greet"].module == "idflow.tasks.greet.greet"
     assert discover(tasks_dir)["greet"].module == "tasks.greet.greet"
 
@@ -492,13 +573,17 @@ def test_hidden_cache_and_test_files_are_skipped(tasks_dir: Path) -> None:
 
 
 def test_every_python_file_is_parsed_and_one_that_does_not_parse_is_a_problem(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "good", """
+    write_task(
+        tasks_dir,
+        "good",
+        """
         from idflow import worker_task
 
         @worker_task("good")
         def good(task):
             return {}
-    """)
+    """,
+    )
     helpers = write_task(tasks_dir, "good", "def helper(:\n", filename="helpers.py")
     nested = tasks_dir / "good" / "lib" / "deep.py"
     nested.parent.mkdir()
@@ -520,13 +605,17 @@ def test_a_folder_whose_main_file_has_no_task_is_not_an_error(tasks_dir: Path) -
 
 
 def test_requirements_are_parsed_and_normalised(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "req", """
+    write_task(
+        tasks_dir,
+        "req",
+        """
         from idflow import worker_task
 
         @worker_task("req")
         def req(task):
             return {}
-    """)
+    """,
+    )
     path = tasks_dir / "req" / "requirements.txt"
     path.write_text(
         "# the HTTP client\n"
@@ -550,25 +639,33 @@ def test_requirements_are_parsed_and_normalised(tasks_dir: Path) -> None:
 
 
 def test_no_requirements_file(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "plain", """
+    write_task(
+        tasks_dir,
+        "plain",
+        """
         from idflow import worker_task
 
         @worker_task("plain")
         def plain(task):
             return {}
-    """)
+    """,
+    )
     task = discover(tasks_dir)["plain"]
     assert task.requirements == () and task.requirements_path is None
 
 
 def test_requirement_errors_carry_their_line(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "req", """
+    write_task(
+        tasks_dir,
+        "req",
+        """
         from idflow import worker_task
 
         @worker_task("req")
         def req(task):
             return {}
-    """)
+    """,
+    )
     path = tasks_dir / "req" / "requirements.txt"
     path.write_text(
         "requests\n"
@@ -588,13 +685,17 @@ def test_requirement_errors_carry_their_line(tasks_dir: Path) -> None:
 
 
 def test_requirements_file_not_utf8(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "req", """
+    write_task(
+        tasks_dir,
+        "req",
+        """
         from idflow import worker_task
 
         @worker_task("req")
         def req(task):
             return {}
-    """)
+    """,
+    )
     path = tasks_dir / "req" / "requirements.txt"
     path.write_bytes(b"requests\ncaf\xe9\n")
     assert problems(tasks_dir) == [f"{path}:2:4: the file is not UTF-8"]
@@ -605,7 +706,10 @@ def test_requirements_file_not_utf8(tasks_dir: Path) -> None:
 
 def test_no_task_code_runs(tasks_dir: Path, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
-    write_task(tasks_dir, "sneaky", f"""
+    write_task(
+        tasks_dir,
+        "sneaky",
+        f"""
         import pathlib
         pathlib.Path({str(marker)!r}).write_text("module top level ran")
         import module_that_does_not_exist
@@ -616,26 +720,36 @@ def test_no_task_code_runs(tasks_dir: Path, tmp_path: Path) -> None:
         def sneaky(task):
             pathlib.Path({str(marker)!r}).write_text("task ran")
             return {{}}
-    """)
-    write_task(tasks_dir, "sneaky", f"""
+    """,
+    )
+    write_task(
+        tasks_dir,
+        "sneaky",
+        f"""
         import pathlib
         pathlib.Path({str(marker)!r}).write_text("helper ran")
-    """, filename="__init__.py")
+    """,
+        filename="__init__.py",
+    )
     assert set(discover(tasks_dir)) == {"sneaky"}
     assert not marker.exists()
 
 
 def test_discovery_does_not_import_the_sdk(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "greet", """
+    write_task(
+        tasks_dir,
+        "greet",
+        """
         from conductor.client.worker.worker_task import worker_task
         from conductor.client.http.models import TaskDef
 
         @worker_task("greet", task_def=TaskDef(retry_count=1))
         def greet(task):
             return {}
-    """)
+    """,
+    )
     script = (
-        "import sys; from pathlib import Path; from idflow.desired.tasks import discover_tasks; "
+        "import sys; from pathlib import Path; from idflow.repo.task_files import discover_tasks; "
         f"tasks = discover_tasks(Path({str(tasks_dir)!r})); "
         "print(len(tasks), any(m.startswith('conductor') for m in sys.modules))"
     )

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from idflow.desired.tasks import MAX_FILE_BYTES, discover_tasks, discover_tasks_partial
 from idflow.errors import DefinitionError
+from idflow.repo.task_files import MAX_FILE_BYTES, discover_tasks, discover_tasks_partial
 
 
 def write_task(tasks_dir: Path, folder: str, source: str, filename: str | None = None) -> Path:
@@ -55,7 +55,10 @@ def tasks_dir(tmp_path: Path) -> Path:
 
 def task_with(tasks_dir: Path, keywords: str, preamble: str = "") -> Path:
     """A one-task file whose decorator carries ``keywords`` (on a line of its own)."""
-    return write_task(tasks_dir, "job", f"""
+    return write_task(
+        tasks_dir,
+        "job",
+        f"""
 import os
 from idflow import worker_task
 {preamble}
@@ -66,32 +69,54 @@ from idflow import worker_task
 )
 def job(task):
     return {{}}
-""")
+""",
+    )
 
 
 # (keywords, token the problem points at, message)
 VALUE_PROBLEMS = [
-    ('retry_count=int("3"),', 'int("3")',
-     "retry_count: cannot be read without running the code (a call to int())"),
-    ('owner_email=os.environ["OWNER"],', 'os.environ["OWNER"]',
-     "owner_email: cannot be read without running the code (the subscript os.environ['OWNER'])"),
-    ('description=os.getenv("D"),', "os.getenv",
-     "description: cannot be read without running the code (a call to os.getenv())"),
-    ("description=f'{os.sep} x',", "os.sep",
-     "description: cannot be read without running the code (an f-string with expressions: "
-     "the attribute os.sep)"),
-    ("retry_count=UNDEFINED,", "UNDEFINED",
-     "retry_count: cannot be read without running the code (UNDEFINED is not a constant defined in this file)"),
-    ("input_keys=[k for k in 'ab'],", "[k for",
-     "input_keys: cannot be read without running the code (a comprehension)"),
-    ("input_template={'a': {'b': len('x')}},", "len(",
-     "input_template: cannot be read without running the code (a call to len())"),
-    ("retry_count=1 if True else 2,", "1 if",
-     "retry_count: cannot be read without running the code (a conditional expression)"),
-    ("timeout_seconds=1 / 0,", "1 / 0",
-     "timeout_seconds: cannot be read without running the code (a division by zero)"),
-    ("**os.environ,", "**os.environ",
-     "**os.environ: cannot be read without running the code"),
+    ('retry_count=int("3"),', 'int("3")', "retry_count: cannot be read without running the code (a call to int())"),
+    (
+        'owner_email=os.environ["OWNER"],',
+        'os.environ["OWNER"]',
+        "owner_email: cannot be read without running the code (the subscript os.environ['OWNER'])",
+    ),
+    (
+        'description=os.getenv("D"),',
+        "os.getenv",
+        "description: cannot be read without running the code (a call to os.getenv())",
+    ),
+    (
+        "description=f'{os.sep} x',",
+        "os.sep",
+        "description: cannot be read without running the code (an f-string with expressions: the attribute os.sep)",
+    ),
+    (
+        "retry_count=UNDEFINED,",
+        "UNDEFINED",
+        "retry_count: cannot be read without running the code (UNDEFINED is not a constant defined in this file)",
+    ),
+    (
+        "input_keys=[k for k in 'ab'],",
+        "[k for",
+        "input_keys: cannot be read without running the code (a comprehension)",
+    ),
+    (
+        "input_template={'a': {'b': len('x')}},",
+        "len(",
+        "input_template: cannot be read without running the code (a call to len())",
+    ),
+    (
+        "retry_count=1 if True else 2,",
+        "1 if",
+        "retry_count: cannot be read without running the code (a conditional expression)",
+    ),
+    (
+        "timeout_seconds=1 / 0,",
+        "1 / 0",
+        "timeout_seconds: cannot be read without running the code (a division by zero)",
+    ),
+    ("**os.environ,", "**os.environ", "**os.environ: cannot be read without running the code"),
     ('retry_count="3",', '"3"', "retry_count must be a whole number, not str '3'"),
     ("retry_count=True,", "True", "retry_count must be a whole number, not bool True"),
     ("retry_count=2.5,", "2.5", "retry_count must be a whole number, not float 2.5"),
@@ -106,12 +131,13 @@ VALUE_PROBLEMS = [
     ("backoff_jitter_ms=-1,", "-1", "backoff_jitter_ms must be >= 0, not -1"),
     ("backoff_scale_factor=0,", "0", "backoff_scale_factor must be >= 1, not 0"),
     ("response_timeout_seconds=0,", "0", "response_timeout_seconds must be >= 1, not 0"),
-    ("concurrent_exec_limit=2147483648,", "2147483648",
-     "concurrent_exec_limit is too large (2147483648 > 2147483647)"),
-    ('timeout_policy="NEVER",', '"NEVER"',
-     "timeout_policy must be one of RETRY, TIME_OUT_WF, ALERT_ONLY, not 'NEVER'"),
-    ('retry_logic="RANDOM",', '"RANDOM"',
-     "retry_logic must be one of FIXED, EXPONENTIAL_BACKOFF, LINEAR_BACKOFF, not 'RANDOM'"),
+    ("concurrent_exec_limit=2147483648,", "2147483648", "concurrent_exec_limit is too large (2147483648 > 2147483647)"),
+    ('timeout_policy="NEVER",', '"NEVER"', "timeout_policy must be one of RETRY, TIME_OUT_WF, ALERT_ONLY, not 'NEVER'"),
+    (
+        'retry_logic="RANDOM",',
+        '"RANDOM"',
+        "retry_logic must be one of FIXED, EXPONENTIAL_BACKOFF, LINEAR_BACKOFF, not 'RANDOM'",
+    ),
     ('input_keys="a",', '"a"', "input_keys must be a list of strings, not 'a'"),
     ("output_keys=[1, 2],", "[1, 2]", "output_keys must be a list of strings, not [1, 2]"),
     ("input_template=[1],", "[1]", "input_template must be a mapping, not list [1]"),
@@ -119,15 +145,27 @@ VALUE_PROBLEMS = [
     ("description=3,", "3,", "description must be a string, not int 3"),
     ('owner_email="nobody",', '"nobody"', "owner_email 'nobody' is not an email address"),
     ("enforce_schema=1,", "1,", "enforce_schema must be True or False, not 1"),
-    ("timeout_seconds=600,", "600",
-     "timeout_seconds=600 is less than the default response_timeout_seconds (3600), which the server "
-     "rejects: set response_timeout_seconds to at most 600"),
-    ("timeout_seconds=60, response_timeout_seconds=120,", "120",
-     "response_timeout_seconds (120) must not exceed timeout_seconds (60)"),
-    ("timeout_seconds=600, response_timeout_seconds=60, total_timeout_seconds=300,", "600",
-     "timeout_seconds (600) must not exceed total_timeout_seconds (300)"),
-    ("retry_cont=3,", "retry_cont",
-     "unknown keyword argument 'retry_cont' of worker_task (did you mean 'retry_count'?)"),
+    (
+        "timeout_seconds=600,",
+        "600",
+        "timeout_seconds=600 is less than the default response_timeout_seconds (3600), which the server "
+        "rejects: set response_timeout_seconds to at most 600",
+    ),
+    (
+        "timeout_seconds=60, response_timeout_seconds=120,",
+        "120",
+        "response_timeout_seconds (120) must not exceed timeout_seconds (60)",
+    ),
+    (
+        "timeout_seconds=600, response_timeout_seconds=60, total_timeout_seconds=300,",
+        "600",
+        "timeout_seconds (600) must not exceed total_timeout_seconds (300)",
+    ),
+    (
+        "retry_cont=3,",
+        "retry_cont",
+        "unknown keyword argument 'retry_cont' of worker_task (did you mean 'retry_count'?)",
+    ),
     ("zzz=3,", "zzz", "unknown keyword argument 'zzz' of worker_task"),
 ]
 
@@ -157,8 +195,7 @@ def test_constants_that_are_not_plain(tasks_dir: Path) -> None:
         located(path, "TWICE", 3) + f"retry_count: {prefix} (TWICE is assigned more than once)",
         located(path, "LATER") + f"timeout_seconds: {prefix} (LATER is not assigned before this line)",
         located(path, "MAYBE", 2) + f"description: {prefix} (MAYBE is not a plain module-level constant)",
-        located(path, "COMPUTED", 2)
-        + f"owner_email: {prefix} (COMPUTED is not a static value: a call to os.getenv())",
+        located(path, "COMPUTED", 2) + f"owner_email: {prefix} (COMPUTED is not a static value: a call to os.getenv())",
     ]
 
 
@@ -169,13 +206,17 @@ def test_column_counts_characters_not_bytes(tasks_dir: Path) -> None:
 
 def test_every_problem_is_reported_at_once(tasks_dir: Path) -> None:
     path = task_with(tasks_dir, 'retry_count=-1, timeout_policy="X", input_keys="k", bogus=1,')
-    write_task(tasks_dir, "other", """
+    write_task(
+        tasks_dir,
+        "other",
+        """
         from idflow import worker_task
 
         @worker_task("other", retry_logic=1)
         def other(task):
             return {}
-    """)
+    """,
+    )
     with pytest.raises(DefinitionError) as caught:
         discover_tasks(tasks_dir)
     assert len(caught.value.problems) == 5
@@ -198,87 +239,116 @@ def test_every_problem_is_reported_at_once(tasks_dir: Path) -> None:
     ],
 )
 def test_name_rules(tasks_dir: Path, name: str, message: str) -> None:
-    path = write_task(tasks_dir, "job", f"""
+    path = write_task(
+        tasks_dir,
+        "job",
+        f"""
         from idflow import worker_task
 
         @worker_task(task_definition_name={name})
         def job(task):
             return {{}}
-    """)
+    """,
+    )
     assert only_problem(tasks_dir) == located(path, name) + message
 
 
 def test_name_may_have_dots_and_dashes(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "job", """
+    write_task(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
         @worker_task("team.job-v2_x")
         def job(task):
             return {}
-    """)
+    """,
+    )
     assert [t.name for t in discover_tasks(tasks_dir)] == ["team.job-v2_x"]
 
 
 def test_missing_name(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
         @worker_task(retry_count=1)
         def job(task):
             return {}
-    """)
+    """,
+    )
     assert only_problem(tasks_dir) == located(path, "worker_task(") + "task_definition_name is missing"
 
 
 def test_decorator_must_be_called(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
         @worker_task
         def job(task):
             return {}
-    """)
+    """,
+    )
     assert only_problem(tasks_dir) == located(path, "worker_task", 2) + (
         "@worker_task must be called with the task name: @worker_task(task_definition_name=...)"
     )
 
 
 def test_too_many_positional_arguments(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
         @worker_task("job", 100)
         def job(task):
             return {}
-    """)
-    assert only_problem(tasks_dir) == located(path, "100") + (
-        "worker_task takes at most 1 positional argument(s)"
+    """,
     )
+    assert only_problem(tasks_dir) == located(path, "100") + ("worker_task takes at most 1 positional argument(s)")
 
 
 def test_duplicate_names_across_files_name_both_places(tasks_dir: Path) -> None:
-    first = write_task(tasks_dir, "a_task", """
+    first = write_task(
+        tasks_dir,
+        "a_task",
+        """
         from idflow import worker_task
 
         @worker_task("same")
         def a_task(task):
             return {}
-    """)
-    second = write_task(tasks_dir, "b_task", """
+    """,
+    )
+    second = write_task(
+        tasks_dir,
+        "b_task",
+        """
         from idflow import worker_task
 
 
         @worker_task(task_definition_name="same")
         def b_task(task):
             return {}
-    """)
+    """,
+    )
     assert only_problem(tasks_dir) == located(second, '"same"') + (
         f"duplicate task name 'same': defined at {first}:3 and at {second}:4"
     )
 
 
 def test_duplicate_names_in_one_file(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
         @worker_task("job")
@@ -288,7 +358,8 @@ def test_duplicate_names_in_one_file(tasks_dir: Path) -> None:
         @worker_task("job")
         def two(task):
             return {}
-    """)
+    """,
+    )
     assert only_problem(tasks_dir) == located(path, '"job"', 2) + (
         f"duplicate task name 'job': defined at {path}:3 and at {path}:7"
     )
@@ -298,13 +369,17 @@ def test_duplicate_names_in_one_file(tasks_dir: Path) -> None:
 
 
 def test_sdk_decorator_with_definition_keywords_says_to_use_idflow(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from conductor.client.worker.worker_task import worker_task
 
         @worker_task(task_definition_name="job", thread_count=2, retry_count=3)
         def job(task):
             return {}
-    """)
+    """,
+    )
     assert only_problem(tasks_dir) == located(path, "retry_count") + (
         "retry_count: the SDK's worker_task does not accept task-definition keywords (a TypeError when the "
         "module is imported); import the decorator from idflow instead: `from idflow import worker_task`"
@@ -312,17 +387,22 @@ def test_sdk_decorator_with_definition_keywords_says_to_use_idflow(tasks_dir: Pa
 
 
 def test_sdk_taskdef_without_a_field_it_lacks(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from conductor.client.worker.worker_task import worker_task
         from conductor.client.http.models import TaskDef
 
         @worker_task("job", task_def=TaskDef(retry_count=1, backoff_jitter_ms=5, owner_app="x"))
         def job(task):
             return {}
-    """)
+    """,
+    )
     found = problems(tasks_dir)
     assert found == [
-        located(path, "backoff_jitter_ms") + (
+        located(path, "backoff_jitter_ms")
+        + (
             "backoff_jitter_ms: conductor-python's TaskDef does not accept it (a TypeError when the module is "
             "imported); give it to idflow's decorator instead: `from idflow import worker_task`, "
             "@worker_task(..., backoff_jitter_ms=...)"
@@ -332,14 +412,18 @@ def test_sdk_taskdef_without_a_field_it_lacks(tasks_dir: Path) -> None:
 
 
 def test_task_def_that_is_not_a_taskdef_call(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from conductor.client.worker.worker_task import worker_task
         from mylib import make_def
 
         @worker_task("job", task_def=make_def())
         def job(task):
             return {}
-    """)
+    """,
+    )
     assert only_problem(tasks_dir) == located(path, "make_def()") + (
         "task_def: cannot be read without running the code "
         "(not a TaskDef(...) imported from conductor.client.http.models)"
@@ -347,7 +431,10 @@ def test_task_def_that_is_not_a_taskdef_call(tasks_dir: Path) -> None:
 
 
 def test_taskdef_values_are_read_statically_too(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         import os
         from conductor.client.worker.worker_task import worker_task
         from conductor.client.http.models.task_def import TaskDef
@@ -355,7 +442,8 @@ def test_taskdef_values_are_read_statically_too(tasks_dir: Path) -> None:
         @worker_task("job", task_def=TaskDef(retry_count=int(os.environ["R"]), timeout_policy="NOPE"))
         def job(task):
             return {}
-    """)
+    """,
+    )
     assert problems(tasks_dir) == [
         located(path, "int(") + "retry_count: cannot be read without running the code (a call to int())",
         located(path, '"NOPE"') + "timeout_policy must be one of RETRY, TIME_OUT_WF, ALERT_ONLY, not 'NOPE'",
@@ -363,14 +451,18 @@ def test_taskdef_values_are_read_statically_too(tasks_dir: Path) -> None:
 
 
 def test_a_taskdef_name_the_sdk_overrides_is_accepted_with_a_note(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from conductor.client.worker.worker_task import worker_task
         from conductor.client.http.models import TaskDef
 
         @worker_task("job", task_def=TaskDef(name="other", retry_count=2))
         def job(task):
             return {}
-    """)
+    """,
+    )
     (task,) = discover_tasks(tasks_dir)
     assert (task.name, task.definition["name"], task.definition["retryCount"]) == ("job", "job", 2)
     assert [str(n) for n in task.notes] == [
@@ -380,14 +472,18 @@ def test_a_taskdef_name_the_sdk_overrides_is_accepted_with_a_note(tasks_dir: Pat
 
 
 def test_idflow_decorator_with_task_def_and_keywords(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from conductor.client.http.models import TaskDef
         from idflow import worker_task
 
         @worker_task("job", retry_count=1, task_def=TaskDef(retry_count=2))
         def job(task):
             return {}
-    """)
+    """,
+    )
     assert only_problem(tasks_dir) == located(path, "TaskDef(retry") + (
         "task_def: give the definition either as task_def=TaskDef(...) or as keywords (retry_count), not both"
     )
@@ -397,13 +493,17 @@ def test_idflow_decorator_with_task_def_and_keywords(tasks_dir: Path) -> None:
 
 
 def test_syntax_error(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "job", """
+    path = write_task(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
         @worker_task("job")
         def job(task:
             return {}
-    """)
+    """,
+    )
     (problem,) = problems(tasks_dir)
     assert problem.startswith(f"{path}:4:")
     assert "syntax error" in problem
@@ -431,25 +531,34 @@ def test_file_too_large_is_not_parsed(tasks_dir: Path) -> None:
 
 
 def test_missing_main_module(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "job", """
+    write_task(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
         @worker_task("job")
         def job(task):
             return {}
-    """, filename="other.py")
+    """,
+        filename="other.py",
+    )
     folder = tasks_dir / "job"
     assert only_problem(tasks_dir) == f"{folder}:0:0: a task folder must hold job.py (the worker's module)"
 
 
 def test_folder_name_that_cannot_be_imported(tasks_dir: Path) -> None:
-    path = write_task(tasks_dir, "my-job", """
+    path = write_task(
+        tasks_dir,
+        "my-job",
+        """
         from idflow import worker_task
 
         @worker_task("my-job")
         def job(task):
             return {}
-    """)
+    """,
+    )
     assert only_problem(tasks_dir) == f"{path}:0:0: " + (
         "'my-job' is not a valid Python module name, so the worker cannot be imported; "
         "rename it (letters, digits and '_')"
@@ -457,13 +566,17 @@ def test_folder_name_that_cannot_be_imported(tasks_dir: Path) -> None:
 
 
 def test_symlink_loops_and_unreadable_files_are_problems(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "job", """
+    write_task(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
         @worker_task("job")
         def job(task):
             return {}
-    """)
+    """,
+    )
     loop_file = tasks_dir / "job" / "loop.py"
     os.symlink(loop_file, loop_file)
     (tasks_dir / "job" / "folder.py").mkdir()  # a folder with a .py name is just a folder
@@ -486,13 +599,17 @@ def test_tasks_dir_that_is_a_file(tmp_path: Path) -> None:
 
 
 def test_tasks_dir_outside_the_import_root(tasks_dir: Path, tmp_path: Path) -> None:
-    write_task(tasks_dir, "job", """
+    write_task(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
         @worker_task("job")
         def job(task):
             return {}
-    """)
+    """,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert only_problem(tasks_dir, import_root=elsewhere) == (
@@ -501,7 +618,10 @@ def test_tasks_dir_outside_the_import_root(tasks_dir: Path, tmp_path: Path) -> N
 
 
 def test_partial_discovery_returns_the_good_tasks_and_every_problem(tasks_dir: Path) -> None:
-    write_task(tasks_dir, "good", """
+    write_task(
+        tasks_dir,
+        "good",
+        """
         from idflow import worker_task
 
         @worker_task("good")
@@ -511,8 +631,12 @@ def test_partial_discovery_returns_the_good_tasks_and_every_problem(tasks_dir: P
         @worker_task("bad", retry_count=-1)
         def bad(task):
             return {}
-    """)
-    write_task(tasks_dir, "dup", """
+    """,
+    )
+    write_task(
+        tasks_dir,
+        "dup",
+        """
         from idflow import worker_task
 
         @worker_task("dup")
@@ -522,7 +646,8 @@ def test_partial_discovery_returns_the_good_tasks_and_every_problem(tasks_dir: P
         @worker_task("dup")
         def two(task):
             return {}
-    """)
+    """,
+    )
     tasks, found = discover_tasks_partial(tasks_dir)
     assert [t.name for t in tasks] == ["good"]
     assert [p.message for p in found] == [

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from idflow.apply import Executor, StateLock, Status
+from idflow.apply.applier import Executor, StateLock, Status
+from idflow.apply.interrupt import Interrupted, InterruptGuard
+from idflow.apply.server_lock import LOCK_VERSION, LOCK_WORKFLOW, ServerLock
 from idflow.errors import LockError, StateFileError
-from idflow.interrupt import Interrupted, InterruptGuard
-from idflow.plan import Action, PlanOptions
-from idflow.planner import build_plan
-from idflow.serverlock import LOCK_VERSION, LOCK_WORKFLOW, ServerLock
-from idflow.state import read_actual
+from idflow.plan.inputs import read_actual
+from idflow.plan.model import Action, PlanOptions
+from idflow.plan.planner import build_plan
 from tests.factories import actual, desired, plan_of
 from tests.fakes import FakeRemote
 
@@ -81,7 +81,7 @@ def test_a_create_interrupted_after_it_landed_is_released(tmp_path):
 
 
 def test_release_never_deletes_another_holders_lock(tmp_path):
-    from idflow.serverlock import lock_definition
+    from idflow.apply.server_lock import lock_definition
 
     remote = FakeRemote()
     lock = ServerLock(remote, "me", leftovers=tmp_path / ".server-lock", clock=lambda: NOW).acquire()
@@ -133,7 +133,7 @@ def test_ctrl_c_exits_130_not_1(tmp_path):
         "    raise KeyboardInterrupt\n"
         "@c.cli.command('term')\n"
         "def term():\n"
-        "    from idflow.interrupt import Interrupted\n"
+        "    from idflow.apply.interrupt import Interrupted\n"
         "    raise Interrupted(15)\n"
         "c.cli.main([sys.argv[1]], prog_name='idflow')\n"
     )
@@ -188,7 +188,7 @@ def test_an_undeletable_orphan_is_a_warning_once_not_a_change():
 
 
 def test_a_reused_pid_is_not_ours():
-    from idflow.devserver import NodeInfo, is_ours, process_identity
+    from idflow.server.local import NodeInfo, is_ours, process_identity
 
     me = process_identity(os.getpid())
     assert me is not None

@@ -1,6 +1,6 @@
-from idflow.desired.tasks import validate_definition
-from idflow.diffing import field_diffs
-from idflow.normal import normalise_taskdef
+from idflow.kinds.normal import normalise_taskdef
+from idflow.plan.diffing import field_diffs
+from idflow.repo.task_files import validate_definition
 
 
 def test_schema_written_back_by_the_server_normalises_equal():

@@ -1,4 +1,4 @@
-"""The ownership rule (idflow.ownership), and plan, prune and apply's plan check following it."""
+"""The ownership rule (idflow.kinds.ownership), and plan, prune and apply's plan check following it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from idflow.config import load_config
-from idflow.core.operations import check_plan_file
 from idflow.errors import PlanFileError
-from idflow.ownership import ForeignOwner, manages, owner_to_write
-from idflow.plan import Action, Change, Kind, Reason
+from idflow.kinds.ownership import ForeignOwner, manages, owner_to_write
+from idflow.plan.model import Action, Change, Kind, Reason
+from idflow.reconcile import check_plan_file
 from tests.factories import actual, applied_record, desired, plan_of, simple, workflow
 
 

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from idflow.errors import PlanFileError
-from idflow.plancheck import plan_problems
-from idflow.planfile import checksum, mark_applied, read_plan, write_plan
+from idflow.plan.file import checksum, mark_applied, read_plan, write_plan
+from idflow.plan.integrity import plan_problems
 from idflow.render import excerpts, one_line
 from idflow.render.json_render import render_json
 from idflow.render.markdown import render_markdown
@@ -157,7 +157,7 @@ def test_force_is_loud_in_every_rendering():
     assert "FORCE: task x\\nPlan" in text  # the forced delete of a used task, by name, escaped
     assert "[!CAUTION]" in markdown and "FORCE: this plan was made with --force" in markdown
     assert as_json["options"]["force"] is True and as_json["forced_deletes"] == [EVIL]
-    from idflow.apply import explain
+    from idflow.apply.applier import explain
 
     assert any("FORCED: each deleted EVEN IF a workflow uses it" in line for line in explain(plan))
     quiet = render_text(evil_plan())
@@ -170,7 +170,7 @@ def test_long_values_are_cut_where_they_differ():
     old, new = excerpts(json.dumps(before), json.dumps(after), 120)
     assert old != new and "return 1" in old and "return 2" in new
     assert old.startswith("…[at ") and len(old) < 160
-    from idflow.normal_workflow import normalise_workflowdef
+    from idflow.kinds.workflow_normal import normalise_workflowdef
 
     plan = plan_of(
         desired(workflows=[normalise_workflowdef(workflow("w", 1, [{"name": "i", "taskReferenceName": "i",

@@ -4,8 +4,8 @@ import stat
 import pytest
 
 from idflow.errors import PlanFileError
-from idflow.plan import FORMAT_VERSION
-from idflow.planfile import read_plan, write_plan
+from idflow.plan.file import read_plan, write_plan
+from idflow.plan.model import FORMAT_VERSION
 from tests.factories import actual, desired, plan_of, simple, workflow
 
 
@@ -59,7 +59,7 @@ def test_not_utf8_and_missing(tmp_path):
 
 
 def test_minor_version_with_extra_fields_is_read(tmp_path):
-    from idflow.planfile import checksum
+    from idflow.plan.file import checksum
 
     path = write_plan(sample_plan(), tmp_path / "plan.json")
     doc = json.loads(path.read_text())
@@ -73,7 +73,7 @@ def test_minor_version_with_extra_fields_is_read(tmp_path):
 
 def test_a_1_0_plan_file_with_per_change_warnings_is_still_read_and_rendered(tmp_path):
     """1.0 files listed run-time warnings on every delete and had no ``unmanaged_warnings``."""
-    from idflow.planfile import checksum
+    from idflow.plan.file import checksum
     from idflow.render.text import render_text
 
     path = write_plan(sample_plan(), tmp_path / "plan.json")

@@ -1,4 +1,4 @@
-from idflow.plan import Action, Reason
+from idflow.plan.model import Action, Reason
 from tests.factories import actual, applied_record, desired, plan_of, simple, workflow
 
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from idflow import record
-from idflow.record import (
+from idflow.apply import record
+from idflow.apply.record import (
     DEFAULT_ENVIRONMENT,
     ApplyRecord,
     parse_record,

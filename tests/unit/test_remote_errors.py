@@ -8,7 +8,7 @@ import pytest
 
 from idflow.config import load_config
 from idflow.errors import Conflict, NotFound, ServerError
-from idflow.remote import ConductorRemote
+from idflow.server.client import ConductorRemote
 
 
 @pytest.fixture

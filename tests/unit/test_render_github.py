@@ -65,7 +65,8 @@ def test_find_repo_root(tmp_path):
     (tmp_path / "repo" / ".git").write_text("gitdir: /somewhere\n")  # a git worktree's .git is a file
     start = tmp_path / "repo" / "sub" / "project"
     assert find_repo_root(start, environ={}) == (tmp_path / "repo").resolve()
-    assert find_repo_root(start, environ={"GITHUB_WORKSPACE": str(tmp_path / "repo" / "sub")}) == (
-        tmp_path / "repo" / "sub"
-    ).resolve()
+    assert (
+        find_repo_root(start, environ={"GITHUB_WORKSPACE": str(tmp_path / "repo" / "sub")})
+        == (tmp_path / "repo" / "sub").resolve()
+    )
     assert find_repo_root(start, environ={"GITHUB_WORKSPACE": "/not/above"}) == (tmp_path / "repo").resolve()

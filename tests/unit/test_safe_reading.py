@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from idflow import safefile, templates, yamlfile
 from idflow.config import find_config_file, load_config
-from idflow.desired.static import MAX_VALUE_SIZE, ModuleScope, NotStatic, evaluate
 from idflow.errors import ConfigError
-from idflow.secrets import environment_secrets, mask_text
+from idflow.masking import environment_secrets, mask_text
+from idflow.repo import safefile, templates, yamlfile
+from idflow.repo.static import MAX_VALUE_SIZE, ModuleScope, NotStatic, evaluate
 
 # -- safefile ---------------------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ def test_excerpt_escapes_and_shortens() -> None:
 
 
 def test_an_invalid_requirement_is_quoted_as_an_excerpt(tmp_path: Path) -> None:
-    from idflow.desired.tasks import parse_requirements
+    from idflow.repo.task_files import parse_requirements
 
     data = ("A=" + "1" * 500 + " !!\x1b]0;x\x07 ~~\n").encode()
     _, problems = parse_requirements(tmp_path / "requirements.txt", data)

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from idflow.cli import cli
 from idflow.config import load_config
-from idflow.desired.workflows import _render
-from idflow.schema import KINDS, dumps, schema
+from idflow.repo.schema import KINDS, dumps, schema
+from idflow.repo.workflow_files import _render
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "docflow"
 
@@ -252,7 +252,7 @@ def test_the_example_project_passes_validate_too(tmp_path: Path) -> None:
 
 
 def test_a_json_workflow_may_name_its_schema(project: Path) -> None:
-    from idflow.desired.workflows import load_workflows
+    from idflow.repo.workflow_files import load_workflows
 
     wf = {"$schema": "../../schemas/idflow-workflow.schema.json", **GOOD_WORKFLOW}
     assert errors("workflow", wf) == []
@@ -269,8 +269,8 @@ def _wrong_value(type_: str) -> Any:
 def test_every_field_of_the_wrong_type_fails_both(struct_name: str) -> None:
     """Generated from the model: each field given a value of another type (and each field with choices a
     value that is not one), in a workflow (or its first task): the schema and the reader both refuse it."""
-    from idflow.normal import type_problems
-    from idflow.server_model import MODEL
+    from idflow.kinds.normal import type_problems
+    from idflow.kinds.server_model import MODEL
 
     struct = MODEL[struct_name]
     checked = 0

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from idflow.config import load_config
 from idflow.errors import ConfigError, FileWriteError, ServerError, ServerResponseError
-from idflow.secrets import mask_text, redact_urls, split_userinfo
-from idflow.server_answers import BadAnswer, check_list, check_object
-from idflow.server_model import TASK_DEF, WORKFLOW_DEF
+from idflow.kinds.server_model import TASK_DEF, WORKFLOW_DEF
+from idflow.masking import mask_text, redact_urls, split_userinfo
+from idflow.server.answers import BadAnswer, check_list, check_object
 from tests.hostile_server import HostileServer
 
 TASKDEFS = "/api/metadata/taskdefs"
@@ -62,7 +62,7 @@ def test_max_response_mb_must_be_sensible(tmp_path, value):
 
 
 def remote_for(url: str, tmp_path: Path, **environ: str):
-    from idflow.remote import ConductorRemote
+    from idflow.server.client import ConductorRemote
 
     return ConductorRemote(load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": url, **environ}), retries=0)
 
@@ -164,9 +164,7 @@ def test_an_answer_within_the_limit_is_read_gzip_or_not(tmp_path, compressed):
         assert _limited(tmp_path, server).list_task_defs() == [REAL_TASK] * 100
 
 
-@pytest.mark.parametrize(
-    "how", ["content_length", "no_length", "gzip_bomb"]
-)
+@pytest.mark.parametrize("how", ["content_length", "no_length", "gzip_bomb"])
 def test_an_answer_over_the_limit_is_refused(tmp_path, how):
     body = json.dumps([{"name": "x", "description": "a" * (2 * 1024 * 1024)}]).encode()
     with HostileServer() as server:
@@ -187,7 +185,7 @@ def test_an_answer_over_the_limit_is_refused(tmp_path, how):
 def test_a_full_disk_while_writing_json_is_one_error_naming_the_file(tmp_path, monkeypatch):
     import os
 
-    from idflow.planfile import write_json_atomic
+    from idflow.plan.file import write_json_atomic
 
     def no_space(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -202,12 +200,12 @@ def test_a_full_disk_while_writing_json_is_one_error_naming_the_file(tmp_path, m
 
 @pytest.mark.parametrize(("error", "expect"), [(MemoryError, "out of memory"), (RecursionError, "nested too deeply")])
 def test_memory_and_recursion_errors_are_one_line_exit_1(tmp_path, monkeypatch, error, expect):
-    import idflow.core
+    import idflow.reconcile
 
     def explode(*_args, **_kwargs):
         raise error()
 
-    monkeypatch.setattr(idflow.core, "make_plan", explode)
+    monkeypatch.setattr(idflow.reconcile, "make_plan", explode)
     monkeypatch.setattr("idflow.cli.context.AppContext.remote", property(lambda _self: None))
     from idflow.cli import cli
 

@@ -2,9 +2,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from idflow.apply.server_lock import LOCK_VERSION, LOCK_WORKFLOW, ServerLock, lock_definition
 from idflow.errors import LockError
-from idflow.serverlock import LOCK_VERSION, LOCK_WORKFLOW, ServerLock, lock_definition
-from idflow.state import actual_from_server
+from idflow.plan.inputs import actual_from_server
 from tests.fakes import FakeRemote
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

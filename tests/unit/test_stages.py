@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from idflow.errors import StageError
-from idflow.stages import (
+from idflow.run.stages import (
     canonical_doc_uuid,
     correlation_id,
     load_stage,
@@ -319,7 +319,7 @@ def test_duplicate_yaml_keys_in_a_stage_file(tmp_path):
     import pytest as _pytest
 
     from idflow.errors import StageError
-    from idflow.stages import read_stage
+    from idflow.run.stages import read_stage
 
     path = tmp_path / "s.yml"
     path.write_text("workflow:\n  name: a\n  name: b\n")

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from idflow.usage import (
+from idflow.kinds.usage import (
     RuntimeChoice,
     TaskUse,
     UsageIndex,
@@ -59,9 +59,7 @@ def test_task_deep_inside_fork_switch_loop_is_found_with_location() -> None:
         location="tasks[1] (loop_ref) > loopOver[0] (switch_ref) > decisionCases.big[0] (fork_ref)"
         " > forkTasks[1][1] (deep_ref)",
     )
-    assert uses["small"].location == (
-        "tasks[1] (loop_ref) > loopOver[0] (switch_ref) > defaultCase[0] (small_ref)"
-    )
+    assert uses["small"].location == ("tasks[1] (loop_ref) > loopOver[0] (switch_ref) > defaultCase[0] (small_ref)")
     assert uses["first"].location == "tasks[0] (first_ref)"
     assert sorted(n for n, u in uses.items() if u.needs_def) == ["deep", "first", "left", "other", "small"]
     # The operators' own names are uses too (a definition of that name would apply), but need none.
@@ -399,12 +397,20 @@ def test_dynamic_task_with_literal_name_is_a_use_that_needs_the_definition() -> 
         {"type": "DYNAMIC", "inputParameters": None, "dynamicTaskNameParam": 5},
         {"type": "DYNAMIC", "inputParameters": {"taskToExecute": ["x"]}},
         {"type": "FORK_JOIN_DYNAMIC", "inputParameters": "x", "dynamicForkTasksParam": "t"},
-        {"type": "FORK_JOIN_DYNAMIC", "inputParameters": {"t": [None, 3, [], {"name": 5}]},
-         "dynamicForkTasksParam": "t"},
-        {"type": "FORK_JOIN_DYNAMIC",
-         "inputParameters": {"forkTaskName": 7, "forkTaskType": [], "forkTaskInputs": [1]}},
-        {"type": "FORK_JOIN_DYNAMIC", "inputParameters": {"l": {"dynamicTasks": [None, {"taskName": 3}]}},
-         "dynamicForkJoinTasksParam": "l"},
+        {
+            "type": "FORK_JOIN_DYNAMIC",
+            "inputParameters": {"t": [None, 3, [], {"name": 5}]},
+            "dynamicForkTasksParam": "t",
+        },
+        {
+            "type": "FORK_JOIN_DYNAMIC",
+            "inputParameters": {"forkTaskName": 7, "forkTaskType": [], "forkTaskInputs": [1]},
+        },
+        {
+            "type": "FORK_JOIN_DYNAMIC",
+            "inputParameters": {"l": {"dynamicTasks": [None, {"taskName": 3}]}},
+            "dynamicForkJoinTasksParam": "l",
+        },
         {"type": "FORK_JOIN_DYNAMIC", "inputParameters": {"l": "text"}, "dynamicForkJoinTasksParam": "l"},
     ],
 )

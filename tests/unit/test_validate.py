@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from idflow.cli import cli
 from idflow.config import load_config
-from idflow.desired.workflows import workflow_files
 from idflow.errors import DefinitionError, Problem
-from idflow.state import load_desired
+from idflow.plan.inputs import load_desired
+from idflow.repo.workflow_files import workflow_files
 from tests.factories import write_task_file
 
 REPO = Path(__file__).resolve().parents[2]

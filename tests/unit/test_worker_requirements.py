@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from idflow.errors import IdflowError, WorkerError
-from idflow.workers import (
+from idflow.run.workers import (
     PACKAGE,
     TaskFunction,
     check_requirements,
@@ -229,7 +229,7 @@ def test_mounting_another_folder_replaces_the_package(tmp_path):
 
 
 def test_build_workers_wraps_functions_by_reference_and_they_unpickle_in_a_fresh_interpreter(tmp_path):
-    from idflow.workers import build_workers
+    from idflow.run.workers import build_workers
 
     helper = "from . import helper\n"
     root = make_project(
@@ -260,7 +260,7 @@ def test_build_workers_wraps_functions_by_reference_and_they_unpickle_in_a_fresh
 
 
 def test_a_task_module_that_fails_to_import_is_a_worker_error(tmp_path):
-    from idflow.workers import build_workers
+    from idflow.run.workers import build_workers
 
     root = make_project(tmp_path, {"broken": (task_source("u_broken", extra="raise RuntimeError('boom')"), None)})
     config = config_of(root)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from idflow.desired.tasks import discover_tasks, discover_tasks_partial
+from idflow.repo.task_files import discover_tasks, discover_tasks_partial
 
 
 def write(tasks_dir: Path, folder: str, source: str, filename: str | None = None) -> Path:
@@ -103,7 +103,10 @@ def test_workerinterface_subclasses_with_literal_names(tasks_dir: Path) -> None:
 
 
 def test_worker_objects_at_module_level(tasks_dir: Path) -> None:
-    path = write(tasks_dir, "objects", """
+    path = write(
+        tasks_dir,
+        "objects",
+        """
         from conductor.client.http.models import TaskDef
         from conductor.client.worker.worker import Worker
 
@@ -121,20 +124,26 @@ def test_worker_objects_at_module_level(tasks_dir: Path) -> None:
                                       response_timeout_seconds=30),
         )
         workers = [Worker("object_positional", shout, 500.0, "green")]
-    """)
+    """,
+    )
     tasks = {t.name: t for t in discover_tasks(tasks_dir)}
     assert sorted(tasks) == ["object_positional", "object_shout"]
     shout = tasks["object_shout"]
     assert (shout.definition["retryCount"], shout.definition["timeoutSeconds"]) == (5, 60)
     assert shout.definition["description"] == "Shouts the text back."
     assert (shout.line, shout.workers[0].style, shout.workers[0].symbol) == (
-        line_of(path, "shouter = Worker("), "object", "shout",
+        line_of(path, "shouter = Worker("),
+        "object",
+        "shout",
     )
     assert tasks["object_positional"].workers[0].domain == "green"
 
 
 def test_decorated_staticmethod_in_either_order(tasks_dir: Path) -> None:
-    write(tasks_dir, "statics", """
+    write(
+        tasks_dir,
+        "statics",
+        """
         from conductor.client.worker.worker_task import worker_task
 
 
@@ -148,14 +157,18 @@ def test_decorated_staticmethod_in_either_order(tasks_dir: Path) -> None:
             @staticmethod
             def above(name: str) -> str:
                 return f"Hi {name}"
-    """)
+    """,
+    )
     tasks = {t.name: t for t in discover_tasks(tasks_dir)}
     assert sorted(tasks) == ["static_above", "static_below"]
     assert tasks["static_below"].function == "Workers.below"
 
 
 def test_one_name_in_two_domains_is_one_definition(tasks_dir: Path) -> None:
-    write(tasks_dir, "greet", """
+    write(
+        tasks_dir,
+        "greet",
+        """
         from conductor.client.worker.worker_task import WorkerTask, worker_task
 
 
@@ -168,7 +181,8 @@ def test_one_name_in_two_domains_is_one_definition(tasks_dir: Path) -> None:
         @WorkerTask(task_definition_name="greet", domain="cool", poll_interval=500.0)
         def greet_cool(name: str) -> str:
             return f"Hello, cool {name}"
-    """)
+    """,
+    )
     (task,) = discover_tasks(tasks_dir)
     assert task.name == "greet"
     assert [(w.symbol, w.domain) for w in task.workers] == [("greet", None), ("greet_cool", "cool")]
@@ -176,7 +190,10 @@ def test_one_name_in_two_domains_is_one_definition(tasks_dir: Path) -> None:
 
 
 def test_same_name_same_domain_stays_a_duplicate(tasks_dir: Path) -> None:
-    path = write(tasks_dir, "dup", """
+    path = write(
+        tasks_dir,
+        "dup",
+        """
         from idflow import worker_task
 
 
@@ -188,7 +205,8 @@ def test_same_name_same_domain_stays_a_duplicate(tasks_dir: Path) -> None:
         @worker_task(task_definition_name="dup", domain="x")
         def two(task):
             return {}
-    """)
+    """,
+    )
     tasks, problems = discover_tasks_partial(tasks_dir)
     assert tasks == []
     assert [str(p) for p in problems] == [
@@ -197,7 +215,10 @@ def test_same_name_same_domain_stays_a_duplicate(tasks_dir: Path) -> None:
 
 
 def test_two_domains_with_conflicting_fields_are_an_error(tasks_dir: Path) -> None:
-    path = write(tasks_dir, "job", """
+    path = write(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
 
@@ -209,18 +230,24 @@ def test_two_domains_with_conflicting_fields_are_an_error(tasks_dir: Path) -> No
         @worker_task(task_definition_name="job", domain="b", retry_count=2)
         def job_b(task):
             return {}
-    """)
+    """,
+    )
     tasks, problems = discover_tasks_partial(tasks_dir)
     assert tasks == []
-    assert [(p.line, p.message) for p in problems] == [(
-        9,
-        f"task 'job' (domain 'b') gives retry_count=2, but its worker at {path}:4 (domain None) gives 1: "
-        "workers of one task share one definition; give the field the same value (or on one worker only)",
-    )]
+    assert [(p.line, p.message) for p in problems] == [
+        (
+            9,
+            f"task 'job' (domain 'b') gives retry_count=2, but its worker at {path}:4 (domain None) gives 1: "
+            "workers of one task share one definition; give the field the same value (or on one worker only)",
+        )
+    ]
 
 
 def test_two_domains_may_give_the_definition_once(tasks_dir: Path) -> None:
-    write(tasks_dir, "job", """
+    write(
+        tasks_dir,
+        "job",
+        """
         from idflow import worker_task
 
 
@@ -232,7 +259,8 @@ def test_two_domains_may_give_the_definition_once(tasks_dir: Path) -> None:
         @worker_task(task_definition_name="job", domain="b")
         def job_b(task):
             return {}
-    """)
+    """,
+    )
     (task,) = discover_tasks(tasks_dir)
     assert task.definition["retryCount"] == 7
 
@@ -365,7 +393,10 @@ def test_workers_that_cannot_be_read_are_problems_at_their_line(
 
 
 def test_a_base_class_without_execute_is_not_a_worker(tasks_dir: Path) -> None:
-    write(tasks_dir, "based", """
+    write(
+        tasks_dir,
+        "based",
+        """
         from conductor.client.worker.worker_interface import WorkerInterface
 
 
@@ -380,19 +411,25 @@ def test_a_base_class_without_execute_is_not_a_worker(tasks_dir: Path) -> None:
 
             def execute(self, task):
                 return self.get_task_result_from_task(task)
-    """)
+    """,
+    )
     assert [t.name for t in discover_tasks(tasks_dir)] == ["based_real"]
 
 
 def test_workers_in_shared_folders_and_top_level_files_are_tasks(tasks_dir: Path) -> None:
-    write(tasks_dir, "_shared", """
+    write(
+        tasks_dir,
+        "_shared",
+        """
         from idflow import worker_task
 
 
         @worker_task(task_definition_name="shared_helper_task")
         def helper(task):
             return {}
-    """, filename="helpers.py")
+    """,
+        filename="helpers.py",
+    )
     (tasks_dir / "loose.py").write_text(
         "from idflow import worker_task\n\n\n@worker_task(task_definition_name='loose')\ndef loose(task):\n"
         "    return {}\n"
@@ -403,7 +440,10 @@ def test_workers_in_shared_folders_and_top_level_files_are_tasks(tasks_dir: Path
 
 
 def test_a_module_level_worker_under_if_is_read_once_and_a_call_form_decorator_is_refused(tasks_dir: Path) -> None:
-    path = write(tasks_dir, "guarded", """
+    path = write(
+        tasks_dir,
+        "guarded",
+        """
         import os
 
         from conductor.client.worker.worker import Worker
@@ -418,7 +458,8 @@ def test_a_module_level_worker_under_if_is_read_once_and_a_call_form_decorator_i
             fast = Worker("guarded_fast", run)
 
         wrapped = worker_task(task_definition_name="guarded_wrapped")(run)
-    """)
+    """,
+    )
     tasks, problems = discover_tasks_partial(tasks_dir)
     assert [t.name for t in tasks] == ["guarded_fast"]
     assert [(p.line, p.message.split(",")[0]) for p in problems] == [

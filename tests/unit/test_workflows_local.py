@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from idflow.desired.workflows import LocalWorkflow, load_workflows, read_workflow_tree, validate_workflows
 from idflow.errors import DefinitionError, Problem
-from idflow.normal_workflow import normalise_workflowdef
+from idflow.kinds.workflow_normal import normalise_workflowdef
+from idflow.repo.workflow_files import LocalWorkflow, load_workflows, read_workflow_tree, validate_workflows
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -572,8 +572,8 @@ def test_validation_of_unreadable_source_falls_back_to_the_definition_line(tmp_p
 def test_duplicate_yaml_keys_are_an_error_with_the_line(tmp_path):
     import pytest as _pytest
 
-    from idflow.desired.workflows import load_workflows
     from idflow.errors import DefinitionError
+    from idflow.repo.workflow_files import load_workflows
 
     (tmp_path / "w.yaml").write_text("name: w\nversion: 1\nname: again\ntasks: []\n")
     with _pytest.raises(DefinitionError) as caught:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from idflow.workers import mount_tasks_package
+from idflow.run.workers import mount_tasks_package
 
 mount_tasks_package(Path(__file__).resolve().parent.parent / "idflow" / "tasks")
 normalize = importlib.import_module("idflow.tasks.normalize.normalize")

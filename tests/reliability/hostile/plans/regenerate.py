@@ -16,10 +16,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[3]))
 
-from idflow.plan import PlanOptions  # noqa: E402
-from idflow.planfile import checksum, document  # noqa: E402
-from idflow.planner import build_plan  # noqa: E402
-from idflow.state import actual_from_server  # noqa: E402
+from idflow.plan.file import checksum, document  # noqa: E402
+from idflow.plan.inputs import actual_from_server  # noqa: E402
+from idflow.plan.model import PlanOptions  # noqa: E402
+from idflow.plan.planner import build_plan  # noqa: E402
 from tests.factories import desired  # noqa: E402
 
 SERVER = "http://conductor.example:8080/api"

@@ -1,0 +1,1 @@
+"""Applying a plan: the applier, its locks, the interruption guard and the apply record."""

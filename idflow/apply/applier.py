@@ -1,0 +1,436 @@
+"""Apply: interpret a plan against the server, and nothing else.
+
+The plan becomes an ordered list of steps (task creates in one bulk request, task updates in parallel,
+workflow creates/updates in one bulk request, workflow deletes, task deletes last). ``execute`` runs the
+steps; ``explain`` is a second interpreter of the same steps that only describes them (a dry run).
+Before any write the plan is checked against the server (``check_stale``): nothing is written when
+anything it depends on changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import socket
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from idflow.errors import IdflowError, LockError, NotFound, RemoteError, StalePlanError
+from idflow.kinds.usage import UsageIndex
+from idflow.log import get_logger
+from idflow.masking import redact_urls
+from idflow.plan.inputs import ActualState, read_actual
+from idflow.plan.model import Action, Change, Kind, Plan, thaw
+from idflow.plan.planner import server_usage
+from idflow.server.client import Remote
+
+log = get_logger("idflow.apply.applier")
+
+
+class Status(StrEnum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Result:
+    change: Change
+    status: Status
+    detail: str = ""
+    field_errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.change.key,
+            "kind": self.change.kind.value,
+            "name": self.change.name,
+            "version": self.change.version,
+            "action": self.change.action.value,
+            "status": self.status.value,
+            "detail": self.detail,
+            "field_errors": list(self.field_errors),
+        }
+
+
+class StepKind(StrEnum):
+    CREATE_TASKS = "create tasks"
+    UPDATE_TASKS = "update tasks"
+    PUT_WORKFLOWS = "create or update workflows"
+    DELETE_WORKFLOWS = "delete workflows"
+    DELETE_TASKS = "delete tasks"
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    changes: tuple[Change, ...]
+
+
+def steps_for(plan: Plan) -> list[Step]:
+    """The order of apply: task creates and updates, workflow creates and updates, workflow deletes,
+    then task deletes (a task is deleted only once no workflow in the plan needs it)."""
+    actionable = plan.actionable
+
+    def pick(kind: Kind, *actions: Action) -> tuple[Change, ...]:
+        return tuple(c for c in actionable if c.kind is kind and c.action in actions)
+
+    steps = [
+        Step(StepKind.CREATE_TASKS, pick(Kind.TASK, Action.CREATE)),
+        Step(StepKind.UPDATE_TASKS, pick(Kind.TASK, Action.UPDATE)),
+        Step(StepKind.PUT_WORKFLOWS, pick(Kind.WORKFLOW, Action.CREATE, Action.UPDATE)),
+        Step(StepKind.DELETE_WORKFLOWS, pick(Kind.WORKFLOW, Action.DELETE)),
+        Step(StepKind.DELETE_TASKS, pick(Kind.TASK, Action.DELETE)),
+    ]
+    return [s for s in steps if s.changes]
+
+
+def explain(plan: Plan) -> list[str]:
+    """What ``execute`` would send, step by step, without sending anything."""
+    lines = []
+    for step in steps_for(plan):
+        names = ", ".join(c.label for c in step.changes)
+        match step.kind:
+            case StepKind.CREATE_TASKS:
+                lines.append(f"POST /metadata/taskdefs (one request, {len(step.changes)} definitions): {names}")
+            case StepKind.UPDATE_TASKS:
+                lines.append(f"PUT /metadata/taskdefs, one request each, in parallel: {names}")
+            case StepKind.PUT_WORKFLOWS:
+                lines.append(f"PUT /metadata/workflow (one request, {len(step.changes)} definitions): {names}")
+            case StepKind.DELETE_WORKFLOWS:
+                lines.append(f"DELETE /metadata/workflow/{{name}}/{{version}}, one each: {names}")
+            case StepKind.DELETE_TASKS:
+                check = (
+                    " (FORCED: each deleted EVEN IF a workflow uses it; usage is re-checked and reported)"
+                    if plan.options.force
+                    else " (each after re-checking no workflow uses it)"
+                )
+                lines.append(f"DELETE /metadata/taskdefs/{{name}}, one each{check}: {names}")
+    return lines
+
+
+def current_fingerprints(plan: Plan, actual: ActualState) -> dict[str, str | None]:
+    current: dict[str, str | None] = {}
+    usage = server_usage(actual) if any(k.startswith("uses:") for k in plan.fingerprints) else None
+    for key in plan.fingerprints:
+        kind, _, rest = key.partition(":")
+        if kind == "task":
+            obj = actual.tasks.get(rest)
+            current[key] = obj.fingerprint if obj else None
+        elif kind == "workflow":
+            name, _, version = rest.rpartition(":")
+            obj = actual.workflows.get((name, int(version)))
+            current[key] = obj.fingerprint if obj else None
+        elif kind == "uses" and usage is not None:
+            current[key] = usage.fingerprint(rest)
+    return current
+
+
+def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
+    """What changed on the server since the plan was made, in words."""
+    reasons = []
+    current = current_fingerprints(plan, actual)
+    usage: UsageIndex | None = None
+    for key, planned in sorted(plan.fingerprints.items()):
+        now = current.get(key)
+        if now == planned:
+            continue
+        kind, _, rest = key.partition(":")
+        label = f"{kind} {rest.replace(':', ' v')}" if kind == "workflow" else f"{kind} {rest}"
+        if kind == "uses":
+            usage = usage or server_usage(actual)
+            users = usage.users_of(rest)
+            reasons.append(f"the workflows using task {rest} changed (now: {', '.join(users) or 'none'})")
+        elif planned is None:
+            reasons.append(f"{label} was created on the server since planning")
+        elif now is None:
+            reasons.append(f"{label} was deleted on the server since planning")
+        else:
+            reasons.append(f"{label} was changed on the server since planning")
+    return reasons
+
+
+def check_stale(plan: Plan, remote: Remote) -> ActualState:
+    """Refuse the plan if the server changed since it was made; the server's state as read."""
+    actual = read_actual(remote)
+    reasons = stale_reasons(plan, actual)
+    if reasons:
+        raise StalePlanError(
+            f"the saved plan is stale: the server changed since it was made ({len(reasons)} "
+            f"difference{'s' if len(reasons) != 1 else ''}); nothing was written. Run `idflow plan` again.",
+            reasons,
+        )
+    return actual
+
+
+def before_mismatches(plan: Plan, actual: ActualState) -> list[str]:
+    """Changes whose ``before`` is not what the server holds now (fingerprints can be copied into an
+    edited plan; the content cannot lie): the keys, for the ownership check that reads ``before``."""
+    found = []
+    for change in plan.actionable:
+        if change.kind is Kind.TASK:
+            obj = actual.tasks.get(change.name)
+        else:
+            obj = actual.workflows.get((change.name, int(change.version or 1)))
+        now = thaw(obj.definition) if obj is not None else None
+        if now != (thaw(change.before) if change.before is not None else None):
+            found.append(change.key)
+    return found
+
+
+@dataclass
+class Executor:
+    """Runs the steps of a plan. ``on_result`` is told of every outcome as it happens.
+
+    ``should_stop`` is asked before every write is started (apply passes "SIGINT/SIGTERM arrived"): once it
+    says yes, writes already sent finish (or time out), nothing new is sent, and every change not started
+    is recorded as skipped, so the results say exactly what landed."""
+
+    remote: Remote
+    plan: Plan
+    parallelism: int = 8
+    on_result: Callable[[Result], None] = lambda _r: None
+    results: list[Result] = field(default_factory=list)
+    should_stop: Callable[[], bool] = lambda: False
+    stop_reason: str = "the apply was interrupted"
+
+    def run(self) -> list[Result]:
+        for step in steps_for(self.plan):
+            if self.should_stop():
+                break
+            log.debug("step", step=step.kind.value, changes=len(step.changes))
+            getattr(self, "_" + step.kind.name.lower())(step.changes)
+        done = {r.change.key for r in self.results}
+        for change in self.plan.actionable:
+            if change.key not in done:
+                self._record(change, Status.SKIPPED, f"not started: {self.stop_reason}")
+        actionable = {c.key for c in self.plan.actionable}
+        for change in self.plan.changes:
+            if change.key not in actionable and change.action is not Action.NOOP:
+                self._record(change, Status.SKIPPED, "blocked: in use by a workflow (plan without --force)")
+        return self.results
+
+    def _record(self, change: Change, status: Status, detail: str = "", error: Exception | None = None) -> None:
+        field_errors = tuple(error.details()) if isinstance(error, IdflowError) else ()
+        if status is Status.FAILED and isinstance(error, RemoteError) and error.transient:
+            status, settled = self._settle(change, error)
+            text = f"{detail}: {settled}" if detail else settled
+        else:
+            text = f"{detail}: {error}" if detail and error else detail or (str(error) if error else "")
+        result = Result(change, status, text, field_errors)
+        self.results.append(result)
+        self.on_result(result)
+
+    def _settle(self, change: Change, error: RemoteError) -> tuple[Status, str]:
+        """After a transient failure the write may still have landed: read the object back and say
+        what is true, so the report matches the server."""
+        try:
+            landed = self._server_matches(change)
+        except RemoteError:
+            return Status.FAILED, f"{error} (could not check whether it reached the server)"
+        if landed:
+            return Status.APPLIED, f"confirmed on the server after: {error}"
+        return Status.FAILED, str(error)
+
+    def _server_matches(self, change: Change) -> bool:
+        from idflow.kinds.normal import normalise_taskdef
+        from idflow.kinds.workflow_normal import normalise_workflowdef
+
+        if change.kind is Kind.TASK:
+            # The list call, not GET /taskdefs/{name}: on PostgreSQL each node answers the single read from
+            # a task-def cache refreshed every 60 s, so another node may still show the old definition
+            # (or one just deleted); the list reads the database.
+            raw = next((d for d in self.remote.list_task_defs() if d.get("name") == change.name), None)
+            current = normalise_taskdef(raw) if raw is not None else None
+        else:
+            raw = self.remote.get_workflow_def(change.name, int(change.version or 1))
+            current = normalise_workflowdef(raw) if raw is not None else None
+        wanted = thaw(change.after) if change.after is not None else None
+        return current == wanted
+
+    def _bulk(
+        self,
+        changes: tuple[Change, ...],
+        send_all: Callable[[list[dict[str, Any]]], None],
+        send_one: Callable[[dict[str, Any]], None],
+    ) -> None:
+        try:
+            send_all([thaw(c.after) for c in changes])
+        except RemoteError as exc:
+            if exc.transient or len(changes) == 1:
+                for change in changes:
+                    self._record(change, Status.FAILED, error=exc)
+                return
+            # One bad definition fails the whole bulk request: find it by sending each one alone.
+            log.info("bulk request rejected; sending one by one to isolate", error=str(exc))
+            self._each(changes, lambda c: send_one(thaw(c.after)), parallel=True)
+            return
+        for change in changes:
+            self._record(change, Status.APPLIED)
+
+    def _each(self, changes: Iterable[Change], action: Callable[[Change], None], parallel: bool) -> None:
+        def attempt(change: Change) -> tuple[Change, Exception | None, bool]:
+            if self.should_stop():
+                return change, None, False  # not started; run() records it
+            try:
+                action(change)
+            except RemoteError as exc:
+                return change, exc, True
+            return change, None, True
+
+        workers = max(1, self.parallelism) if parallel else 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for change, error, started in pool.map(attempt, changes):
+                if started:
+                    self._record(change, Status.FAILED if error else Status.APPLIED, error=error)
+
+    def _create_tasks(self, changes: tuple[Change, ...]) -> None:
+        self._bulk(changes, self.remote.create_task_defs, lambda d: self.remote.create_task_defs([d]))
+
+    def _update_tasks(self, changes: tuple[Change, ...]) -> None:
+        self._each(changes, lambda c: self.remote.update_task_def(thaw(c.after)), parallel=True)
+
+    def _put_workflows(self, changes: tuple[Change, ...]) -> None:
+        self._bulk(changes, self.remote.put_workflow_defs, lambda d: self.remote.put_workflow_defs([d]))
+
+    def _delete_workflows(self, changes: tuple[Change, ...]) -> None:
+        self._each(changes, lambda c: self._delete_workflow(c), parallel=False)
+
+    def _delete_workflow(self, change: Change) -> None:
+        with contextlib.suppress(NotFound):  # already gone: the desired end state holds
+            self.remote.delete_workflow_def(change.name, int(change.version or 1))
+
+    def _delete_tasks(self, changes: tuple[Change, ...]) -> None:
+        """Usage is re-checked before every delete, whatever the plan says; a forced plan (made with
+        --force) still deletes a used task, and the result says which workflows use it now."""
+        for change in changes:
+            if self.should_stop():
+                return
+            try:
+                users = self._users_now(change.name)
+            except RemoteError as exc:
+                self._record(change, Status.FAILED, "could not re-check workflow usage", exc)
+                continue
+            if users and not self.plan.options.force:
+                self._record(change, Status.SKIPPED, "now used by " + ", ".join(users))
+                continue
+            forced = f"FORCED: deleted although used now by {', '.join(users)}" if users else ""
+            try:
+                self.remote.delete_task_def(change.name)
+            except NotFound:
+                self._record(change, Status.APPLIED, "already absent")
+            except RemoteError as exc:
+                self._record(change, Status.FAILED, forced, error=exc)
+            else:
+                self._record(change, Status.APPLIED, forced)
+
+    def _users_now(self, task_name: str) -> list[str]:
+        return users_now(self.remote, [task_name]).get(task_name, [])
+
+
+def users_now(remote: Remote, task_names: Iterable[str]) -> dict[str, list[str]]:
+    """Which server workflows use each task now (one request): ``{name: ["workflow w v1", ...]}``, used
+    names only."""
+    from idflow.kinds.workflow_normal import normalise_workflowdef
+
+    usage = UsageIndex.of(normalise_workflowdef(raw) for raw in remote.list_workflow_defs())
+    found = {name: [f"workflow {user}" for user in usage.users_of(name)] for name in task_names}
+    return {name: users for name, users in found.items() if users}
+
+
+def forced_task_deletes(plan: Plan) -> tuple[Change, ...]:
+    """The task deletes a plan made with --force executes whatever uses them."""
+    if not plan.options.force:
+        return ()
+    return tuple(c for c in plan.actionable if c.kind is Kind.TASK and c.action is Action.DELETE)
+
+
+def summarise(results: list[Result]) -> dict[str, int]:
+    counts = {s.value: 0 for s in Status}
+    for result in results:
+        counts[result.status.value] += 1
+    return counts
+
+
+def write_report(
+    state_dir: Path,
+    plan: Plan,
+    plan_path: Path | None,
+    results: list[Result],
+    started: datetime,
+    interrupted: str | None = None,
+) -> Path:
+    from idflow.plan.file import write_json_atomic
+
+    finished = datetime.now(UTC)
+    stamp = finished.strftime("%Y%m%dT%H%M%S.%fZ")
+    report = {
+        "plan": str(plan_path) if plan_path else None,
+        "server_url": redact_urls(plan.server_url),
+        "started_at": started.isoformat(timespec="milliseconds"),
+        "finished_at": finished.isoformat(timespec="milliseconds"),
+        "forced": plan.options.force,
+        "summary": summarise(results),
+        "interrupted": interrupted,  # the signal that stopped the apply (SIGINT, SIGTERM), or None
+        "results": [r.to_dict() for r in results],
+    }
+    return write_json_atomic(state_dir / f"apply-{stamp}.json", report)
+
+
+class StateLock:
+    """An OS file lock on ``state/.lock``; the file says who holds it."""
+
+    def __init__(self, state_dir: Path, purpose: str):
+        self.path = state_dir / ".lock"
+        self.purpose = purpose
+        self._handle: Any = None
+
+    def __enter__(self) -> StateLock:
+        from idflow.apply.state_files import open_state_file
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(open_state_file(self.path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            try:
+                info = json.loads(holder)
+                holder = f"pid {info['pid']} ({info['user']}@{info['host']}, since {info['since']}: {info['purpose']})"
+            except (ValueError, KeyError, TypeError):
+                pass
+            raise LockError(f"{self.path} is held by {holder}; wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "user": getpass.getuser(),
+                    "host": socket.gethostname(),
+                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "purpose": self.purpose,
+                }
+            )
+        )
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.seek(0)
+            self._handle.truncate()
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None

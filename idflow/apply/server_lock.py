@@ -1,0 +1,197 @@
+"""A lock on the Conductor server itself, so that two applies (from any machines) never interleave.
+
+Conductor has no conditional write, so the stale check (read, compare) and the writes that follow are
+not atomic by themselves. The one create-only call it offers is ``POST /metadata/workflow``, which answers
+409 when the name and version exist: the lock is a workflow definition with a reserved name, created to
+acquire and deleted to release. Its description records the holder and an expiry, so a lock left by an
+apply that died is broken once it has expired, or at once by the next apply from the same checkout (which
+remembers the locks it could not release in ``state/.server-lock``). The planner never shows the lock.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from idflow.apply.state_files import read_state_text, write_state_text
+from idflow.errors import Conflict, LockError, RemoteError
+from idflow.log import get_logger
+from idflow.server.client import Remote
+
+LOCK_WORKFLOW = "idflow_apply_lock"
+LOCK_VERSION = 1
+LOCK_TTL = timedelta(minutes=30)
+
+log = get_logger("idflow.apply.server_lock")
+
+
+def lock_definition(token: str, purpose: str, now: datetime) -> dict[str, Any]:
+    holder = {
+        "token": token,
+        "holder": f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}",
+        "purpose": purpose,
+        "since": now.isoformat(timespec="seconds"),
+        "expires": (now + LOCK_TTL).isoformat(timespec="seconds"),
+    }
+    return {
+        "name": LOCK_WORKFLOW,
+        "version": LOCK_VERSION,
+        "schemaVersion": 2,
+        "description": json.dumps(holder, sort_keys=True),
+        "tasks": [{"name": "idflow_lock", "taskReferenceName": "idflow_lock", "type": "WAIT"}],
+    }
+
+
+def _holder(definition: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        return dict(json.loads((definition or {}).get("description") or "{}"))
+    except (ValueError, TypeError):
+        return {}
+
+
+class ServerLock:
+    """``with ServerLock(remote, purpose):`` holds the server's apply lock, waiting up to ``wait`` seconds.
+
+    The token is chosen here and written to ``leftovers`` (``state/.server-lock``) *before* the create is
+    sent, so a create whose answer never arrived (an interrupted apply, a lost response) can still be
+    released or broken. Release deletes the server's lock only when it carries this token. ``checkpoint``
+    is called before every request of the wait loop (apply passes one that raises on SIGINT/SIGTERM), and
+    every path of the loop is bounded by the wait deadline.
+    """
+
+    def __init__(
+        self,
+        remote: Remote,
+        purpose: str,
+        *,
+        leftovers: Path | None = None,
+        wait: float = 120.0,
+        poll: float = 0.5,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        checkpoint: Callable[[], None] = lambda: None,
+    ):
+        self.remote = remote
+        self.purpose = purpose
+        self.wait = wait
+        self.poll = poll
+        self._clock = clock
+        self._sleep = sleep
+        self._checkpoint = checkpoint
+        self.token = uuid.uuid4().hex
+        self.held = False
+        self._leftovers = leftovers
+
+    def __enter__(self) -> ServerLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> ServerLock:
+        self._remember(self.token)
+        try:
+            self._acquire(time.monotonic() + self.wait)
+        except BaseException:
+            self.release()  # our create may have landed although its answer did not arrive
+            raise
+        return self
+
+    def _acquire(self, deadline: float) -> None:
+        broken = 0
+        announced = False
+        while True:
+            self._checkpoint()
+            try:
+                self.remote.create_workflow_def(lock_definition(self.token, self.purpose, self._clock()))
+                self.held = True
+                return
+            except Conflict:
+                pass
+            except RemoteError as exc:
+                if not exc.transient:
+                    raise
+            self._checkpoint()
+            current = self.remote.get_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)
+            holder = _holder(current)
+            if current is not None and holder.get("token") == self.token:
+                self.held = True  # our own create landed; its answer was lost
+                return
+            abandoned = current is not None and (self._expired(holder) or holder.get("token") in self._abandoned())
+            out_of_time = time.monotonic() >= deadline
+            if abandoned and (broken == 0 or not out_of_time):
+                log.warning("breaking an abandoned server lock", holder=holder.get("holder"), since=holder.get("since"))
+                self._checkpoint()
+                self.remote.delete_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)
+                self._forget(str(holder.get("token")))
+                broken += 1
+                if broken > 1:  # the delete did not take: do not hammer the server while the deadline runs
+                    self._sleep(self.poll)
+                continue
+            if out_of_time:
+                if abandoned:
+                    raise LockError(
+                        f"the server's lock (workflow {LOCK_WORKFLOW} v{LOCK_VERSION}, holder "
+                        f"{holder.get('holder', 'unreadable')}) is abandoned, but it is still there after "
+                        f"{broken} delete{'s' if broken != 1 else ''} that the server answered as done; "
+                        f"waited {self.wait:g}s. Delete it on the server by hand"
+                    )
+                raise LockError(
+                    f"another apply holds the server's lock ({holder.get('holder', 'unknown holder')}, since "
+                    f"{holder.get('since', '?')}: {holder.get('purpose', '?')}); waited {self.wait:g}s. If that "
+                    f"apply died, the lock expires at {holder.get('expires', '?')}, or delete workflow "
+                    f"{LOCK_WORKFLOW} v{LOCK_VERSION} on the server"
+                )
+            if current is not None and not announced:
+                log.info("waiting for another apply to finish", holder=holder.get("holder"))
+                announced = True
+            self._sleep(self.poll)
+
+    def release(self) -> None:
+        """Delete the server's lock if it carries our token, and forget the token. If the server cannot be
+        asked, the token stays in ``leftovers`` and the next apply from this checkout breaks the lock."""
+        try:
+            if _holder(self.remote.get_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)).get("token") == self.token:
+                self.remote.delete_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)
+        except RemoteError as error:
+            log.warning("could not release the server lock; the next apply from here breaks it", error=str(error))
+        else:
+            self._forget(self.token)
+        self.held = False
+
+    def _abandoned(self) -> set[str]:
+        """Tokens of locks this checkout took (or tried to) and could not release. The caller holds the
+        checkout's own lock, so no apply from here is running: those holders are dead."""
+        if self._leftovers is None:
+            return set()
+        try:
+            return set(read_state_text(self._leftovers).split())
+        except OSError:
+            return set()
+
+    def _remember(self, token: str) -> None:
+        if self._leftovers is not None:
+            write_state_text(self._leftovers, "".join(t + "\n" for t in sorted(self._abandoned() | {token})))
+
+    def _forget(self, token: str) -> None:
+        if self._leftovers is None:
+            return
+        remaining = self._abandoned() - {token}
+        if remaining:
+            write_state_text(self._leftovers, "".join(t + "\n" for t in sorted(remaining)))
+        else:
+            self._leftovers.unlink(missing_ok=True)
+
+    def _expired(self, holder: dict[str, Any]) -> bool:
+        try:
+            return datetime.fromisoformat(str(holder["expires"])) < self._clock()
+        except (KeyError, ValueError):
+            return True  # a lock whose holder cannot be read is treated as abandoned

@@ -1,1 +1,0 @@
-"""Desired state: what the local files say the server should hold."""

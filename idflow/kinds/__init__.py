@@ -1,0 +1,1 @@
+"""The kinds of objects idflow manages: their normal forms, the server's model, uses and ownership."""

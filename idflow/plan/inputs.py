@@ -1,0 +1,148 @@
+"""Desired state (local files) and actual state (the server), in the normal form plans compare."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from idflow.kinds.normal import content_hash, normalise_taskdef
+
+if TYPE_CHECKING:
+    from idflow.config import Config
+    from idflow.errors import Problem
+    from idflow.repo.task_files import LocalTask
+    from idflow.server.client import Remote
+
+WorkflowKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    definition: Mapping[str, Any]
+    source: str  # "path:line"
+    notes: tuple[str, ...] = ()  # "path:line: ..." of what the file says that the server ignores
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    tasks: Mapping[str, DesiredObject]
+    workflows: Mapping[WorkflowKey, DesiredObject] = field(default_factory=lambda: MappingProxyType({}))
+    manages_workflows: bool = False
+    notes: tuple[str, ...] = ()  # about the local files as a whole
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    definition: Mapping[str, Any]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ActualState:
+    tasks: Mapping[str, RemoteObject]
+    workflows: Mapping[WorkflowKey, RemoteObject]
+    records: Mapping[int, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    """idflow's apply records on the server (raw, by version): never part of anyone's desired state."""
+
+
+def fingerprint(normalised: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    """Content plus the server's change markers: a rewrite of equal content still counts as a change."""
+    return content_hash(
+        {"content": normalised, "createTime": raw.get("createTime"), "updateTime": raw.get("updateTime")}
+    )
+
+
+def actual_from_server(task_defs: list[dict[str, Any]], workflow_defs: list[dict[str, Any]]) -> ActualState:
+    from idflow.kinds.workflow_normal import normalise_workflowdef
+
+    tasks: dict[str, RemoteObject] = {}
+    for raw in task_defs:
+        normalised = normalise_taskdef(raw)
+        tasks[str(raw.get("name"))] = RemoteObject(normalised, fingerprint(normalised, raw))
+    from idflow.apply.record import is_record
+    from idflow.apply.server_lock import LOCK_WORKFLOW
+
+    workflows: dict[WorkflowKey, RemoteObject] = {}
+    records: dict[int, Mapping[str, Any]] = {}
+    for raw in workflow_defs:
+        if raw.get("name") == LOCK_WORKFLOW:
+            continue  # idflow's own apply lock, never part of anyone's desired state
+        if is_record(raw):
+            records[int(raw.get("version") or 1)] = raw
+            continue
+        normalised = normalise_workflowdef(raw)
+        key = (str(raw.get("name")), int(raw.get("version") or 1))
+        workflows[key] = RemoteObject(normalised, fingerprint(normalised, raw))
+    return ActualState(MappingProxyType(tasks), MappingProxyType(workflows), MappingProxyType(records))
+
+
+def read_actual(remote: Remote) -> ActualState:
+    """The whole actual state in two requests."""
+    return actual_from_server(remote.list_task_defs(), remote.list_workflow_defs())
+
+
+def load_desired(config: Config) -> DesiredState:
+    """Read task files (statically) and workflow files. Raises DefinitionError with every problem of both."""
+    from idflow.errors import DefinitionError
+    from idflow.repo.task_files import discover_tasks_partial
+
+    tasks_dir = config.require_tasks_dir()
+    tasks, problems = discover_tasks_partial(tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    if problems:  # read the workflow files too, so one run reports every local problem
+        try:
+            _desired(config, tasks)
+        except DefinitionError as more:
+            raise DefinitionError([*problems, *more.problems], what="definition") from None
+        raise DefinitionError(problems, what="task")
+    return _desired(config, tasks)
+
+
+def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
+    """The valid local tasks, and the problems of the others (for `tasks upload`, which proceeds)."""
+    from idflow.repo.task_files import discover_tasks_partial
+
+    tasks_dir = config.require_tasks_dir()
+    tasks, problems = discover_tasks_partial(tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    return _desired(config, tasks), problems
+
+
+def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
+    from idflow.log import get_logger
+    from idflow.repo.workflow_files import read_workflow_tree
+
+    for task in tasks:
+        for note in task.notes:  # accepted, but worth knowing (a TaskDef name the SDK overrides)
+            where = f"{config.relative(Path(note.path))}:{note.line}:{note.col}"
+            get_logger("idflow.desired").warning(f"note: {where}: {note.message}", task=task.name)
+
+    tree = read_workflow_tree(
+        config.workflows_dir, variables=config.vars, owner_email=config.owner_email, root=config.root
+    )
+    notes = []
+    if tree.event_handler_files:
+        count = sum(f.count for f in tree.event_handler_files)
+        files = ", ".join(f"{config.relative(f.path)} ({f.count})" for f in tree.event_handler_files)
+        notes.append(
+            f"{count} event handler{'s' if count != 1 else ''} under {config.relative(config.workflows_dir)} "
+            f"not managed by idflow yet (left alone, nothing is sent): {files}"
+        )
+    return DesiredState(
+        tasks=MappingProxyType(
+            {t.name: DesiredObject(t.definition, f"{config.relative(t.path)}:{t.line}") for t in tasks}
+        ),
+        workflows=MappingProxyType(
+            {
+                (w.name, w.version): DesiredObject(
+                    w.definition,
+                    f"{config.relative(w.path)}:{w.line}",
+                    tuple(f"{config.relative(w.path)}:{n.line}: {n.message}" for n in w.notes),
+                )
+                for w in tree.workflows
+            }
+        ),
+        manages_workflows=config.workflows_dir.is_dir(),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,306 @@
+"""The plan: immutable data describing what apply will do, and nothing else.
+
+A ``Change`` says what happens to one object. ``before`` and ``after`` are normalised definitions:
+
+=========  ==========================  ==========================
+action     before                      after
+=========  ==========================  ==========================
+create     None                        the local definition
+update     the server's definition     the local definition
+delete     the server's definition     None
+no-op      the server's definition     the same, from local files
+=========  ==========================  ==========================
+
+``reason`` says *why* a change exists; it is for people and renderers, never for decisions during apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+FORMAT_VERSION = "1.2"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+    @property
+    def glyph(self) -> str:
+        return {"create": "+", "update": "~", "delete": "-", "no-op": " "}[self.value]
+
+
+class Reason(StrEnum):
+    NEW_LOCALLY = "new-locally"
+    CHANGED = "changed-locally"
+    ORPHANED = "orphaned"
+    FORCED = "forced"
+    IN_SYNC = "in-sync"
+    PRUNED = "pruned"
+    # With an apply record (idflow.apply.record), what the server did since idflow last wrote the object:
+    CHANGED_ON_SERVER = "changed-on-server"  # drift: the server no longer holds what idflow wrote
+    CONFLICT = "conflict"  # changed locally and on the server
+    NEW_ON_SERVER = "new-on-server"  # this project's owner, never applied by idflow
+    DELETED_ON_SERVER = "deleted-on-server"  # idflow applied it, someone deleted it
+
+    @property
+    def is_drift(self) -> bool:
+        """The server moved away from what idflow applied (what a drift check alerts on)."""
+        return self in _DRIFT
+
+
+_DRIFT = frozenset({Reason.CHANGED_ON_SERVER, Reason.CONFLICT, Reason.NEW_ON_SERVER, Reason.DELETED_ON_SERVER})
+
+
+class Kind(StrEnum):
+    TASK = "task"
+    WORKFLOW = "workflow"
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One changed field: ``path`` like ``inputTemplate.url`` or ``tasks[0].name``."""
+
+    path: str
+    before: Any
+    after: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A workflow (version) that uses a task planned for deletion, and where."""
+
+    workflow: str
+    version: int
+    location: str
+    ref: str
+
+    def __str__(self) -> str:
+        return f"used by workflow {self.workflow} v{self.version} at {self.location}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"workflow": self.workflow, "version": self.version, "location": self.location, "ref": self.ref}
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Kind
+    name: str
+    action: Action
+    reason: Reason
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    diff: tuple[FieldDiff, ...] = ()
+    blockers: tuple[Blocker, ...] = ()
+    warnings: tuple[str, ...] = ()
+    version: int | None = None
+    source: str | None = None
+    # Against the last applied body (apply record): local's changes and the server's, for drift and conflicts.
+    local_diff: tuple[FieldDiff, ...] = ()
+    server_diff: tuple[FieldDiff, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return object_key(self.kind, self.name, self.version)
+
+    @property
+    def label(self) -> str:
+        return self.name if self.version is None else f"{self.name} v{self.version}"
+
+    @property
+    def blocked(self) -> bool:
+        return self.action is Action.DELETE and bool(self.blockers)
+
+    def to_dict(self, bodies: bool = True) -> dict[str, Any]:
+        """JSON-ready; ``bodies=False`` leaves ``before``/``after`` out (None), for views that do not show them."""
+        return {
+            "kind": self.kind.value,
+            "name": self.name,
+            "version": self.version,
+            "action": self.action.value,
+            "reason": self.reason.value,
+            "source": self.source,
+            "before": _plain(self.before) if bodies else None,
+            "after": _plain(self.after) if bodies else None,
+            "diff": [d.to_dict() for d in self.diff],
+            "blockers": [b.to_dict() for b in self.blockers],
+            "warnings": list(self.warnings),
+            "since_last_apply": {
+                "local": [d.to_dict() for d in self.local_diff],
+                "server": [d.to_dict() for d in self.server_diff],
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Change:
+        since = raw.get("since_last_apply") or {}
+        return cls(
+            kind=Kind(raw["kind"]),
+            name=str(raw["name"]),
+            version=raw.get("version"),
+            action=Action(raw["action"]),
+            reason=Reason(raw["reason"]),
+            source=raw.get("source"),
+            before=_frozen(raw.get("before")),
+            after=_frozen(raw.get("after")),
+            diff=_diffs(raw.get("diff")),
+            blockers=tuple(
+                Blocker(b["workflow"], int(b["version"]), b["location"], b.get("ref", ""))
+                for b in raw.get("blockers") or ()
+            ),
+            warnings=tuple(raw.get("warnings") or ()),
+            local_diff=_diffs(since.get("local")),
+            server_diff=_diffs(since.get("server")),
+        )
+
+
+def _diffs(raw: Any) -> tuple[FieldDiff, ...]:
+    return tuple(FieldDiff(d["path"], d.get("before"), d.get("after")) for d in raw or ())
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    targets: tuple[str, ...] = ()
+    only: tuple[Action, ...] = ()
+    force: bool = False
+    overwrite: bool = False
+    prune_workflows: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "targets": list(self.targets),
+            "only": [a.value for a in self.only],
+            "force": self.force,
+            "overwrite": self.overwrite,
+            "prune_workflows": self.prune_workflows,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> PlanOptions:
+        return cls(
+            targets=tuple(raw.get("targets") or ()),
+            only=tuple(Action(a) for a in raw.get("only") or ()),
+            force=bool(raw.get("force")),
+            overwrite=bool(raw.get("overwrite")),
+            prune_workflows=bool(raw.get("prune_workflows")),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What apply will do. ``fingerprints`` maps every remote object the plan depends on to the hash it
+    had when planned (None: it did not exist), so apply can refuse a stale plan. ``warnings`` concern
+    what this project manages; ``unmanaged_warnings`` the same kind about other owners' workflows."""
+
+    server_url: str
+    created_at: str
+    idflow_version: str
+    options: PlanOptions
+    changes: tuple[Change, ...]
+    fingerprints: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
+    unmanaged: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    unmanaged_warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # for information, nothing to fix (files of kinds idflow does not manage yet)
+    format_version: str = FORMAT_VERSION
+    three_way: bool = False  # planned with this project's apply record: reasons tell drift from pending
+
+    @property
+    def drift(self) -> tuple[Change, ...]:
+        """What a drift check reports: with the record, changes the server made; without, every change."""
+        changes = [c for c in self.changes if c.action is not Action.NOOP]
+        return tuple(c for c in changes if c.reason.is_drift) if self.three_way else tuple(changes)
+
+    @property
+    def actionable(self) -> tuple[Change, ...]:
+        """Changes apply will execute: everything but no-ops, and blocked deletes unless forced."""
+        return tuple(c for c in self.changes if c.action is not Action.NOOP and (self.options.force or not c.blocked))
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action is not Action.NOOP for c in self.changes)
+
+    @property
+    def blocked(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.blocked)
+
+    @property
+    def conflicts(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.actionable if c.reason is Reason.CONFLICT)
+
+    def counts(self) -> dict[str, int]:
+        result = {a.value: 0 for a in Action}
+        for change in self.changes:
+            result[change.action.value] += 1
+        result["blocked"] = len(self.blocked)
+        return result
+
+    def to_dict(self, noop_bodies: bool = True) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "idflow_version": self.idflow_version,
+            "created_at": self.created_at,
+            "server_url": self.server_url,
+            "options": self.options.to_dict(),
+            "summary": self.counts(),
+            "changes": [c.to_dict(bodies=noop_bodies or c.action is not Action.NOOP) for c in self.changes],
+            "fingerprints": dict(sorted(self.fingerprints.items())),
+            "unmanaged": list(self.unmanaged),
+            "warnings": list(self.warnings),
+            "unmanaged_warnings": list(self.unmanaged_warnings),
+            "notes": list(self.notes),
+            "three_way": self.three_way,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Plan:
+        return cls(
+            format_version=str(raw["format_version"]),
+            idflow_version=str(raw["idflow_version"]),
+            created_at=str(raw["created_at"]),
+            server_url=str(raw["server_url"]),
+            options=PlanOptions.from_dict(raw.get("options") or {}),
+            changes=tuple(Change.from_dict(c) for c in raw.get("changes") or ()),
+            fingerprints=MappingProxyType(dict(raw.get("fingerprints") or {})),
+            unmanaged=tuple(raw.get("unmanaged") or ()),
+            warnings=tuple(raw.get("warnings") or ()),
+            unmanaged_warnings=tuple(raw.get("unmanaged_warnings") or ()),
+            notes=tuple(raw.get("notes") or ()),
+            three_way=bool(raw.get("three_way")),
+        )
+
+
+def object_key(kind: Kind | str, name: str, version: int | None = None) -> str:
+    kind_value = kind.value if isinstance(kind, Kind) else kind
+    return f"{kind_value}:{name}" if version is None else f"{kind_value}:{name}:{version}"
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Back from the frozen form to JSON-ready dicts and lists."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """A mutable copy of a frozen definition, for sending to the server."""
+    return _plain(value)

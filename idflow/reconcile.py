@@ -1,0 +1,241 @@
+"""make_plan and apply_saved_plan: the two halves of idflow, shared by every command and by scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from idflow.apply.applier import Executor, Result, StateLock, Status, before_mismatches, check_stale, write_report
+from idflow.apply.record import DEFAULT_ENVIRONMENT, ApplyRecord, parse_record, project_key, record_version
+from idflow.config import Config
+from idflow.errors import PlanFileError
+from idflow.kinds.ownership import ForeignOwner, manages, owner_to_write
+from idflow.log import get_logger
+from idflow.masking import split_userinfo
+from idflow.plan.inputs import ActualState, DesiredState, load_desired, read_actual
+from idflow.plan.model import Change, Plan, PlanOptions
+from idflow.plan.planner import build_plan
+from idflow.repo.validate import validate_desired_workflows
+from idflow.server.client import Remote
+
+log = get_logger("idflow.reconcile")
+
+
+def make_plan(
+    config: Config,
+    remote: Remote,
+    options: PlanOptions,
+    *,
+    desired: DesiredState | None = None,
+    without_local: frozenset[str] = frozenset(),
+) -> Plan:
+    """Read local definitions (without running them), read the server (two requests), and plan.
+
+    ``without_local`` plans as if those local tasks had been removed (what `tasks purge --force NAME` means).
+    """
+    desired = desired if desired is not None else load_desired(config)
+    if without_local:
+        desired = replace(
+            desired, tasks=MappingProxyType({n: t for n, t in desired.tasks.items() if n not in without_local})
+        )
+    actual = read_actual(remote)
+    record, record_note = read_record(config, actual)
+    validate_desired_workflows(
+        desired,
+        known_tasks=set(desired.tasks) | set(actual.tasks),
+        known_workflows=set(desired.workflows)
+        | set(actual.workflows)
+        | {n for n, _v in (*desired.workflows, *actual.workflows)},
+        root=config.root,
+    )
+    plan = build_plan(
+        desired,
+        actual,
+        options,
+        server_url=config.server_url,
+        owner_email=config.owner_email,
+        ignore=config.ignore,
+        record=record,
+        record_note=record_note,
+    )
+    log.debug("planned", **plan.counts())
+    return plan
+
+
+def read_record(config: Config, actual: ActualState) -> tuple[ApplyRecord | None, str]:
+    """This project's apply record among the server's (None and a note when there is none to read)."""
+    project = project_key(config)
+    raw = actual.records.get(record_version(project, DEFAULT_ENVIRONMENT))
+    return parse_record(raw, project, DEFAULT_ENVIRONMENT)
+
+
+def check_plan_file(plan: Plan, applied: dict[str, Any] | None, config: Config, path: Path) -> None:
+    """The refusals that need no server: already applied, made against another server."""
+    if applied:
+        raise PlanFileError(
+            f"{path}: this plan was already applied at {applied.get('at', '?')}; run `idflow plan` again"
+        )
+    planned_on = split_userinfo(plan.server_url)[0]  # a plan file of an older idflow may hold userinfo
+    if planned_on.rstrip("/") != config.server_url.rstrip("/"):
+        raise PlanFileError(
+            f"{path}: the plan was made against {planned_on}, but the configured server is "
+            f"{config.server_url}; run `idflow plan` against this server"
+        )
+    foreign = [c.key for c in plan.actionable if not _owner_agrees(c, config.owner_email)]
+    if foreign:
+        raise PlanFileError(
+            f"{path}: the plan writes or deletes objects of an owner other than the configured owner_email "
+            f"{config.owner_email!r} ({', '.join(foreign)}); run `idflow plan` again"
+        )
+
+
+def _owner_agrees(change: Change, owner_email: str | None) -> bool:
+    """Apply follows the ownership rule too: it writes only the configured owner, and updates or deletes
+    only what it manages (``before``; apply checks that it is what the server holds before writing)."""
+    # Without owner_email what is ours is what the apply record names: apply checks deletes under the lock.
+    if change.before is not None and owner_email and not manages(owner_email, change.before):
+        return False
+    if change.after is not None:
+        written = change.after.get("ownerEmail")
+        try:
+            return owner_to_write(owner_email, written) == written
+        except ForeignOwner:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    results: list[Result]
+    report_path: Path
+
+    @property
+    def failed(self) -> list[Result]:
+        return [r for r in self.results if r.status is Status.FAILED]
+
+
+def apply_saved_plan(
+    config: Config,
+    remote: Remote,
+    plan: Plan,
+    plan_path: Path | None,
+    *,
+    parallelism: int = 8,
+    on_result: Callable[[Result], None] = lambda _r: None,
+    lock_wait: float = 120.0,
+) -> ApplyOutcome:
+    """Lock (this checkout, then the server), refuse if stale, execute, write the report, mark the plan
+    file applied. Holding the server's lock from the stale check to the last write is what makes the
+    check mean something when two applies race."""
+    from idflow.apply.interrupt import InterruptGuard
+    from idflow.apply.server_lock import ServerLock
+    from idflow.errors import ApplyInterrupted
+    from idflow.plan.file import mark_applied
+
+    purpose = f"idflow apply {plan_path or '(unsaved plan)'}"
+    outcome: ApplyOutcome | None = None
+    with InterruptGuard() as guard, StateLock(config.state_dir, purpose=purpose):
+        lock = ServerLock(
+            remote, purpose, leftovers=config.state_dir / ".server-lock", wait=lock_wait, checkpoint=guard.checkpoint
+        )
+        with guard.deferred():  # a create already sent finishes, so we know whether we hold the lock
+            lock.acquire()
+        try:
+            guard.checkpoint()
+            actual = check_stale(plan, remote)
+            mismatched = before_mismatches(plan, actual)
+            if mismatched:
+                raise PlanFileError(
+                    f"{plan_path or 'the plan'}: what the plan says is on the server ('before') is not what the "
+                    f"server holds ({', '.join(mismatched[:5])}{', ...' if len(mismatched) > 5 else ''}): the plan "
+                    "was edited; nothing was written. Run `idflow plan` again"
+                )
+            record, _note = read_record(config, actual)
+            _check_ours(config, plan, record)
+            started = datetime.now(UTC)
+            with guard.deferred():
+                executor = Executor(
+                    remote,
+                    plan,
+                    parallelism=parallelism,
+                    on_result=on_result,
+                    should_stop=lambda: guard.requested,
+                )
+                results = executor.run()
+                interrupted = guard.name or None
+                report = write_report(config.state_dir, plan, plan_path, results, started, interrupted=interrupted)
+                write_record(config, remote, plan, results, record)
+                if plan_path is not None and not interrupted:
+                    mark_applied(
+                        plan_path,
+                        plan,
+                        {"at": datetime.now(UTC).isoformat(timespec="seconds"), "report": str(report)},
+                    )
+                outcome = ApplyOutcome(results, report)
+        finally:
+            with guard.deferred():
+                lock.release()
+    if guard.signum is not None and outcome is not None:
+        landed = sum(1 for r in outcome.results if r.status is Status.APPLIED)
+        raise ApplyInterrupted(
+            f"apply interrupted by {guard.name}: {landed} change(s) landed before it stopped, nothing else was "
+            f"started; the server's lock is released. Report: {report}. Run `idflow plan` to see what is left",
+            guard.signum,
+            outcome,
+        )
+    assert outcome is not None
+    return outcome
+
+
+def _check_ours(config: Config, plan: Plan, record: ApplyRecord | None) -> None:
+    """Without owner_email, a delete is ours only if this project's record (read now) names the object."""
+    if config.owner_email:
+        return
+    applied = record.objects if record is not None else {}
+    foreign = [c.key for c in plan.actionable if c.before is not None and c.after is None
+               and not manages(None, c.before, c.key, applied)]  # fmt: skip
+    if foreign:
+        raise PlanFileError(
+            f"the plan deletes objects this project's apply record does not name ({', '.join(foreign)}): "
+            "without owner_email only what idflow applied here is this project's; nothing was written"
+        )
+
+
+def write_record(
+    config: Config, remote: Remote, plan: Plan, results: list[Result], previous: ApplyRecord | None
+) -> None:
+    """Record what this apply wrote (what succeeded) and what the server then held. Never fails the apply:
+    a record that cannot be written only means the next plan is two-way for these objects."""
+    from idflow import __version__
+    from idflow.apply.applier import summarise
+    from idflow.apply.record import apply_meta, record_definition, updated
+    from idflow.errors import IdflowError
+    from idflow.plan.model import Kind, thaw
+
+    done = [r.change for r in results if r.status is Status.APPLIED]
+    if not done:
+        return
+    try:
+        after = read_actual(remote)
+        held: dict[str, Any] = {}
+        for change in done:
+            obj = (
+                after.tasks.get(change.name)
+                if change.kind is Kind.TASK
+                else after.workflows.get((change.name, int(change.version or 1)))
+            )
+            held[change.key] = thaw(obj.definition) if obj is not None else None
+        written = {c.key: thaw(c.after) if c.after is not None else None for c in done}
+        project = project_key(config)
+        current, _note = parse_record(
+            after.records.get(record_version(project, DEFAULT_ENVIRONMENT)), project, DEFAULT_ENVIRONMENT
+        )
+        new = updated(current or previous, project, DEFAULT_ENVIRONMENT, written, held,
+                      apply_meta(config.root, __version__, summarise(results)))  # fmt: skip
+        remote.put_workflow_defs([record_definition(new)])
+    except IdflowError as error:
+        log.warning("could not write the apply record; the next plan compares two ways", error=str(error))

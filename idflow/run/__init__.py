@@ -1,0 +1,1 @@
+"""Running things: the workers of local tasks and the stages that start workflows."""

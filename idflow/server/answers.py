@@ -1,0 +1,131 @@
+"""Checking what the server answered before anything else reads it.
+
+The rest of idflow relies on the API's shapes: a list of task definitions is a list of objects, each
+with a name; a version is a whole number; nested workflow tasks are objects in lists. A proxy's HTML page
+answered with 200, a ``null`` entry, ``"version": "x"`` or JSON nested a thousand levels deep would
+otherwise end deep inside the planner. Here they become one ``BadAnswer`` naming the first place that is
+wrong. The types come from the server's model (``idflow.kinds.server_model``); fields it does not know are
+not checked (a newer server may send more).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idflow.kinds.server_model import MODEL, Struct, element_type
+
+#: Deeper JSON than this is refused: real definitions stay far below it, and idflow's own walks over
+#: definitions recurse once or twice per level.
+MAX_DEPTH = 100
+
+_TYPE_NAMES = {"string": "a string", "integer": "a whole number", "boolean": "true or false", "object": "an object"}
+
+
+class BadAnswer(Exception):
+    """What is wrong with an answer, as the end of a sentence: ``answered with ...``."""
+
+
+def check_list(answer: Any, struct: Struct, what: str) -> list[dict[str, Any]]:
+    """``answer`` as a list of ``struct`` objects (``what``: 'task definitions'), or BadAnswer."""
+    if answer is None:
+        return []
+    _check_depth(answer)
+    if not isinstance(answer, list):
+        raise BadAnswer(f"{_describe(answer)} (expected a JSON list of {what})")
+    for index, item in enumerate(answer):
+        _check_object(item, struct, f"[{index}]", named=True)
+    return answer
+
+
+def check_object(answer: Any, struct: Struct, what: str) -> dict[str, Any]:
+    """``answer`` as one ``struct`` object (``what``: 'a task definition'), or BadAnswer."""
+    _check_depth(answer)
+    if not isinstance(answer, dict):
+        raise BadAnswer(f"{_describe(answer)} (expected {what} as a JSON object)")
+    _check_object(answer, struct, "", named=True)
+    return answer
+
+
+def check_json(answer: Any, shape: type, what: str) -> Any:
+    """An answer that must be a JSON ``dict``/``list``/``str`` (``what`` says what was expected). Its
+    depth is not limited: workflow runs carry the users' own data, which idflow only passes on."""
+    if not isinstance(answer, shape):
+        raise BadAnswer(f"{_describe(answer)} (expected {what})")
+    return answer
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, str):
+        return "text that is not the JSON asked for"
+    names = {list: "a JSON list", dict: "a JSON object", bool: "a boolean"}
+    return names.get(type(value), f"a JSON {type(value).__name__}")
+
+
+def _check_depth(value: Any) -> None:
+    """Without recursion: the depth check must not itself be the thing that overflows."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadAnswer(f"JSON nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def _check_object(item: Any, struct: Struct, path: str, named: bool = False) -> None:
+    if not isinstance(item, dict):
+        raise BadAnswer(f"{path or 'the answer'} = {_short(item)} (expected an object, a {struct.name})")
+    if named:
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadAnswer(f"{path}.name = {_short(name)} (expected a non-empty string)".lstrip("."))
+    for key, field in struct.fields.items():
+        value = item.get(key)
+        if value is not None:
+            _check_value(value, field.type, f"{path}.{key}".lstrip("."))
+
+
+def _check_value(value: Any, type_: str, path: str) -> None:
+    if value is None or type_ == "any":
+        return
+    container = element_type(type_)
+    if container is not None:
+        kind, inner = container
+        if kind == "list":
+            if not isinstance(value, list):
+                raise BadAnswer(f"{path} = {_short(value)} (expected a list)")
+            for index, item in enumerate(value):
+                _check_value(item, inner, f"{path}[{index}]")
+        else:
+            if not isinstance(value, dict):
+                raise BadAnswer(f"{path} = {_short(value)} (expected an object)")
+            for key, item in value.items():
+                _check_value(item, inner, f"{path}.{key}")
+        return
+    if type_ in MODEL:
+        if type_ == "WorkflowDef" and isinstance(value, str):
+            return  # subWorkflowParam.workflowDefinition may be a ${...} expression
+        _check_object(value, MODEL[type_], path)
+        return
+    ok = {
+        "string": isinstance(value, str),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+        "object": isinstance(value, dict),
+    }.get(type_, True)
+    if not ok:
+        raise BadAnswer(f"{path} = {_short(value)} (expected {_TYPE_NAMES[type_]})")
+
+
+def _short(value: Any) -> str:
+    import json
+
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
