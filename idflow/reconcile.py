@@ -214,20 +214,18 @@ def write_record(
     from idflow.apply.applier import summarise
     from idflow.apply.record import apply_meta, record_definition, updated
     from idflow.errors import IdflowError
-    from idflow.plan.model import Kind, thaw
+    from idflow.kinds.registry import kinds
+    from idflow.plan.model import thaw
 
     done = [r.change for r in results if r.status is Status.APPLIED]
     if not done:
         return
     try:
         after = read_actual(remote)
+        remote_of = {s.kind: s.remote(after) for s in kinds()}
         held: dict[str, Any] = {}
         for change in done:
-            obj = (
-                after.tasks.get(change.name)
-                if change.kind is Kind.TASK
-                else after.workflows.get((change.name, int(change.version or 1)))
-            )
+            obj = remote_of[change.kind].get(change.object_key)
             held[change.key] = thaw(obj.definition) if obj is not None else None
         written = {c.key: thaw(c.after) if c.after is not None else None for c in done}
         project = project_key(config)

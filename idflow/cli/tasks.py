@@ -84,12 +84,13 @@ def _list_remote(app: AppContext, fmt: str) -> None:
 
 
 def list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None:
+    from idflow.kinds.registry import spec
     from idflow.plan.views import sync_groups
     from idflow.reconcile import make_plan
 
     plan = make_plan(app.config, app.remote, PlanOptions())
-    names = GROUPS_BY_KIND[kind]
-    groups = sync_groups(plan, kind, names)
+    names = spec(kind).list_groups
+    groups = sync_groups(plan, kind)
     if not grouped:
         rows = {r.name: r for r in groups[names[0]] + groups[names[1]]}
         if fmt == "json":
@@ -110,12 +111,6 @@ def list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None
                 for detail in row.details:
                     echo(f"      {detail}")
         echo("")
-
-
-GROUPS_BY_KIND = {
-    Kind.TASK: ("Local Tasks", "Remote Tasks", "Common Tasks", "Local Only", "Remote Only"),
-    Kind.WORKFLOW: ("Local Workflows", "Remote Workflows", "Common Workflows", "Local Only", "Remote Only"),
-}
 
 
 @tasks.command()
