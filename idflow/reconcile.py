@@ -237,3 +237,29 @@ def write_record(
         remote.put_workflow_defs([record_definition(new)])
     except IdflowError as error:
         log.warning("could not write the apply record; the next plan compares two ways", error=str(error))
+
+
+def purge_plan(config: Config, remote: Remote, names: tuple[str, ...], *, force: bool) -> Plan:
+    """What `tasks purge` means: the deletes of the named tasks (none named: every orphaned one), planned
+    as if their local files were gone. Refused (IdflowError, nothing planned) when a named task exists
+    locally (the next upload would recreate it) unless ``force``, or is not one this project can delete."""
+    from idflow.errors import IdflowError
+    from idflow.kinds.key import Kind, ObjectKey
+    from idflow.plan.model import Action
+
+    options = PlanOptions(targets=names, only=(Action.DELETE,), force=force, kinds=(Kind.TASK,))
+    desired = load_desired(config)
+    refused = sorted(n for n in names if n in desired.tasks)
+    if refused and not force:
+        raise IdflowError(
+            f"{', '.join(refused)} exist(s) locally: the next upload would recreate it. "
+            "Remove the task folder first, or pass --force"
+        )
+    plan = make_plan(config, remote, options, desired=desired, without_local=frozenset(names))
+    planned = {c.name for c in plan.changes}
+    absent = sorted(n for n in names if n not in planned)
+    if absent:
+        unmanaged = {key.name for key in map(ObjectKey.parse, plan.unmanaged) if key.kind is Kind.TASK}
+        why = ["not managed by this project (another owner)" if n in unmanaged else "not on the server" for n in absent]
+        raise IdflowError("; ".join(f"{n}: {w}" for n, w in zip(absent, why, strict=True)))
+    return plan

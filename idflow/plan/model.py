@@ -184,6 +184,7 @@ class PlanOptions:
     force: bool = False
     overwrite: bool = False
     prune_workflows: bool = False
+    kinds: tuple[Kind, ...] = ()  # plan only these kinds (empty: all); the others' objects still count as users
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -192,6 +193,7 @@ class PlanOptions:
             "force": self.force,
             "overwrite": self.overwrite,
             "prune_workflows": self.prune_workflows,
+            "kinds": [k.value for k in self.kinds],
         }
 
     @classmethod
@@ -202,6 +204,7 @@ class PlanOptions:
             force=bool(raw.get("force")),
             overwrite=bool(raw.get("overwrite")),
             prune_workflows=bool(raw.get("prune_workflows")),
+            kinds=tuple(Kind(k) for k in raw.get("kinds") or ()),
         )
 
 

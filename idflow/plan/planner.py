@@ -53,6 +53,8 @@ def build_plan(
         )
 
     def wanted(change: Change) -> bool:
+        if options.kinds and change.kind not in options.kinds:
+            return False  # left out like a filtered action: the server's objects stay, and count as users
         return change.action is Action.NOOP or not options.only or change.action in options.only
 
     specs = kinds()
