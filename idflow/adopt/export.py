@@ -85,7 +85,8 @@ def read_export(folder: Path) -> tuple[dict[str, Any], dict[str, list[tuple[str,
 
     manifest_path = folder / MANIFEST
     manifest = _json(safefile, manifest_path, folder)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or manifest.get("format") != FORMAT:
         raise IdflowError(f"{manifest_path}: not the manifest of an idflow export ({FORMAT})")
     problems: list[Problem] = []
     found: dict[str, list[tuple[str, dict[str, Any]]]] = {kind: [] for kind in KINDS}

@@ -18,7 +18,8 @@ from idflow.kinds.usage import inline_workflows, iter_tasks
 from idflow.kinds.workflow_normal import normalise_workflowdef
 from idflow.plan.model import Kind, object_key
 
-SCHEMA_FILE = "idflow-workflow.schema.json"  # idflow.repo.schema.KINDS["workflow"]; written by `idflow schema -o schemas`
+# What `idflow schema -o schemas` writes for workflows (idflow.repo.schema.KINDS; a test checks they agree).
+SCHEMA_FILE = "idflow-workflow.schema.json"
 
 
 def write_workflow(raw: dict[str, Any], ctx: WriteContext) -> Imported:
