@@ -4,6 +4,7 @@ fails loudly until the worker is written. Discovery reads it back to the same de
 
 from __future__ import annotations
 
+import os
 import textwrap
 from typing import Any
 
@@ -29,7 +30,8 @@ def write_task(raw: dict[str, Any], ctx: WriteContext) -> Imported:
     notes: list[str] = []
     module = _module_for(name, ctx)
     if module != name:
-        notes.append(f"task {name!r} is written as the module {module!r} (its name is not a Python module name)")
+        why = "its name is not a Python module name" if module_name(name, set()) != name else "that name is taken"
+        notes.append(f"task {name!r} is written as the module {module!r} ({why})")
     keywords = _keywords(definition, ctx, notes)
     description = definition.get("description")
     docstring = description if isinstance(description, str) and _fits_docstring(description) else None
@@ -46,6 +48,10 @@ def _module_for(name: str, ctx: WriteContext) -> str:
     tasks_dir = ctx.config.tasks_dir
     existing = ctx.existing.get(object_key(Kind.TASK, name))
     if existing is None:
+        canonical = module_name(name, set())
+        path = tasks_dir / canonical / f"{canonical}.py"
+        if os.path.lexists(path) and path not in set(ctx.existing.values()):
+            return canonical  # a file of no task where this one goes: replaced only with --force
         return module_name(name, ctx.taken(tasks_dir))
     folder = existing.parent
     if folder.parent == tasks_dir and existing.name == f"{folder.name}.py":

@@ -83,7 +83,8 @@ def _path_for(name: str, version: int, ctx: WriteContext, notes: list[str]) -> t
     if name not in stems:
         stems[name] = file_stem(name, ctx.taken(ctx.config.workflows_dir))
         if stems[name] != name:
-            notes.append(f"workflow {name!r} is written under the file name {stems[name]!r} (a safe file name)")
+            why = "a safe file name" if file_stem(name, set()) != name else "that name is taken"
+            notes.append(f"workflow {name!r} is written under the file name {stems[name]!r} ({why})")
     stem = stems[name]
     ext = "json" if ctx.fmt == "json" else "yaml"
     return ctx.config.workflows_dir / stem / f"{stem}.v{version}.{ext}", ext
