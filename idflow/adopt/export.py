@@ -43,7 +43,9 @@ def export(config: Config, remote: Remote, folder: Path) -> ExportOutcome:
     from idflow.masking import redact_urls
 
     read = {kind: spec.fetch(remote) for kind, spec in KINDS.items()}
-    if folder.is_symlink() or (folder.exists() and (not folder.is_dir() or any(folder.iterdir()))):
+    if folder.is_symlink():
+        raise FileWriteError(f"{folder} is a symbolic link; idflow never writes through links: export elsewhere")
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileWriteError(f"{folder}: exists and is not an empty folder; export into a new one")
     try:
         folder.mkdir(parents=True, exist_ok=True)
