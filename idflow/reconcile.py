@@ -32,17 +32,20 @@ def make_plan(
     *,
     desired: DesiredState | None = None,
     without_local: frozenset[str] = frozenset(),
+    actual: ActualState | None = None,
 ) -> Plan:
     """Read local definitions (without running them), read the server (two requests), and plan.
 
     ``without_local`` plans as if those local tasks had been removed (what `tasks purge --force NAME` means).
+    ``desired`` and ``actual`` replace the local files and the server read (restore and revert plan from
+    an export or a report, against the server as they read it).
     """
     desired = desired if desired is not None else load_desired(config)
     if without_local:
         desired = replace(
             desired, tasks=MappingProxyType({n: t for n, t in desired.tasks.items() if n not in without_local})
         )
-    actual = read_actual(remote)
+    actual = actual if actual is not None else read_actual(remote)
     record, record_note = read_record(config, actual)
     validate_desired_workflows(
         desired,

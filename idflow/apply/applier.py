@@ -373,6 +373,7 @@ def write_report(
     started: datetime,
     interrupted: str | None = None,
 ) -> Path:
+    from idflow.adopt.revert import revert_fields
     from idflow.plan.file import write_json_atomic
 
     finished = datetime.now(UTC)
@@ -385,7 +386,8 @@ def write_report(
         "forced": plan.options.force,
         "summary": summarise(results),
         "interrupted": interrupted,  # the signal that stopped the apply (SIGINT, SIGTERM), or None
-        "results": [r.to_dict() for r in results],
+        # with what `idflow plan --revert` needs: the state before, masked (idflow.adopt.revert)
+        "results": [{**r.to_dict(), **revert_fields(r.change)} for r in results],
     }
     return write_json_atomic(state_dir / f"apply-{stamp}.json", report)
 

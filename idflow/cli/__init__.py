@@ -170,6 +170,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
 
 def _register() -> None:
     from idflow.cli import (
+        adopt,
         apply,
         completion,
         deps,
@@ -197,6 +198,8 @@ def _register() -> None:
     cli.add_command(stage.stage)
     cli.add_command(completion.completion)
     cli.add_command(schema.schema)
+    cli.add_command(adopt.import_)
+    cli.add_command(adopt.export)
 
 
 _register()

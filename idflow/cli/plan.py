@@ -84,6 +84,19 @@ def options_from(
     type=click.Path(file_okay=False, path_type=Path),
     help="Markdown: also write each part to DIR/plan-part-N.md.",
 )
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Restore: plan the server back to an export (idflow export DIR) instead of the local files.",
+)
+@click.option(
+    "--revert",
+    "revert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="REPORT",
+    help="Plan what undoes one apply (its report, state/apply-*.json) instead of the local files.",
+)
 @plan_options
 @pass_app
 def plan(
@@ -94,6 +107,8 @@ def plan(
     drift: bool,
     max_chars: int,
     parts_dir: Path | None,
+    from_dir: Path | None,
+    revert: Path | None,
     **shape: object,
 ) -> None:
     """Compare local definitions with the server and save what would change."""
@@ -101,8 +116,19 @@ def plan(
     from idflow.reconcile import make_plan
 
     options = options_from(**shape)  # type: ignore[arg-type]
+    if from_dir is not None and revert is not None:
+        raise click.UsageError("--from and --revert plan from different sources: give one")
     try:
-        the_plan = make_plan(app.config, app.remote, options)
+        if from_dir is not None:
+            from idflow.adopt.restore import restore_plan
+
+            the_plan = restore_plan(app.config, app.remote, from_dir, options)
+        elif revert is not None:
+            from idflow.adopt.restore import revert_plan
+
+            the_plan = revert_plan(app.config, app.remote, revert, options)
+        else:
+            the_plan = make_plan(app.config, app.remote, options)
     except IdflowError as exc:
         if fmt == "github":
             from idflow.cli.annotate import echo_error_annotations

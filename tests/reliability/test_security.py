@@ -393,3 +393,52 @@ def test_an_empty_project_without_owner_email_plans_no_deletes_on_a_shared_serve
         assert purged.exit_code == 0 and still == theirs
     finally:
         server.delete_workflow_def(f"{unique}_their_wf", 1)
+
+
+# -- adopting a server: names from the server are not trusted ----------------------------------------
+
+
+def test_import_of_hostile_names_from_the_server_writes_only_safe_files_inside_the_project(project, proxy, scenario):
+    obs = scenario(
+        "The server (the proxy, answering for it) lists tasks and workflows of this project's owner named "
+        "`../../escape`, `/etc/cron.d/x`, `__init__`, `import`, a NUL, an escape sequence, and a workflow "
+        "`../../../tmp/evil`; `idflow import --all` runs",
+        "every file written is inside the project's task or workflow folder, with a module or file name made "
+        "safe and the mapping said; names no local file can keep are skipped with the reason; exit 0",
+    )
+    owner = project.owner
+    names = ["../../escape", "/etc/cron.d/x", "__init__", "import", "nul\x00name", "esc\x1b[2Jname", "ok.name"]
+    proxy.add_rule("GET", r"/metadata/taskdefs$", "respond", body=[{"name": n, "ownerEmail": owner} for n in names])
+    proxy.add_rule("GET", r"/metadata/workflow$", "respond", body=[
+        {"name": "../../../tmp/evil", "version": 1, "ownerEmail": owner,
+         "tasks": [{"name": "a", "taskReferenceName": "a"}]},
+        {"name": "fine", "version": 1, "ownerEmail": owner,
+         "tasks": [{"name": "ok.name", "taskReferenceName": "a"}]},
+    ])  # fmt: skip
+    run = project("import", "--all")
+    written = sorted(p.relative_to(project.root).as_posix() for p in project.root.rglob("*") if p.is_file()
+                     and "config" not in p.parts)  # fmt: skip
+    outside = [p for p in written if not p.startswith(("idflow/tasks/", "idflow/workflows/"))]
+    obs.observed = f"exit {run.exit_code}; files: {', '.join(written)}; skipped: {run.stderr.count('skipped:')}"
+    assert run.exit_code == 0, run.stderr
+    assert outside == [] and "idflow/tasks/ok_name/ok_name.py" in written
+    assert {"idflow/tasks/task_init__/task_init__.py", "idflow/tasks/import_/import_.py"} <= set(written)
+    assert "idflow/workflows/fine/fine.v1.yaml" in written and len(written) == 4
+    assert run.stderr.count("skipped:") == 5 and "\x1b" not in run.stderr + run.stdout
+    assert "is written as the module 'ok_name'" in run.stderr
+
+
+def test_export_refuses_a_folder_that_is_a_symbolic_link(project, proxy, tmp_path, scenario):
+    obs = scenario(
+        "`idflow export DIR` where DIR is a symbolic link to another (empty) folder",
+        "refused with one line naming the folder; nothing written into the link's target",
+    )
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "backup"
+    link.symlink_to(target, target_is_directory=True)
+    run = project("export", str(link))
+    files = len(list(target.iterdir()))
+    obs.observed = f"exit {run.exit_code}; {run.stderr.strip()[:120]}; files in the target: {files}"
+    assert run.exit_code == 1 and "is a symbolic link" in run.stderr
+    assert list(target.iterdir()) == []
