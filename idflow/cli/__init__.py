@@ -197,6 +197,25 @@ def _register() -> None:
     cli.add_command(stage.stage)
     cli.add_command(completion.completion)
     cli.add_command(schema.schema)
+    _add_env_option(cli)
+
+
+#: Commands that never talk to a server nor read environment settings.
+_WITHOUT_ENV = frozenset({"completion", "schema"})
+
+
+def _add_env_option(group: click.Group) -> None:
+    """``--env`` on every command (one mechanism, so a command added later gets it too); a command that
+    takes several environments declares its own."""
+    from idflow.cli.context import env_option
+
+    for name, command in group.commands.items():
+        if name in _WITHOUT_ENV:
+            continue
+        if isinstance(command, click.Group):
+            _add_env_option(command)
+        elif not any(p.name == "env" for p in command.params):
+            command.params.append(env_option())
 
 
 _register()
