@@ -478,7 +478,7 @@ def _overrides(raw: dict[str, Any], source: str, lines: dict[str, int], prefix: 
                 camel = TASKDEF_KEYWORDS.get(name, name) if section == "tasks" else _camel(name)
                 spec = struct.fields.get(camel)
                 at = where(f"{entry}.{name}")
-                if spec is None or camel in ("name", "version", "tasks") or camel in struct.server_owned:
+                if spec is None or camel in ("name", "version", "tasks", "ownerEmail") or camel in struct.server_owned:
                     raise ConfigError(
                         f"{at}: {name!r} is not a {struct.name} field an environment can override"
                     )
@@ -514,3 +514,20 @@ def _type_problem(type_: str, choices: tuple[str, ...], value: Any) -> str:
     if choices and value not in choices:
         return f"must be one of {', '.join(choices)}, not {value!r}"
     return ""
+
+
+def environment_names(
+    explicit: str | os.PathLike[str] | None = None,
+    cwd: Path | None = None,
+    environ: dict[str, str] | os._Environ[str] | None = None,
+) -> tuple[str, ...]:
+    """The environments the config defines, in the order written (for ``--all-envs``), choosing none."""
+    env = os.environ if environ is None else environ
+    cwd = (cwd or Path.cwd()).resolve()
+    chosen = explicit or env.get("IDFLOW_CONFIG") or None
+    source = (cwd / Path(chosen).expanduser()) if chosen else find_config_file(cwd)
+    if source is None or not source.exists():
+        return ()
+    data, _lines = _read_yaml(source)
+    environments = data.get("environments") or {}
+    return tuple(str(n) for n in environments) if isinstance(environments, dict) else ()

@@ -173,6 +173,7 @@ def _register() -> None:
         apply,
         completion,
         deps,
+        diff,
         history,
         plan,
         schema,
@@ -190,6 +191,7 @@ def _register() -> None:
     cli.add_command(validate.validate)
     cli.add_command(apply.apply)
     cli.add_command(history.history)
+    cli.add_command(diff.diff)
     tasks.tasks.add_command(deps.deps)
     cli.add_command(tasks.tasks)
     cli.add_command(workflows.workflows)
