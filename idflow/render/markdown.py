@@ -135,7 +135,7 @@ def render_markdown_environments(
     units: list[tuple[str, str, str | None]] = [("summary", summary, None)]
     for plan in plans:
         name = plan.environment or "(none)"
-        heading = f"### Environment {_code(name)}"
+        heading = f"\n### Environment {_code(name)}"  # a blank line after the previous section's last block
         units += [(section, text, name) for section, text, _owner in _plan_units(plan, literals, show_noop, heading)]
     return _parts(units, max_chars)
 
@@ -219,6 +219,8 @@ def _pack(units: list[tuple[str, str, str | None]], budget: int, table_header: s
             piece = (table_header + text) if section == "row" else text
             if owner is not None and section != "summary":
                 piece = f"### Environment {_code(owner)} (continued)\n" + piece
+        if owner is not None and not current:
+            piece = piece.lstrip("\n")
         current += piece
         previous = section
     if current:

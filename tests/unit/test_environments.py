@@ -226,8 +226,9 @@ def test_multi_environment_markdown_summary_first_then_sections_split_under_the_
     first = parts[0]
     assert "## idflow plan · 3 environments" in first and "**Changes in 2 of 3 environments.**" in first
     table = first[: first.index("### Environment")]
-    assert re.findall(r"\| <code>(\w+)</code> \| <code>http://\w+\.test/api</code> \| (\d+) \|", table) == [
-        ("dev", "12"), ("prod", "0"), ("qa", "12"),
+    cells = r"\| <code>(\w+)</code> \| <code>http://\w+\.test/api</code> \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|"
+    assert re.findall(cells, table) == [
+        ("dev", "12", "0", "0", "0"), ("prod", "0", "0", "0", "0"), ("qa", "12", "0", "0", "0"),
     ]  # fmt: skip
     whole = "".join(parts)
     starts = [whole.index(f"### Environment <code>{n}</code>\n") for n in ("dev", "prod", "qa")]
