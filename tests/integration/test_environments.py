@@ -223,9 +223,10 @@ def test_one_markdown_comment_for_dev_and_prod_has_a_section_each_and_splits(
     assert all(p.startswith(f"<!-- idflow-plan part {i} of {len(parts)} -->") for i, p in enumerate(parts, 1))
     first = parts[0]
     assert "## idflow plan · 2 environments" in first and "Changes in 2 of 2 environments" in first
-    assert first.index("<code>dev</code>") < first.index("### Environment")  # the summary comes first
-    assert f"<code>{second_server}</code>" in first
+    assert f"| <code>dev</code> | <code>{conductor_url}</code> |" in first  # the summary table comes first
+    assert f"| <code>prod</code> | <code>{second_server}</code> |" in first
     whole = "".join(parts)
+    assert whole.index(f"| <code>prod</code> | <code>{second_server}</code> |") < whole.index("### Environment")
     assert whole.count("### Environment <code>dev</code>\n") == 1
     assert whole.count("### Environment <code>prod</code>\n") == 1
     assert whole.index("### Environment <code>dev</code>\n") < whole.index("### Environment <code>prod</code>\n")
