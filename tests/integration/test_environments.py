@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import Cli, remote_for
 
+pytestmark = pytest.mark.integration
+
 
 def git(root: Path, *args: str) -> str:
     done = subprocess.run(

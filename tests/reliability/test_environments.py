@@ -12,6 +12,8 @@ from idflow.plan.file import checksum
 from tests.conftest import Cli
 from tests.integration.test_environments import CountingListener, git, write_config
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def listener():
