@@ -277,3 +277,16 @@ def test_compare_marks_a_field_an_override_sets_and_masks_secrets(tmp_path):
     by_path = {d["path"]: d for d in view["objects"][0]["diff"]}
     assert by_path["concurrentExecLimit"]["set_by"] == "prod: config/idflow.yml:18"
     assert by_path["inputTemplate.apiKey"]["dev"] == by_path["inputTemplate.apiKey"]["prod"] != "new"
+
+
+def test_two_environments_hold_their_checkout_locks_at_once(tmp_path):
+    from idflow.apply.applier import StateLock
+    from idflow.errors import LockError
+
+    root = project(tmp_path)
+    dev = load_config(cwd=root, environ={})
+    prod = load_config(cwd=root, environ={}, environment="prod")
+    with StateLock(dev.state_dir, "dev apply"), StateLock(prod.state_dir, "prod apply"):
+        assert (dev.state_dir / ".lock").is_file() and (prod.state_dir / ".lock").is_file()
+        with pytest.raises(LockError), StateLock(dev.state_dir, "a second dev apply"):
+            pass
