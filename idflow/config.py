@@ -6,10 +6,14 @@ Every relative path in the config is resolved against the project root, the fold
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -78,6 +82,13 @@ class Config:
         )
 
     project: str | None = None  # names this project's apply record on a shared server (idflow.apply.record)
+    # Environments (``environments:``): the one chosen (None: the project has none), every name the config
+    # defines, whether it is protected, its field overrides, and where the choice came from.
+    environment: str | None = None
+    environment_names: tuple[str, ...] = ()
+    protected: bool = False
+    overrides: tuple[Override, ...] = ()
+    environment_origin: str = ""  # "--env", "IDFLOW_ENV" or "default_environment (file:line)"
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the project root when it is inside it (for messages and plan sources)."""
@@ -109,6 +120,20 @@ class Config:
         return f"{scheme}://{login}@{rest}"
 
 
+@dataclass(frozen=True)
+class Override:
+    """Fields one environment sets on every task (``kind`` "task") or workflow whose name matches
+    ``pattern`` (a glob), over what the files say; ``origin`` is "file:line" of the entry."""
+
+    kind: str
+    pattern: str
+    fields: Mapping[str, Any]
+    origin: str
+
+    def matches(self, name: str) -> bool:
+        return fnmatch.fnmatchcase(name, self.pattern)
+
+
 # key -> (expected types, description used in error messages)
 _TOP_LEVEL: dict[str, tuple[tuple[type, ...], str]] = {
     "conductor_server_url": ((str,), "a URL"),
@@ -123,7 +148,19 @@ _TOP_LEVEL: dict[str, tuple[tuple[type, ...], str]] = {
     "project": ((str,), "a project name"),
     "ignore": ((list,), "a list of glob patterns"),
     "vars": ((dict,), "a mapping"),
+    "environments": ((dict,), "a mapping of environment names to their settings"),
+    "default_environment": ((str,), "an environment name"),
 }
+_ENVIRONMENT_BLOCK: dict[str, tuple[tuple[type, ...], str]] = {
+    "server_url": ((str,), "a URL"),
+    "api_key_env_var": ((str,), "an environment variable name"),
+    "api_secret_env_var": ((str,), "an environment variable name"),
+    "owner_email": ((str,), "an email address"),
+    "vars": ((dict,), "a mapping"),
+    "overrides": ((dict,), "a mapping with 'tasks' and/or 'workflows', each of glob -> fields"),
+    "protected": ((bool,), "true or false"),
+}
+ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # also a folder name under state_dir
 _CONDUCTOR_BLOCK: dict[str, tuple[tuple[type, ...], str]] = {
     "server_url": ((str,), "a URL"),
     "api_key_env_var": ((str,), "an environment variable name"),
@@ -210,7 +247,7 @@ def _check_keys(
         types, description = schema[key]
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, types):
+        if isinstance(value, bool) != (bool in types) or not isinstance(value, types):
             raise ConfigError(f"{where}: {dotted!r} must be {description}, not {type(value).__name__}")
 
 
@@ -218,8 +255,13 @@ def load_config(
     explicit: str | os.PathLike[str] | None = None,
     cwd: Path | None = None,
     environ: dict[str, str] | os._Environ[str] | None = None,
+    environment: str | None = None,
+    environment_origin: str = "--env",
 ) -> Config:
-    """Load and validate the configuration; environment variables override the file."""
+    """Load and validate the configuration; environment variables override the file.
+
+    ``environment`` chooses one of ``environments:`` (else ``$IDFLOW_ENV``, else ``default_environment``);
+    its settings override the top level. A config without ``environments:`` refuses any choice."""
     env = os.environ if environ is None else environ
     cwd = (cwd or Path.cwd()).resolve()
     chosen = explicit or env.get("IDFLOW_CONFIG") or None
@@ -249,18 +291,37 @@ def load_config(
     def where(key: str) -> str:
         return f"{source}:{lines.get(key, 1)}" if source else "environment"
 
-    url = env.get("CONDUCTOR_SERVER_URL") or pick("conductor_server_url", "server_url") or DEFAULT_SERVER_URL
+    chosen_env, env_origin = _choose_environment(data, lines, source, env, environment, environment_origin)
+    settings: dict[str, Any] = (data.get("environments") or {}).get(chosen_env) or {} if chosen_env else {}
+    prefix = f"environments.{chosen_env}."
+
+    # An environment's own server URL wins over CONDUCTOR_SERVER_URL: one variable set in a shell or a CI
+    # job must not send the plan of every environment to the same server.
+    url = settings.get("server_url") or env.get("CONDUCTOR_SERVER_URL") or pick("conductor_server_url", "server_url")
+    url = url or DEFAULT_SERVER_URL
     try:
         server_url = normalise_server_url(url)
     except ConfigError as exc:
-        origin = "CONDUCTOR_SERVER_URL" if env.get("CONDUCTOR_SERVER_URL") else where("conductor_server_url")
+        if settings.get("server_url"):
+            origin = where(prefix + "server_url")
+        else:
+            origin = "CONDUCTOR_SERVER_URL" if env.get("CONDUCTOR_SERVER_URL") else where("conductor_server_url")
         raise ConfigError(f"{origin}: {exc}") from None
     server_url, server_user, server_password = split_userinfo(server_url)
 
-    key_var = pick("conductor_api_key_env_var", "api_key_env_var") or "CONDUCTOR_AUTH_KEY"
-    secret_var = pick("conductor_api_secret_env_var", "api_secret_env_var") or "CONDUCTOR_AUTH_SECRET"
-    key_id = env.get(key_var) or env.get("CONDUCTOR_AUTH_KEY")
-    key_secret = env.get(secret_var) or env.get("CONDUCTOR_AUTH_SECRET")
+    key_var = (
+        settings.get("api_key_env_var") or pick("conductor_api_key_env_var", "api_key_env_var") or "CONDUCTOR_AUTH_KEY"
+    )
+    secret_var = (
+        settings.get("api_secret_env_var")
+        or pick("conductor_api_secret_env_var", "api_secret_env_var")
+        or "CONDUCTOR_AUTH_SECRET"
+    )
+    # An environment that names its own variables reads only those: prod never falls back to the
+    # generic CONDUCTOR_AUTH_* a developer exported for dev.
+    own_vars = bool(settings.get("api_key_env_var") or settings.get("api_secret_env_var"))
+    key_id = env.get(key_var) or (None if own_vars else env.get("CONDUCTOR_AUTH_KEY"))
+    key_secret = env.get(secret_var) or (None if own_vars else env.get("CONDUCTOR_AUTH_SECRET"))
     if bool(key_id) != bool(key_secret):
         missing = secret_var if key_id else key_var
         raise ConfigError(f"an API key is set but {missing} is not: set both or neither")
@@ -285,9 +346,10 @@ def load_config(
     for pattern in ignore:
         if not isinstance(pattern, str) or not pattern:
             raise ConfigError(f"{where('ignore')}: 'ignore' entries must be non-empty strings")
-    owner_email = data.get("owner_email")
+    owner_email = settings.get("owner_email") or data.get("owner_email")
     if owner_email is not None and "@" not in owner_email:
-        raise ConfigError(f"{where('owner_email')}: 'owner_email' {owner_email!r} is not an email address")
+        key = prefix + "owner_email" if settings.get("owner_email") else "owner_email"
+        raise ConfigError(f"{where(key)}: {key!r} {owner_email!r} is not an email address")
 
     def folder(key: str, default: str) -> Path:
         path = root / (data.get(key) or default)
@@ -307,13 +369,165 @@ def load_config(
         tasks_dir=folder("tasks_dir", "idflow/tasks"),
         workflows_dir=folder("workflows_dir", "idflow/workflows"),
         stages_dir=folder("stages_dir", "idflow/stages"),
-        state_dir=folder("state_dir", "state"),
+        # Plan files, reports and the checkout lock of one environment never meet another's.
+        state_dir=folder("state_dir", "state") / chosen_env if chosen_env else folder("state_dir", "state"),
         owner_email=owner_email or None,
         ignore=tuple(ignore),
-        vars=dict(data.get("vars") or {}),
+        vars={**(data.get("vars") or {}), **(settings.get("vars") or {})},
         server_user=server_user,
         server_password=server_password,
         max_response_bytes=int((max_response_mb or DEFAULT_MAX_RESPONSE_MB) * 1024 * 1024),
         tasks_dir_origin=where("tasks_dir") if data.get("tasks_dir") else None,
         project=data.get("project") or None,
+        environment=chosen_env,
+        environment_names=tuple(data.get("environments") or {}),
+        protected=bool(settings.get("protected")),
+        overrides=_overrides(
+            settings.get("overrides") or {}, _shown(source, root), lines, prefix + "overrides"
+        ),
+        environment_origin=env_origin,
     )
+
+
+def _choose_environment(
+    data: dict[str, Any],
+    lines: dict[str, int],
+    source: Path | None,
+    env: Mapping[str, str],
+    asked: str | None,
+    asked_origin: str,
+) -> tuple[str | None, str]:
+    """The environment to use and where the choice came from; checks every environment's block."""
+    environments = data.get("environments") or {}
+    default = data.get("default_environment")
+
+    def where(key: str) -> str:
+        return f"{source}:{lines.get(key, 1)}"
+
+    for name, block in environments.items():
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            raise ConfigError(
+                f"{where('environments.' + str(name))}: environment name {name!r} must be letters, digits, "
+                "'_', '-' or '.' (it names a folder under state_dir)"
+            )
+        if block is None:
+            continue
+        if not isinstance(block, dict):
+            raise ConfigError(f"{where('environments.' + name)}: environment {name!r} must be a mapping")
+        _check_keys(block, _ENVIRONMENT_BLOCK, source or Path("config"), lines, f"environments.{name}.")
+        url = block.get("server_url")
+        if url is not None:
+            try:
+                normalise_server_url(url)
+            except ConfigError as exc:
+                raise ConfigError(f"{where(f'environments.{name}.server_url')}: {exc}") from None
+    if default is not None and default not in environments:
+        known = ", ".join(environments) or "none defined"
+        raise ConfigError(
+            f"{where('default_environment')}: default_environment {default!r} is not one of the environments "
+            f"({known})"
+        )
+    if asked is None and env.get("IDFLOW_ENV"):
+        asked, asked_origin = env["IDFLOW_ENV"], "IDFLOW_ENV"
+    if asked is not None:
+        if not environments:
+            raise ConfigError(
+                f"{asked_origin} {asked}: {source or 'the config'} defines no environments; add an "
+                "'environments:' section, or leave out the choice"
+            )
+        if asked not in environments:
+            raise ConfigError(
+                f"{asked_origin} {asked}: no such environment in {source} (defined: {', '.join(environments)})"
+            )
+        return asked, asked_origin
+    if environments:
+        if default is None:
+            raise ConfigError(
+                f"{where('environments')}: the config defines environments ({', '.join(environments)}) and no "
+                "default_environment: choose one with --env NAME or IDFLOW_ENV"
+            )
+        return default, f"default_environment ({where('default_environment')})"
+    return None, ""
+
+
+def _overrides(raw: dict[str, Any], source: str, lines: dict[str, int], prefix: str) -> tuple[Override, ...]:
+    """``overrides: {tasks: {GLOB: {field: value}}, workflows: {...}}`` checked against the server's model;
+    task fields may be written in snake_case as in task files. Later entries win over earlier ones."""
+    from idflow.kinds.normal import TASKDEF_KEYWORDS
+    from idflow.kinds.server_model import TASK_DEF, WORKFLOW_DEF
+
+    def where(key: str) -> str:
+        return f"{source}:{lines.get(key, lines.get(prefix, 1))}"
+
+    found: list[Override] = []
+    for section, value in raw.items():
+        key = f"{prefix}.{section}"
+        if section not in ("tasks", "workflows"):
+            raise ConfigError(f"{where(key)}: unknown key {key!r} (known keys: tasks, workflows)")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where(key)}: {key!r} must be a mapping of name globs to fields")
+        struct = TASK_DEF if section == "tasks" else WORKFLOW_DEF
+        for pattern, fields in value.items():
+            entry = f"{key}.{pattern}"
+            if not isinstance(pattern, str) or not pattern:
+                raise ConfigError(f"{where(entry)}: a name glob must be a non-empty string")
+            if not isinstance(fields, dict) or not fields:
+                raise ConfigError(f"{where(entry)}: {pattern!r} must map field names to values")
+            chosen: dict[str, Any] = {}
+            for name, setting in fields.items():
+                camel = TASKDEF_KEYWORDS.get(name, name) if section == "tasks" else _camel(name)
+                spec = struct.fields.get(camel)
+                at = where(f"{entry}.{name}")
+                if spec is None or camel in ("name", "version", "tasks", "ownerEmail") or camel in struct.server_owned:
+                    raise ConfigError(
+                        f"{at}: {name!r} is not a {struct.name} field an environment can override"
+                    )
+                problem = _type_problem(spec.type, spec.choices, setting)
+                if problem:
+                    raise ConfigError(f"{at}: {name!r} {problem}")
+                chosen[camel] = setting
+            found.append(Override(section[:-1], pattern, MappingProxyType(chosen), where(entry)))
+    return tuple(found)
+
+
+def _shown(source: Path | None, root: Path) -> str:
+    """The config file as plans show it: relative to the project root (plans name files that way)."""
+    if source is None:
+        return "config"
+    try:
+        return str(source.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(source)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _type_problem(type_: str, choices: tuple[str, ...], value: Any) -> str:
+    expected = {"string": str, "integer": int, "boolean": bool, "object": dict}.get(type_)
+    if expected is None:
+        expected = list if type_.startswith("list[") else dict
+    if value is None or isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+        return f"must be {'a whole number' if expected is int else type_}, not {type(value).__name__}"
+    if choices and value not in choices:
+        return f"must be one of {', '.join(choices)}, not {value!r}"
+    return ""
+
+
+def environment_names(
+    explicit: str | os.PathLike[str] | None = None,
+    cwd: Path | None = None,
+    environ: dict[str, str] | os._Environ[str] | None = None,
+) -> tuple[str, ...]:
+    """The environments the config defines, in the order written (for ``--all-envs``), choosing none."""
+    env = os.environ if environ is None else environ
+    cwd = (cwd or Path.cwd()).resolve()
+    chosen = explicit or env.get("IDFLOW_CONFIG") or None
+    source = (cwd / Path(chosen).expanduser()) if chosen else find_config_file(cwd)
+    if source is None or not source.exists():
+        return ()
+    data, _lines = _read_yaml(source)
+    environments = data.get("environments") or {}
+    return tuple(str(n) for n in environments) if isinstance(environments, dict) else ()

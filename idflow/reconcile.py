@@ -18,6 +18,7 @@ from idflow.log import get_logger
 from idflow.masking import split_userinfo
 from idflow.plan.inputs import ActualState, DesiredState, load_desired, read_actual
 from idflow.plan.model import Change, Plan, PlanOptions
+from idflow.plan.overrides import apply_overrides
 from idflow.plan.planner import build_plan
 from idflow.repo.validate import validate_desired_workflows
 from idflow.server.client import Remote
@@ -41,6 +42,7 @@ def make_plan(
     an export or a report, against the server as they read it).
     """
     desired = desired if desired is not None else load_desired(config)
+    desired, overridden = apply_overrides(desired, config.overrides)
     if without_local:
         desired = replace(
             desired, tasks=MappingProxyType({n: t for n, t in desired.tasks.items() if n not in without_local})
@@ -65,19 +67,57 @@ def make_plan(
         record=record,
         record_note=record_note,
     )
+    if config.environment is not None:
+        commit, dirty = checkout_state(config)
+        changes = tuple(
+            replace(c, overrides=overridden[c.key]) if c.key in overridden and c.after is not None else c
+            for c in plan.changes
+        )
+        plan = replace(plan, changes=changes, environment=config.environment, commit=commit, dirty=dirty)
     log.debug("planned", **plan.counts())
     return plan
+
+
+def checkout_state(config: Config) -> tuple[str | None, bool]:
+    """The git commit the project is checked out at, and whether its definitions or config have changes
+    not committed (None, False outside a git checkout)."""
+    from idflow.apply.record import _git, git_commit
+
+    commit = git_commit(config.root)
+    if commit is None:
+        return None, False
+    paths = [str(p) for p in (config.tasks_dir, config.workflows_dir, config.source) if p is not None and p.exists()]
+    status = _git(config.root, "status", "--porcelain", "--untracked-files=all", "--", *paths) if paths else None
+    return commit, bool(status)
+
+
+def environment_name(config: Config) -> str:
+    """The environment the apply record is kept under (``default`` for a project without environments)."""
+    return config.environment or DEFAULT_ENVIRONMENT
 
 
 def read_record(config: Config, actual: ActualState) -> tuple[ApplyRecord | None, str]:
     """This project's apply record among the server's (None and a note when there is none to read)."""
     project = project_key(config)
-    raw = actual.records.get(record_version(project, DEFAULT_ENVIRONMENT))
-    return parse_record(raw, project, DEFAULT_ENVIRONMENT)
+    environment = environment_name(config)
+    raw = actual.records.get(record_version(project, environment))
+    return parse_record(raw, project, environment)
 
 
-def check_plan_file(plan: Plan, applied: dict[str, Any] | None, config: Config, path: Path) -> None:
-    """The refusals that need no server: already applied, made against another server."""
+def check_plan_file(
+    plan: Plan, applied: dict[str, Any] | None, config: Config, path: Path, *, env_from_flag: bool = True
+) -> None:
+    """The refusals that need no server: already applied, made for another environment or server, and
+    for a protected environment a plan not from the commit checked out, or an environment not named."""
+    if plan.environment != config.environment:
+        made = f"environment {plan.environment}" if plan.environment else "a project without environments"
+        now = f"environment {config.environment}" if config.environment else "a config without environments"
+        raise PlanFileError(
+            f"{path}: the plan was made for {made}, but this is {now} ({config.server_url}); nothing was sent. "
+            f"Run `idflow plan{' --env ' + config.environment if config.environment else ''}` for it"
+        )
+    if config.protected:
+        check_protected(config, plan, path, env_from_flag=env_from_flag)
     if applied:
         raise PlanFileError(
             f"{path}: this plan was already applied at {applied.get('at', '?')}; run `idflow plan` again"
@@ -93,6 +133,38 @@ def check_plan_file(plan: Plan, applied: dict[str, Any] | None, config: Config, 
         raise PlanFileError(
             f"{path}: the plan writes or deletes objects of an owner other than the configured owner_email "
             f"{config.owner_email!r} ({', '.join(foreign)}); run `idflow plan` again"
+        )
+
+
+def check_protected(config: Config, plan: Plan | None, path: Path | None, *, env_from_flag: bool) -> None:
+    """A protected environment takes only a reviewed plan file of the commit checked out, and only when
+    named with --env (a default or a variable left set in a shell never writes there)."""
+    env = config.environment
+    if not env_from_flag:
+        raise PlanFileError(
+            f"environment {env} is protected: name it with --env {env} to write there "
+            f"(chosen by {config.environment_origin}); nothing was sent"
+        )
+    if plan is None or path is None:
+        raise PlanFileError(
+            f"environment {env} is protected: it takes only a saved plan file; run `idflow plan --env {env}`, "
+            f"then `idflow apply --env {env} PLAN`; nothing was sent"
+        )
+    commit, _dirty = checkout_state(config)
+    if plan.commit is None:
+        raise PlanFileError(
+            f"{path}: environment {env} is protected and the plan records no git commit (made outside a git "
+            "checkout); nothing was sent"
+        )
+    if plan.dirty:
+        raise PlanFileError(
+            f"{path}: environment {env} is protected and the plan was made with uncommitted changes to the "
+            f"definitions or the config (at {plan.commit[:12]}); commit them and plan again; nothing was sent"
+        )
+    if commit != plan.commit:
+        raise PlanFileError(
+            f"{path}: environment {env} is protected and the plan was made at commit {plan.commit[:12]}, but "
+            f"this checkout is at {(commit or 'no commit')[:12]}; plan again here; nothing was sent"
         )
 
 
@@ -139,6 +211,13 @@ def apply_saved_plan(
     from idflow.errors import ApplyInterrupted
     from idflow.plan.file import mark_applied
 
+    if plan.environment != config.environment:
+        raise PlanFileError(
+            f"{plan_path or 'the plan'}: made for environment {plan.environment or '(none)'}, not "
+            f"{config.environment or '(none)'}; nothing was sent"
+        )
+    if config.protected and plan_path is None:  # tasks upload/purge, apply --plan-now: no reviewed plan
+        check_protected(config, None, None, env_from_flag=True)
     purpose = f"idflow apply {plan_path or '(unsaved plan)'}"
     outcome: ApplyOutcome | None = None
     with InterruptGuard() as guard, StateLock(config.state_dir, purpose=purpose):
@@ -232,10 +311,9 @@ def write_record(
             held[change.key] = thaw(obj.definition) if obj is not None else None
         written = {c.key: thaw(c.after) if c.after is not None else None for c in done}
         project = project_key(config)
-        current, _note = parse_record(
-            after.records.get(record_version(project, DEFAULT_ENVIRONMENT)), project, DEFAULT_ENVIRONMENT
-        )
-        new = updated(current or previous, project, DEFAULT_ENVIRONMENT, written, held,
+        environment = environment_name(config)
+        current, _note = parse_record(after.records.get(record_version(project, environment)), project, environment)
+        new = updated(current or previous, project, environment, written, held,
                       apply_meta(config.root, __version__, summarise(results)))  # fmt: skip
         remote.put_workflow_defs([record_definition(new)])
     except IdflowError as error:

@@ -144,6 +144,36 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
+def second_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Another Conductor, independent of the session's (its own port and data folder; SQLite, one node):
+    for tests of two environments at once (dev on the session's server, prod on this one). Started on the
+    first test that asks for it, once per session, by the project's own ``idflow server start``.
+    ``CONDUCTOR_SERVER_URL_2`` names one to use instead."""
+    explicit = os.environ.get("CONDUCTOR_SERVER_URL_2")
+    if explicit:
+        yield _api(explicit)
+        return
+    from idflow.server.local import free_port
+
+    data_dir = tmp_path_factory.mktemp("conductor-second")
+    port = free_port()
+    command = [sys.executable, "-m", "idflow.cli", "server", "start", "--port", str(port), "--data-dir",
+               str(data_dir), "--backend", "sqlite", "--nodes", "1"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=data_dir)
+    if result.returncode != 0:
+        _no_server(f"the second server (`idflow server start --port {port}`) failed:\n{result.stdout}{result.stderr}")
+    try:
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "idflow.cli", "server", "stop", "--data-dir", str(data_dir)],
+            capture_output=True,
+            check=False,
+            cwd=data_dir,
+        )
+
+
+@pytest.fixture(scope="session")
 def conductor_url(cluster: Cluster) -> str:
     """Node A: where tests (and the CLI runs of ``cli_project``) send their writes."""
     return cluster.a

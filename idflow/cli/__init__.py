@@ -174,6 +174,7 @@ def _register() -> None:
         apply,
         completion,
         deps,
+        diff,
         history,
         plan,
         schema,
@@ -191,6 +192,7 @@ def _register() -> None:
     cli.add_command(validate.validate)
     cli.add_command(apply.apply)
     cli.add_command(history.history)
+    cli.add_command(diff.diff)
     tasks.tasks.add_command(deps.deps)
     cli.add_command(tasks.tasks)
     cli.add_command(workflows.workflows)
@@ -200,6 +202,25 @@ def _register() -> None:
     cli.add_command(schema.schema)
     cli.add_command(adopt.import_)
     cli.add_command(adopt.export)
+    _add_env_option(cli)
+
+
+#: Commands that never talk to a server nor read environment settings.
+_WITHOUT_ENV = frozenset({"completion", "schema"})
+
+
+def _add_env_option(group: click.Group) -> None:
+    """``--env`` on every command (one mechanism, so a command added later gets it too); a command that
+    takes several environments declares its own."""
+    from idflow.cli.context import env_option
+
+    for name, command in group.commands.items():
+        if name in _WITHOUT_ENV:
+            continue
+        if isinstance(command, click.Group):
+            _add_env_option(command)
+        elif not any(p.name == "env" for p in command.params):
+            command.params.append(env_option())
 
 
 _register()

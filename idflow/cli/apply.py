@@ -48,6 +48,10 @@ def apply(
     if plan_now:
         if plan_file is not None:
             raise click.UsageError("give either a PLAN_FILE or --plan-now, not both")
+        if config.protected:
+            from idflow.reconcile import check_protected
+
+            check_protected(config, None, None, env_from_flag=app.env_from_flag)
         the_plan, path = make_plan(config, app.remote, options_from(**shape)), None  # type: ignore[arg-type]
     else:
         if any(shape.values()):
@@ -57,7 +61,7 @@ def apply(
             )
         path = plan_file or config.state_dir / "plan.json"
         the_plan, applied = read_plan(path)
-        check_plan_file(the_plan, applied, config, path)
+        check_plan_file(the_plan, applied, config, path, env_from_flag=app.env_from_flag)
 
     emit_plan(app, the_plan, "text")
     if not the_plan.actionable:

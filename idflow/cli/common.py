@@ -72,6 +72,40 @@ def emit_plan(
         )
 
 
+def emit_plans(
+    plans: list[Plan],
+    fmt: str,
+    literals: tuple[str, ...],
+    *,
+    max_chars: int = 65_000,
+    parts_dir: Path | None = None,
+    verbose: bool = False,
+) -> None:
+    """Several environments' plans as one output: markdown one comment (split in parts), JSON one document
+    with a plan per environment, text each plan after the other (each names its environment first)."""
+    if fmt == "json":
+        import json
+
+        from idflow.render.json_render import render_json
+
+        views = [json.loads(render_json(p, literals=literals)) for p in plans]
+        document = {"environments": views, "has_changes": any(p.has_changes for p in plans)}
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    elif fmt == "markdown":
+        from idflow.render.markdown import render_markdown_environments
+
+        parts = render_markdown_environments(plans, max_chars=max_chars, literals=literals, show_noop=verbose)
+        if parts_dir is not None:
+            _write_parts(parts_dir, parts)
+        click.echo("\n".join(parts), nl=False)
+    else:
+        from idflow.render.text import render_text
+
+        click.echo(
+            "\n".join(render_text(p, color=use_color(), show_noop=verbose, literals=literals) for p in plans), nl=False
+        )
+
+
 def _write_parts(parts_dir: Path, parts: list[str]) -> None:
     target = parts_dir
     try:

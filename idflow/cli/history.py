@@ -15,18 +15,22 @@ from idflow.cli.context import AppContext, pass_app
 @pass_app
 def history(app: AppContext, fmt: str) -> None:
     """List the last applies of this project to the server (when, who, commit, counts)."""
-    from idflow.apply.record import DEFAULT_ENVIRONMENT, RECORD_WORKFLOW, parse_record, project_key, record_version
+    from idflow.apply.record import RECORD_WORKFLOW, parse_record, project_key, record_version
+    from idflow.reconcile import environment_name
 
     project = project_key(app.config)
-    raw = app.remote.get_workflow_def(RECORD_WORKFLOW, record_version(project, DEFAULT_ENVIRONMENT))
-    record, note = parse_record(raw, project, DEFAULT_ENVIRONMENT)
+    environment = environment_name(app.config)
+    raw = app.remote.get_workflow_def(RECORD_WORKFLOW, record_version(project, environment))
+    record, note = parse_record(raw, project, environment)
     entries = list(reversed(record.history)) if record is not None else []
     if fmt == "json":
         click.echo(json.dumps({"project": project, "applies": entries, "note": note or None}, indent=2))
         return
     if fmt == "markdown":
         echo("| when | who | commit | applied | failed | skipped | idflow |\n|---|---|---|---|---|---|---|")
-    elif not entries:
+    elif app.config.environment:
+        echo(f"Environment: {app.config.environment} ({app.config.server_url})")
+    if fmt == "text" and not entries:
         echo(f"No applies recorded ({note}).")
     for entry in entries:
         counts = entry.get("counts") or {}

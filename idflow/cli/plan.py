@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from idflow.cli.common import emit_plan, format_option
-from idflow.cli.context import AppContext, pass_app
+from idflow.cli.context import AppContext, env_option, pass_app
 from idflow.errors import DefinitionError, IdflowError
 from idflow.plan.model import Action, Plan, PlanOptions
 
@@ -97,6 +97,9 @@ def options_from(
     metavar="REPORT",
     help="Plan what undoes one apply (its report, state/apply-*.json) instead of the local files.",
 )
+@click.option(
+    "--all-envs", is_flag=True, help="Plan every environment of the config (one plan file each, one rendering)."
+)
 @plan_options
 @pass_app
 def plan(
@@ -109,15 +112,24 @@ def plan(
     parts_dir: Path | None,
     from_dir: Path | None,
     revert: Path | None,
+    all_envs: bool,
     **shape: object,
 ) -> None:
-    """Compare local definitions with the server and save what would change."""
+    """Compare local definitions with the server and save what would change.
+
+    With several --env (or --all-envs): one plan per environment, each saved in its own state folder,
+    rendered together (markdown: one comment, a summary of every environment first)."""
     from idflow.plan.file import write_plan
     from idflow.reconcile import make_plan
 
     options = options_from(**shape)  # type: ignore[arg-type]
     if from_dir is not None and revert is not None:
         raise click.UsageError("--from and --revert plan from different sources: give one")
+    if all_envs or len(app.envs) > 1:
+        if from_dir is not None or revert is not None:
+            raise click.UsageError("--from and --revert plan one environment: give one --env")
+        _plan_environments(app, options, fmt, out, detailed_exitcode, drift, max_chars, parts_dir, all_envs)
+        return
     try:
         if from_dir is not None:
             from idflow.adopt.restore import restore_plan
@@ -158,6 +170,9 @@ def plan(
         click.get_current_context().exit(EXIT_CHANGES)
 
 
+plan.params.append(env_option(multiple=True))
+
+
 def _emit_drift(app: AppContext, the_plan: Plan, fmt: str, max_chars: int, parts_dir: Path | None) -> None:
     """The plan cut down to drift: what the server did since the last apply (everything, without a record)."""
     from dataclasses import replace
@@ -189,3 +204,74 @@ def show(app: AppContext, plan_file: Path | None, fmt: str, max_chars: int, part
     emit_plan(app, the_plan, fmt, max_chars=max_chars, parts_dir=parts_dir)
     if applied and fmt == "text":
         click.echo(f"(This plan was applied at {applied.get('at', '?')}.)", err=True)
+
+
+def _plan_environments(
+    app: AppContext,
+    options: PlanOptions,
+    fmt: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+    drift: bool,
+    max_chars: int,
+    parts_dir: Path | None,
+    all_envs: bool,
+) -> None:
+    """Plan each environment in turn against its own server; render them together. An environment that
+    fails stops the command (exit 1, naming it): a comment that silently lacks prod would read as "no
+    changes in prod"."""
+    from dataclasses import replace
+
+    from idflow.cli.common import echo, emit_plans
+    from idflow.config import environment_names
+    from idflow.plan.file import write_plan
+    from idflow.reconcile import make_plan
+    from idflow.server.client import ConductorRemote
+
+    if all_envs and app.envs:
+        raise click.UsageError("give --all-envs or --env NAME, not both")
+    if out is not None:
+        raise click.UsageError("--out names one plan file: with several environments each is saved in its own "
+                               "state folder (state/ENV/plan.json)")  # fmt: skip
+    names = environment_names(app.config_path) if all_envs else tuple(dict.fromkeys(app.envs))
+    if not names:
+        raise click.UsageError("--all-envs: the config defines no environments")
+    plans: list[Plan] = []
+    literals: list[str] = []
+    for name in names:
+        config = app.config_for(name)
+        literals += config.secrets
+        try:
+            the_plan = make_plan(config, ConductorRemote(config), options)
+        except IdflowError as exc:
+            if fmt == "github":
+                from idflow.cli.annotate import echo_error_annotations
+
+                echo_error_annotations(exc, config.root if isinstance(exc, DefinitionError) else Path.cwd())
+            echo(f"Error: environment {name} ({config.server_url}): the plan could not be made; no other "
+                 "environment's plan is shown", err=True)  # fmt: skip
+            raise
+        if drift:
+            the_plan = replace(the_plan, changes=the_plan.drift, unmanaged=())
+        else:
+            path = write_plan(the_plan, config.state_dir / "plan.json")
+            if fmt in ("text", "github"):
+                echo(f"Saved the plan for {name} to {path}. Apply it with: idflow apply --env {name} {path}", err=True)
+        plans.append(the_plan)
+    emit_plans(plans, "text" if fmt == "github" else fmt, tuple(dict.fromkeys(literals)), max_chars=max_chars,
+               parts_dir=parts_dir, verbose=app.verbose)  # fmt: skip
+    if fmt == "github":
+        from idflow.cli.annotate import find_repo_root
+        from idflow.render.github import render_plan_warnings
+
+        for the_plan, name in zip(plans, names, strict=True):
+            root = app.config_for(name).root
+            click.echo(render_plan_warnings(the_plan, base=root, repo_root=find_repo_root(root),
+                                            literals=tuple(literals)), nl=False)  # fmt: skip
+    changed = [p.environment for p in plans if (p.changes if drift else p.has_changes)]
+    if fmt == "text":
+        what = "drift" if drift else "changes"
+        echo(f"{what.capitalize()} in {len(changed)} of {len(plans)} environments"
+             + (f": {', '.join(str(c) for c in changed)}." if changed else "."), err=True)  # fmt: skip
+    if detailed_exitcode and changed:
+        click.get_current_context().exit(EXIT_CHANGES)

@@ -125,6 +125,7 @@ def upload(app: AppContext, names: tuple[str, ...], all_tasks: bool, force: bool
 
     if bool(names) == all_tasks:
         raise click.UsageError("name the tasks to upload, or pass --all (not both)")
+    _refuse_protected(app)
     from idflow.plan.inputs import load_desired_partial
 
     options = PlanOptions(
@@ -146,6 +147,14 @@ def upload(app: AppContext, names: tuple[str, ...], all_tasks: bool, force: bool
     _confirm_and_apply(app, plan, auto_approve)
     if problems:
         raise IdflowError(f"{len(problems)} problem(s) in local task files; those tasks were not uploaded")
+
+
+def _refuse_protected(app: AppContext) -> None:
+    """A protected environment takes only reviewed plan files: refused before the server is read."""
+    if app.config.protected:
+        from idflow.reconcile import check_protected
+
+        check_protected(app.config, None, None, env_from_flag=True)
 
 
 def _confirm_and_apply(app: AppContext, plan: Plan, auto_approve: bool, question: str = "Apply these changes?") -> None:
@@ -177,6 +186,7 @@ def purge(app: AppContext, names: tuple[str, ...], orphaned: bool, force: bool, 
 
     if bool(names) == orphaned:
         raise click.UsageError("name the tasks to purge, or pass --orphaned (not both)")
+    _refuse_protected(app)
     plan = purge_plan(app.config, app.remote, names, force=force)
     held = [c for c in plan.changes if c.blocked]
     if held and force:

@@ -168,6 +168,9 @@ def _check_shape(plan: Plan, applied: Any) -> None:
     """What apply relies on beyond ``Plan.from_dict``: raise ValueError where a (checksummed) file breaks it."""
     if applied is not None and not isinstance(applied, dict):
         raise ValueError(f"'applied' must be null or an object, not {type(applied).__name__}")
+    for name in ("environment", "commit"):
+        if getattr(plan, name) is not None and not isinstance(getattr(plan, name), str):
+            raise ValueError(f"{name!r} must be null or a string")
     for change in plan.changes:
         if change.version is not None and (not isinstance(change.version, int) or isinstance(change.version, bool)):
             raise ValueError(f"change {change.name!r}: version {change.version!r} is not a whole number")

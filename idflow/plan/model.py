@@ -26,7 +26,7 @@ from idflow.kinds.key import Kind as Kind
 from idflow.kinds.key import ObjectKey
 
 # 1.3: usage fingerprints in their own field (1.2 kept them among the objects' as "uses:<task>").
-FORMAT_VERSION = "1.3"
+FORMAT_VERSION = "1.3"  # and: environment, commit, dirty; a change's overrides
 
 
 class Action(StrEnum):
@@ -102,6 +102,8 @@ class Change:
     # Against the last applied body (apply record): local's changes and the server's, for drift and conflicts.
     local_diff: tuple[FieldDiff, ...] = ()
     server_diff: tuple[FieldDiff, ...] = ()
+    # Fields the environment's config set over the file (``after`` holds them): path -> "file:line".
+    overrides: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:  # deep-frozen however it was built: nothing can edit a planned body
         object.__setattr__(self, "before", _frozen(self.before))
@@ -148,6 +150,7 @@ class Change:
                 "local": [d.to_dict() for d in self.local_diff],
                 "server": [d.to_dict() for d in self.server_diff],
             },
+            "overrides": dict(self.overrides),
         }
 
     @classmethod
@@ -170,6 +173,7 @@ class Change:
             warnings=tuple(raw.get("warnings") or ()),
             local_diff=_diffs(since.get("local")),
             server_diff=_diffs(since.get("server")),
+            overrides=MappingProxyType({str(k): str(v) for k, v in (raw.get("overrides") or {}).items()}),
         )
 
 
@@ -227,6 +231,9 @@ class Plan:
     notes: tuple[str, ...] = ()  # for information, nothing to fix (files of kinds idflow does not manage yet)
     format_version: str = FORMAT_VERSION
     three_way: bool = False  # planned with this project's apply record: reasons tell drift from pending
+    environment: str | None = None  # the config environment planned for (None: the project has none)
+    commit: str | None = None  # the git commit the local files were read at (None: not in a git checkout)
+    dirty: bool = False  # the definitions or the config had uncommitted changes when planned
 
     @property
     def drift(self) -> tuple[Change, ...]:
@@ -278,6 +285,9 @@ class Plan:
             "unmanaged_warnings": list(self.unmanaged_warnings),
             "notes": list(self.notes),
             "three_way": self.three_way,
+            "environment": self.environment,
+            "commit": self.commit,
+            "dirty": self.dirty,
         }
 
     @classmethod
@@ -300,6 +310,9 @@ class Plan:
             unmanaged_warnings=tuple(raw.get("unmanaged_warnings") or ()),
             notes=tuple(raw.get("notes") or ()),
             three_way=bool(raw.get("three_way")),
+            environment=raw.get("environment"),
+            commit=raw.get("commit"),
+            dirty=bool(raw.get("dirty")),
         )
 
 

@@ -113,3 +113,23 @@ def summary_line(counts: dict[str, int]) -> str:
         return "No changes. The server matches the local definitions."
     blocked = f" ({counts['blocked']} blocked)" if counts["blocked"] else ""
     return f"Plan: {counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete{blocked}."
+
+
+def override_origin(change: dict[str, Any], path: str) -> str | None:
+    """Where the environment's config set the field at ``path`` of this change (None: the file did)."""
+    overrides = change.get("overrides") or {}
+    head = re.split(r"[.\[]", path, maxsplit=1)[0]
+    return overrides.get(head)
+
+
+def created_overrides(change: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """For a create: every field the environment's config set, its value (masked) and where it was set."""
+    if change["action"] != "create":
+        return []
+    after = change.get("after") or {}
+    return [(path, after.get(path), origin) for path, origin in sorted((change.get("overrides") or {}).items())]
+
+
+def environment_line(view: dict[str, Any]) -> str:
+    """``Environment: prod (http://prod/api)``: the first thing every rendering of an environment's plan says."""
+    return f"Environment: {view['environment']} ({view['server_url']})"

@@ -16,4 +16,6 @@ from idflow.render import forced_deletes, plan_view
 def render_json(plan: Plan, *, literals: tuple[str, ...] = ()) -> str:
     view = plan_view(plan, literals)
     view["forced_deletes"] = forced_deletes(view)
+    if view.get("environment"):  # named first, as every rendering does
+        view = {"environment": view["environment"], **view}
     return json.dumps(view, indent=2, ensure_ascii=False) + "\n"

@@ -28,6 +28,7 @@ from idflow.render import (
 
 DEFAULT_MAX_CHARS = 65_000
 _PART_HEADER_RESERVE = 80
+_CONTINUED_RESERVE = 160  # "### Environment <name> (continued)" at the top of a part
 
 
 # The characters that let text act on markdown, GitHub's tables or HTML, as numeric entities: text from
@@ -97,11 +98,51 @@ def render_markdown(
     """The plan as one or more markdown parts, each at most ``max_chars`` characters long."""
     if max_chars < 1000:
         raise ValueError("max_chars must be at least 1000")
+    heading = "## idflow plan"
+    if plan.environment:
+        heading += f" · environment {_code(plan.environment)}"
+    units = _plan_units(plan, literals, show_noop, heading)
+    return _parts(units, max_chars)
+
+
+def render_markdown_environments(
+    plans: list[Plan], *, max_chars: int = DEFAULT_MAX_CHARS, literals: tuple[str, ...] = (), show_noop: bool = False
+) -> list[str]:
+    """One comment for several environments' plans: a summary of every environment first, then a section
+    per environment (its own summary, table and changes) in the order given, split like one plan's; a part
+    that starts inside an environment's section says which one it continues."""
+    if max_chars < 1000:
+        raise ValueError("max_chars must be at least 1000")
+    env = _environment()
+    rows = [
+        {
+            "name": p.environment or "(none)",
+            "server": plan_view(p, literals, noop_bodies=False)["server_url"],
+            "counts": p.counts(),
+            "has_changes": p.has_changes,
+        }
+        for p in plans
+    ]
+    summary = env.get_template("environments.md.j2").render(
+        rows=rows, changed=sum(1 for r in rows if r["has_changes"]), total=len(rows)
+    )
+    units: list[tuple[str, str, str | None]] = [("summary", summary, None)]
+    for plan in plans:
+        name = plan.environment or "(none)"
+        heading = f"\n### Environment {_code(name)}"  # a blank line after the previous section's last block
+        units += [(section, text, name) for section, text, _owner in _plan_units(plan, literals, show_noop, heading)]
+    return _parts(units, max_chars)
+
+
+def _plan_units(
+    plan: Plan, literals: tuple[str, ...], show_noop: bool, heading: str
+) -> list[tuple[str, str, str | None]]:
     env = _environment()
     view = plan_view(plan, literals, noop_bodies=show_noop)
     forced = view["options"]["force"]
     summary = env.get_template("summary.md.j2").render(
         view=view,
+        heading=heading,
         summary_line=summary_line(view["summary"]),
         unmanaged=unmanaged_summary(view["unmanaged"]),
         other_warnings=view.get("unmanaged_warnings") or [],
@@ -109,7 +150,6 @@ def render_markdown(
         force_line=FORCE_LINE if forced else "",
         forced_deletes=forced_deletes(view),
     )
-    table_header = env.get_template("table_header.md.j2").render()
     rows: list[str] = []
     blocks: list[str] = []
     for change in view["changes"]:
@@ -117,14 +157,25 @@ def render_markdown(
             continue
         shown = Shown.of(change, forced)
         context = {"change": change, "glyph": shown.glyph, "label": shown.label, "blocked": shown.blocked,
-                   "forced": forced}  # fmt: skip
+                   "forced": forced, "environment": view.get("environment") or ""}  # fmt: skip
         rows.append(env.get_template("table_row.md.j2").render(**context))
         blocks.append(env.get_template("change.md.j2").render(**context))
+    owner = view.get("environment")
+    return [("summary", summary, owner)] + [("row", r, owner) for r in rows] + [("details", b, owner) for b in blocks]
+
+
+def _parts(units: list[tuple[str, str, str | None]], max_chars: int) -> list[str]:
+    table_header = _environment().get_template("table_header.md.j2").render()
     budget = max_chars - _PART_HEADER_RESERVE
-    units = [("summary", _fit(summary, budget))]
-    units += [("row", _fit(r, budget - len(table_header))) for r in rows]
-    units += [("details", _fit(b, budget)) for b in blocks]
-    parts = _pack(units, budget, table_header)
+    fitted = [
+        (
+            section,
+            _fit(text, budget - (len(table_header) if section == "row" else 0) - (_CONTINUED_RESERVE if owner else 0)),
+            owner,
+        )
+        for section, text, owner in units
+    ]
+    parts = _pack(fitted, budget, table_header)
     total = len(parts)
     # Every part carries the marker, so a bot can find and update its earlier comments.
     return [
@@ -142,17 +193,23 @@ def _fit(text: str, budget: int) -> str:
     return text[:keep] + note.format(len(text) - keep)
 
 
-def _pack(units: list[tuple[str, str]], budget: int, table_header: str) -> list[str]:
+def _pack(units: list[tuple[str, str, str | None]], budget: int, table_header: str) -> list[str]:
+    """Units in order into parts under ``budget``. A summary unit opens a section (of one environment when
+    it has an owner); a part that starts inside a section of an environment first says which one."""
     parts: list[str] = []
     current = ""
     previous = ""
-    for section, text in units:
+    for section, text, owner in units:
         needs_header = section == "row" and (previous != "row" or not current)
         piece = (table_header + text) if needs_header else text
         if current and len(current) + len(piece) > budget:
             parts.append(current)
             current = ""
             piece = (table_header + text) if section == "row" else text
+            if owner is not None and section != "summary":
+                piece = f"### Environment {_code(owner)} (continued)\n" + piece
+        if owner is not None and not current:
+            piece = piece.lstrip("\n")
         current += piece
         previous = section
     if current:

@@ -11,9 +11,12 @@ import click
 from idflow.plan.model import Plan, Shown
 from idflow.render import (
     FORCE_LINE,
+    created_overrides,
+    environment_line,
     excerpts,
     forced_deletes,
     one_line,
+    override_origin,
     plan_view,
     summary_line,
     unmanaged_summary,
@@ -42,7 +45,7 @@ def change_texts(before: Any, after: Any, limit: int = 120) -> tuple[str, str]:
 def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, literals: tuple[str, ...] = ()) -> str:
     view = plan_view(plan, literals, noop_bodies=show_noop)
     force = view["options"]["force"]
-    lines: list[str] = []
+    lines: list[str] = [one_line(environment_line(view))] if view.get("environment") else []
 
     def style(text: str, glyph: str) -> str:
         text = one_line(text)
@@ -67,7 +70,12 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
         )
         for diff in change["diff"]:
             old, new = change_texts(diff["before"], diff["after"])
-            lines.append(style(f"      {diff['path']}: {old} -> {new}", " "))
+            origin = override_origin(change, diff["path"])
+            by = f"  (set by environment {view['environment']}: {origin})" if origin else ""
+            lines.append(style(f"      {diff['path']}: {old} -> {new}{by}", " "))
+        for path, value, origin in created_overrides(change):
+            by = f"  (set by environment {view['environment']}: {origin})"
+            lines.append(style(f"      {path} = {value_text(value)}{by}", " "))
         since = change.get("since_last_apply") or {}
         for side, title in (("local", "locally"), ("server", "on the server")):
             if since.get(side):

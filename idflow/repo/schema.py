@@ -162,6 +162,17 @@ def config_schema() -> dict[str, Any]:
             "additionalProperties": False,
         }
     )
+    from idflow.config import _ENVIRONMENT_BLOCK
+
+    properties["environments"] = _or_null(
+        {
+            "type": "object",
+            "description": "environment name -> what differs on its server",
+            "additionalProperties": _or_null(
+                {"type": "object", "properties": _config_keys(_ENVIRONMENT_BLOCK), "additionalProperties": False}
+            ),
+        }
+    )
     return {
         "$schema": DRAFT,
         "title": "idflow config (config/idflow.yml)",

@@ -35,6 +35,7 @@ AREAS = {
     "test_interrupts": "Interruptions, locks and the local server",
     "test_hostile_server": "A hostile or broken server, a full disk",
     "test_plan_integrity": "Crafted plan files, output injection, long diffs",
+    "test_environments": "Environments: the wrong server",
 }
 
 
