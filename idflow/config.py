@@ -382,9 +382,7 @@ def load_config(
         environment=chosen_env,
         environment_names=tuple(data.get("environments") or {}),
         protected=bool(settings.get("protected")),
-        overrides=_overrides(
-            settings.get("overrides") or {}, _shown(source, root), lines, prefix + "overrides"
-        ),
+        overrides=_overrides(settings.get("overrides") or {}, _shown(source, root), lines, prefix + "overrides"),
         environment_origin=env_origin,
     )
 
@@ -424,8 +422,7 @@ def _choose_environment(
     if default is not None and default not in environments:
         known = ", ".join(environments) or "none defined"
         raise ConfigError(
-            f"{where('default_environment')}: default_environment {default!r} is not one of the environments "
-            f"({known})"
+            f"{where('default_environment')}: default_environment {default!r} is not one of the environments ({known})"
         )
     if asked is None and env.get("IDFLOW_ENV"):
         asked, asked_origin = env["IDFLOW_ENV"], "IDFLOW_ENV"
@@ -479,9 +476,7 @@ def _overrides(raw: dict[str, Any], source: str, lines: dict[str, int], prefix: 
                 spec = struct.fields.get(camel)
                 at = where(f"{entry}.{name}")
                 if spec is None or camel in ("name", "version", "tasks", "ownerEmail") or camel in struct.server_owned:
-                    raise ConfigError(
-                        f"{at}: {name!r} is not a {struct.name} field an environment can override"
-                    )
+                    raise ConfigError(f"{at}: {name!r} is not a {struct.name} field an environment can override")
                 problem = _type_problem(spec.type, spec.choices, setting)
                 if problem:
                     raise ConfigError(f"{at}: {name!r} {problem}")

@@ -87,13 +87,7 @@ def _keywords(definition: dict[str, Any], ctx: WriteContext, notes: list[str]) -
 def _fits_docstring(text: str) -> bool:
     """Whether discovery reads ``text`` back from a docstring exactly (its summary: the first paragraph,
     whitespace joined) and the docstring needs no escapes."""
-    return (
-        bool(text)
-        and text == " ".join(text.split())
-        and text.isprintable()
-        and '"' not in text
-        and "\\" not in text
-    )
+    return bool(text) and text == " ".join(text.split()) and text.isprintable() and '"' not in text and "\\" not in text
 
 
 def _source(name: str, module: str, keywords: list[tuple[str, Any]], docstring: str | None) -> str:

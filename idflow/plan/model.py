@@ -295,7 +295,7 @@ class Plan:
         fingerprints = dict(raw.get("fingerprints") or {})
         usage = dict(raw.get("usage_fingerprints") or {})
         for key in [k for k in fingerprints if k.startswith("uses:")]:  # a 1.2 plan file: same content
-            usage[f"{Kind.TASK.value}:{key[len('uses:'):]}"] = fingerprints.pop(key)
+            usage[f"{Kind.TASK.value}:{key[len('uses:') :]}"] = fingerprints.pop(key)
         return cls(
             format_version=str(raw["format_version"]),
             idflow_version=str(raw["idflow_version"]),

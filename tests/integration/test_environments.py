@@ -125,9 +125,7 @@ class CountingListener:
         self.sock.close()
 
 
-def test_a_plan_for_dev_applied_with_env_prod_is_refused_before_any_request(
-    two: Cli, conductor_url: str, unique: str
-):
+def test_a_plan_for_dev_applied_with_env_prod_is_refused_before_any_request(two: Cli, conductor_url: str, unique: str):
     listener = CountingListener()
     try:
         write_config(two.root, f"{unique}@test.idflow", conductor_url, listener.url, protected=False)
@@ -145,9 +143,7 @@ def test_a_plan_for_dev_applied_with_env_prod_is_refused_before_any_request(
     assert remote_for(conductor_url, two.root.parent).get_task_def(f"{unique}_limited") is None  # dev untouched too
 
 
-def test_protected_prod_takes_only_a_plan_of_this_commit_named_with_env(
-    two: Cli, second_server: str, unique: str
-):
+def test_protected_prod_takes_only_a_plan_of_this_commit_named_with_env(two: Cli, second_server: str, unique: str):
     root = two.root
     prod = remote_for(second_server, root.parent)
     assert two("plan", "--env", "prod").exit_code == 0
