@@ -22,7 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-FORMAT_VERSION = "1.2"
+FORMAT_VERSION = "1.3"  # 1.3: a no-op stores its body once (idflow.plan.file)
 
 
 class Action(StrEnum):
