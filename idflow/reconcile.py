@@ -204,10 +204,11 @@ def apply_saved_plan(
     lock_wait: float = 120.0,
 ) -> ApplyOutcome:
     """Lock (this checkout, then the server), refuse if stale, execute, write the report, mark the plan
-    file applied. Holding the server's lock from the stale check to the last write is what makes the
+    file applied. Holding a claim on the plan's objects from the stale check to the last write is what makes the
     check mean something when two applies race."""
     from idflow.apply.interrupt import InterruptGuard
-    from idflow.apply.server_lock import ServerLock
+    from idflow.apply.record import project_key
+    from idflow.apply.server_lock import ObjectLock, claim_keys
     from idflow.errors import ApplyInterrupted
     from idflow.plan.file import mark_applied
 
@@ -221,8 +222,13 @@ def apply_saved_plan(
     purpose = f"idflow apply {plan_path or '(unsaved plan)'}"
     outcome: ApplyOutcome | None = None
     with InterruptGuard() as guard, StateLock(config.state_dir, purpose=purpose):
-        lock = ServerLock(
-            remote, purpose, leftovers=config.state_dir / ".server-lock", wait=lock_wait, checkpoint=guard.checkpoint
+        lock = ObjectLock(
+            remote,
+            purpose,
+            claim_keys(plan, project_key(config)),
+            leftovers=config.state_dir / ".server-lock",
+            wait=lock_wait,
+            checkpoint=guard.checkpoint,
         )
         with guard.deferred():  # a create already sent finishes, so we know whether we hold the lock
             lock.acquire()

@@ -1,4 +1,11 @@
-"""A lock on the Conductor server itself, so that two applies (from any machines) never interleave.
+"""Locks on the Conductor server itself, so that two applies (from any machines) on the same objects
+never interleave, while applies on disjoint objects do not wait for each other.
+
+``ObjectLock`` (what apply takes) holds a *claim* on the objects a plan writes: a version of the workflow
+``idflow_apply_claim`` whose description lists hashes of those objects' keys, with a holder and an
+expiry like the lock's. Claims are made and checked under ``ServerLock``, the server-wide lock below,
+held only for that (one read of the workflow list and one create), never during the writes. A claim
+that shares a key with ours makes us wait; an expired one, or one this checkout left behind, is broken.
 
 Conductor has no conditional write, so the stale check (read, compare) and the writes that follow are
 not atomic by themselves. The one create-only call it offers is ``POST /metadata/workflow``, which answers
@@ -11,8 +18,10 @@ remembers the locks it could not release in ``state/.server-lock``). The planner
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
+import random
 import socket
 import time
 import uuid
@@ -29,6 +38,8 @@ from idflow.server.client import Remote
 LOCK_WORKFLOW = "idflow_apply_lock"
 LOCK_VERSION = 1
 LOCK_TTL = timedelta(minutes=30)
+CLAIM_WORKFLOW = "idflow_apply_claim"  # one version per apply in progress
+IDFLOW_OWN = frozenset({LOCK_WORKFLOW, CLAIM_WORKFLOW})  # never part of anyone's desired state
 
 log = get_logger("idflow.apply.server_lock")
 
@@ -195,3 +206,148 @@ class ServerLock:
             return datetime.fromisoformat(str(holder["expires"])) < self._clock()
         except (KeyError, ValueError):
             return True  # a lock whose holder cannot be read is treated as abandoned
+
+
+def claim_keys(plan: Any, record: str | None = None) -> set[str]:
+    """What an apply of ``plan`` writes or relies on: every change it executes; for a task delete, the
+    task's uses (so a workflow written at the same time that uses the task makes one of them wait); for
+    a workflow write, the uses of every task it references; and the project's apply record."""
+    from idflow.kinds.usage import task_uses
+    from idflow.plan.model import Action, Kind
+
+    keys: set[str] = set()
+    for change in plan.actionable:
+        keys.add(change.key)
+        if change.kind is Kind.TASK and change.action is Action.DELETE:
+            keys.add(f"uses:{change.name}")
+        if change.kind is Kind.WORKFLOW and change.after is not None:
+            keys.update(f"uses:{use.task_name}" for use in task_uses(change.after))
+    if record is not None:
+        keys.add(f"record:{record}")
+    return keys
+
+
+def _hashed(keys: set[str]) -> list[str]:
+    return sorted(hashlib.sha256(k.encode("utf-8")).hexdigest()[:20] for k in keys)
+
+
+def claim_definition(token: str, version: int, purpose: str, objects: list[str], now: datetime) -> dict[str, Any]:
+    definition = lock_definition(token, purpose, now)
+    holder = json.loads(definition["description"])
+    holder["objects"] = objects
+    return {**definition, "name": CLAIM_WORKFLOW, "version": version, "description": json.dumps(holder, sort_keys=True)}
+
+
+class ObjectLock:
+    """``with ObjectLock(remote, purpose, keys):`` holds a claim on ``keys`` (see the module docstring),
+    waiting up to ``wait`` seconds for overlapping claims to go. The token is in ``leftovers`` before the
+    claim's create is sent, as for ``ServerLock``; ``checkpoint`` is called before every request."""
+
+    def __init__(
+        self,
+        remote: Remote,
+        purpose: str,
+        keys: set[str],
+        *,
+        leftovers: Path | None = None,
+        wait: float = 120.0,
+        poll: float = 0.5,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        checkpoint: Callable[[], None] = lambda: None,
+    ):
+        self.remote = remote
+        self.purpose = purpose
+        self.objects = _hashed(keys)
+        self.wait = wait
+        self.poll = poll
+        self._clock = clock
+        self._sleep = sleep
+        self._checkpoint = checkpoint
+        self._leftovers = leftovers
+        self._mutex_args = {"leftovers": leftovers, "poll": poll, "clock": clock, "sleep": sleep,
+                            "checkpoint": checkpoint}  # fmt: skip
+        self.token = uuid.uuid4().hex
+        self.version = random.randint(2, 0x7FFFFFFF)
+        self.held = False
+
+    def __enter__(self) -> ObjectLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> ObjectLock:
+        # The same bookkeeping as ServerLock's, in the same file: a claim whose answer was lost is broken
+        # by the next apply from this checkout.
+        books = ServerLock(self.remote, self.purpose, leftovers=self._leftovers, clock=self._clock)
+        books.token = self.token
+        books._remember(self.token)
+        self._books = books
+        try:
+            self._acquire(time.monotonic() + self.wait)
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def _acquire(self, deadline: float) -> None:
+        announced = False
+        mine = set(self.objects)
+        while True:
+            self._checkpoint()
+            left = max(0.0, deadline - time.monotonic())
+            with ServerLock(self.remote, f"{self.purpose} (claiming its objects)", wait=left, **self._mutex_args):
+                blocking = None
+                for claim in self.remote.list_workflow_defs():
+                    if claim.get("name") != CLAIM_WORKFLOW:
+                        continue
+                    holder = _holder(claim)
+                    if holder.get("token") == self.token:
+                        self.version = int(claim.get("version") or self.version)
+                        self.held = True  # our own create landed; its answer was lost
+                        return
+                    if self._books._expired(holder) or holder.get("token") in self._books._abandoned():
+                        log.warning("breaking an abandoned claim", holder=holder.get("holder"))
+                        self._checkpoint()
+                        self.remote.delete_workflow_def(CLAIM_WORKFLOW, int(claim.get("version") or 1))
+                        self._books._forget(str(holder.get("token")))
+                        continue
+                    if blocking is None and mine & set(holder.get("objects") or ()):
+                        blocking = holder
+                if blocking is None:
+                    self._checkpoint()
+                    try:
+                        self.remote.create_workflow_def(
+                            claim_definition(self.token, self.version, self.purpose, self.objects, self._clock())
+                        )
+                    except Conflict:  # another claim took this version number: draw again
+                        self.version = random.randint(2, 0x7FFFFFFF)
+                        continue
+                    self.held = True
+                    return
+            if time.monotonic() >= deadline:
+                raise LockError(
+                    f"another apply holds objects this plan writes ({blocking.get('holder', 'unknown holder')}, "
+                    f"since {blocking.get('since', '?')}: {blocking.get('purpose', '?')}); waited {self.wait:g}s. "
+                    f"If that apply died, its claim expires at {blocking.get('expires', '?')}, or delete workflow "
+                    f"{CLAIM_WORKFLOW} (the version whose description names it) on the server"
+                )
+            if not announced:
+                log.info("waiting for another apply to finish", holder=blocking.get("holder"))
+                announced = True
+            self._sleep(self.poll)
+
+    def release(self) -> None:
+        """Delete our claim if it is there, and forget the token; if the server cannot be asked, the token
+        stays in ``leftovers`` and the next apply from here breaks the claim."""
+        try:
+            if _holder(self.remote.get_workflow_def(CLAIM_WORKFLOW, self.version)).get("token") == self.token:
+                self.remote.delete_workflow_def(CLAIM_WORKFLOW, self.version)
+        except RemoteError as error:
+            log.warning("could not release the apply's claim; the next apply from here breaks it", error=str(error))
+        else:
+            books = getattr(self, "_books", None)
+            if books is not None:
+                books._forget(self.token)
+        self.held = False

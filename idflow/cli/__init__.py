@@ -41,6 +41,17 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
 
 
 class IdflowGroup(click.Group):
+    """The root group: subcommands load on first use (``LAZY_COMMANDS``); errors become exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return _lazy_list(self, ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return _lazy_get(self, ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _lazy_format_commands(self, ctx, formatter)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -168,62 +179,100 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
     ctx.obj = AppContext(config_path=config_path, verbose=verbose, debug=debug)
 
 
-def _register() -> None:
-    from idflow.cli import (
-        adopt,
-        apply,
-        completion,
-        deps,
-        diff,
-        history,
-        plan,
-        schema,
-        server,
-        stage,
-        tasks,
-        validate,
-        worker,
-        workflows,
-    )
-
-    cli.add_command(server.server)
-    cli.add_command(plan.plan)
-    cli.add_command(plan.show)
-    cli.add_command(validate.validate)
-    cli.add_command(apply.apply)
-    cli.add_command(history.history)
-    cli.add_command(diff.diff)
-    tasks.tasks.add_command(deps.deps)
-    cli.add_command(tasks.tasks)
-    cli.add_command(workflows.workflows)
-    cli.add_command(worker.worker)
-    cli.add_command(stage.stage)
-    cli.add_command(completion.completion)
-    cli.add_command(schema.schema)
-    cli.add_command(adopt.import_)
-    cli.add_command(adopt.export)
-    _add_env_option(cli)
+# Subcommands, imported only when one is run (or asked for its help): ``idflow --help`` lists them from
+# here without importing any, which keeps it near the interpreter's start time. The short help must be
+# the command's own first docstring line (tests/unit/test_cli_lazy.py checks it).
+LAZY_COMMANDS = {
+    "apply": ("apply", "apply",
+        "Apply a saved plan (default: state/plan.json), "
+        "refusing it if the server changed since."),
+    "diff": ("diff", "diff",
+        "Compare two environments' servers (what promotion would change, what was edited by hand): objects "
+        "either manages that the other lacks or holds differently, field by field."),
+    "export": ("adopt", "export",
+        "Back up every definition on the server (any owner) into FOLDER: JSON files and a manifest."),
+    "import": ("adopt", "import_",
+        "Write project files for definitions on the server (tasks as worker stubs, workflows as files)."),
+    "completion": ("completion", "completion", "Print the shell completion script for SHELL."),
+    "history": ("history", "history",
+        "List the last applies of this project to the "
+        "server (when, who, commit, counts)."),
+    "plan": ("plan", "plan", "Compare local definitions with the server and save what would change."),
+    "schema": ("schema", "schema", "JSON Schemas (draft 2020-12) of workflow, stage and config files, for editors."),
+    "server": ("server", "server",
+        "Run a local Conductor server (conductor-oss on SQLite, or "
+        "a PostgreSQL cluster) in the background."),
+    "show": ("plan", "show", "Render a saved plan (default: state/plan.json)."),
+    "stage": ("stage", "stage", "Start a stage's workflow for one document, and list the stages."),
+    "tasks": ("tasks", "tasks", "List, upload and purge task definitions; show or install their requirements."),
+    "validate": ("validate", "validate",
+        "Check config, task, workflow and stage files without "
+        "asking the server (exit 1 on any problem)."),
+    "worker": ("worker", "worker", "Run the workers of local tasks."),
+    "workflows": ("workflows", "workflows", "List workflow definitions, local and remote."),
+}  # fmt: skip
 
 
 #: Commands that never talk to a server nor read environment settings.
 _WITHOUT_ENV = frozenset({"completion", "schema"})
 
 
-def _add_env_option(group: click.Group) -> None:
+def _add_env_option(name: str, command: click.Command) -> None:
     """``--env`` on every command (one mechanism, so a command added later gets it too); a command that
     takes several environments declares its own."""
     from idflow.cli.context import env_option
 
-    for name, command in group.commands.items():
-        if name in _WITHOUT_ENV:
+    if name in _WITHOUT_ENV:
+        return
+    if isinstance(command, click.Group):
+        for sub_name, sub in command.commands.items():
+            _add_env_option(sub_name, sub)
+    elif not any(p.name == "env" for p in command.params):
+        command.params.append(env_option())
+
+
+def _load(name: str) -> click.Command:
+    import importlib
+
+    module, attr, _help = LAZY_COMMANDS[name]
+    command: click.Command = getattr(importlib.import_module(f"idflow.cli.{module}"), attr)
+    if name == "tasks" and isinstance(command, click.Group) and "deps" not in command.commands:
+        from idflow.cli import deps
+
+        command.add_command(deps.deps)
+    _add_env_option(name, command)
+    return command
+
+
+def _lazy_list(self: click.Group, ctx: click.Context) -> list[str]:
+    return sorted({*self.commands, *LAZY_COMMANDS})
+
+
+def _lazy_get(self: click.Group, ctx: click.Context, name: str) -> click.Command | None:
+    if name not in self.commands and name in LAZY_COMMANDS:
+        self.add_command(_load(name), name)
+    return self.commands.get(name)
+
+
+def _lazy_format_commands(self: click.Group, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    limit = formatter.width - 6 - max(len(n) for n in _lazy_list(self, ctx))
+    rows = []
+    for name in _lazy_list(self, ctx):
+        loaded = self.commands.get(name)
+        if loaded is not None and loaded.hidden:
             continue
-        if isinstance(command, click.Group):
-            _add_env_option(command)
-        elif not any(p.name == "env" for p in command.params):
-            command.params.append(env_option())
+        text = loaded.get_short_help_str(limit) if loaded is not None else _short(LAZY_COMMANDS[name][2], limit)
+        rows.append((name, text))
+    if rows:
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
-_register()
+def _short(text: str, limit: int) -> str:
+    """click's own shortening of a help line, for a command not imported."""
+    from click.utils import make_default_short_help
+
+    return make_default_short_help(text, limit)
 
 
 def main() -> None:

@@ -37,13 +37,47 @@ def _child(node: Any, part: Any) -> Any:
 
 
 def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
-    """Every changed, added or removed leaf, as (path, before, after); absent values are None."""
-    old_root, new_root = thaw(before), thaw(after)
-    if canonical_json(old_root) == canonical_json(new_root):
-        return ()  # the common case, and much cheaper than a DeepDiff that finds nothing
+    """Every changed, added or removed leaf, as (path, before, after); absent values are None.
+
+    Definitions are mostly flat, so the top level is compared key by key (a scalar that differs, a key
+    added or removed is a diff of its own), and only the nested values that actually differ go to
+    DeepDiff: the same paths and values as one DeepDiff of the whole, at a fraction of the cost. Equal
+    means equal as canonical JSON, so ``1``, ``1.0`` and ``True`` stay different (as for DeepDiff). Unlike
+    one DeepDiff of two definitions that share few keys, the top level is never reported as one
+    ``(root)`` change: each key that differs is named."""
+    found: list[FieldDiff] = []
+    nested: list[str] = []
+    for key in _keys(before, after):
+        old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
+        if old is _ABSENT or new is _ABSENT:
+            found.append(FieldDiff(key, None if old is _ABSENT else thaw(old), None if new is _ABSENT else thaw(new)))
+        elif _containers(old, new):
+            if old != new or canonical_json(thaw(old)) != canonical_json(thaw(new)):
+                nested.append(key)
+        elif type(old) is not type(new) or old != new:
+            found.append(FieldDiff(key, thaw(old), thaw(new)))
+    if nested:
+        found.extend(_deep(before, after, nested))
+    return tuple(sorted(found, key=lambda d: _sort_key(d.path)))
+
+
+_ABSENT: Any = object()
+
+
+def _keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    return [*before, *(k for k in after if k not in before)]
+
+
+def _containers(old: Any, new: Any) -> bool:
+    return isinstance(old, Mapping | tuple | list) and isinstance(new, Mapping | tuple | list)
+
+
+def _deep(before: Mapping[str, Any], after: Mapping[str, Any], keys: list[str]) -> list[FieldDiff]:
     from deepdiff import DeepDiff
     from deepdiff.helper import NotPresent
 
+    old_root = {k: thaw(before[k]) for k in keys}
+    new_root = {k: thaw(after[k]) for k in keys}
     tree = DeepDiff(old_root, new_root, view="tree", verbose_level=2)
     found: list[FieldDiff] = []
     for levels in tree.values():
@@ -51,7 +85,7 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
             old = None if isinstance(level.t1, NotPresent) else level.t1
             new = None if isinstance(level.t2, NotPresent) else level.t2
             found.append(FieldDiff(format_path(level.path(output_format="list"), new_root, old_root), old, new))
-    return tuple(sorted(found, key=lambda d: _sort_key(d.path)))
+    return found
 
 
 def _sort_key(path: str) -> list[Any]:

@@ -4,6 +4,12 @@ The document is the plan's own dict plus ``applied`` (null until apply marks it)
 sha256 over the canonical JSON of everything else. Later format versions only add fields; a reader
 accepts any ``1.x`` and refuses another major version.
 
+Since format 1.3 a no-op change stores its body once: ``after`` is left out (null) and
+``after_is_before`` is true, as a no-op's after is its before by definition. The reader puts the body
+back before anything else looks at the change; the flag on any other action is a malformed file. The
+document is written as one line of JSON (the C encoder: an indented dump is several times slower and
+larger); ``python -m json.tool`` shows it indented.
+
 The checksum catches accidents, not intent: anyone can recompute it. So every plan read is also checked
 for consistency (``idflow.plan.integrity``), and with a key in ``IDFLOW_PLAN_KEY`` plans are signed:
 ``signature`` is an HMAC-SHA256 over the canonical JSON of the document without ``checksum``,
@@ -26,7 +32,7 @@ from typing import Any
 from idflow.errors import FileWriteError, PlanFileError
 from idflow.kinds.key import ObjectKey
 from idflow.kinds.normal import canonical_json
-from idflow.plan.model import FORMAT_VERSION, Plan
+from idflow.plan.model import FORMAT_VERSION, Action, Plan
 from idflow.repo import safefile
 
 SUPPORTED_MAJOR = FORMAT_VERSION.split(".")[0]
@@ -55,8 +61,39 @@ def signature(document: dict[str, Any], key: bytes) -> str:
     return "hmac-sha256:" + hmac.new(key, canonical_json(body).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def document(plan: Plan, applied: dict[str, Any] | None = None, *, key: Any = _FROM_ENV) -> dict[str, Any]:
+SAME_BODY = "after_is_before"
+
+
+def _stored(plan: Plan) -> dict[str, Any]:
+    """The plan's dict as the file stores it: a no-op's body once (see the module's docstring)."""
     doc = plan.to_dict()
+    for change in doc["changes"]:
+        if change["action"] == Action.NOOP.value and change["after"] is not None:
+            change["after"] = None
+            change[SAME_BODY] = True
+    return doc
+
+
+def _restored(doc: dict[str, Any]) -> dict[str, Any]:
+    """The stored document with every no-op's ``after`` put back; ValueError where the flag is misused."""
+    changes = doc.get("changes")
+    if not isinstance(changes, list):
+        return doc
+    restored = []
+    for change in changes:
+        if isinstance(change, dict) and SAME_BODY in change:
+            if change[SAME_BODY] is not True or change.get("action") != Action.NOOP.value:
+                raise ValueError(f"{SAME_BODY!r} is only for no-op changes (and only true)")
+            if change.get("after") is not None:
+                raise ValueError(f"a change with {SAME_BODY!r} stores no 'after'")
+            change = {k: v for k, v in change.items() if k != SAME_BODY}
+            change["after"] = change.get("before")
+        restored.append(change)
+    return {**doc, "changes": restored}
+
+
+def document(plan: Plan, applied: dict[str, Any] | None = None, *, key: Any = _FROM_ENV) -> dict[str, Any]:
+    doc = _stored(plan)
     doc["applied"] = applied
     secret = _key(key)
     if secret is not None:
@@ -65,7 +102,7 @@ def document(plan: Plan, applied: dict[str, Any] | None = None, *, key: Any = _F
     return doc
 
 
-def write_json_atomic(path: Path, data: Any) -> Path:
+def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> Path:
     """Write JSON to ``path`` through a temp file and a rename, readable by the owner only."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,8 +112,7 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, ensure_ascii=False)
-            handle.write("\n")
+            handle.write(json.dumps(data, indent=indent, sort_keys=False, ensure_ascii=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -90,7 +126,7 @@ def write_json_atomic(path: Path, data: Any) -> Path:
 
 
 def write_plan(plan: Plan, path: Path, applied: dict[str, Any] | None = None, *, key: Any = _FROM_ENV) -> Path:
-    return write_json_atomic(path, document(plan, applied, key=key))
+    return write_json_atomic(path, document(plan, applied, key=key), indent=None)
 
 
 def read_document(path: Path, *, key: Any = _FROM_ENV) -> dict[str, Any]:
@@ -150,7 +186,7 @@ def read_plan(path: Path, *, key: Any = _FROM_ENV) -> tuple[Plan, dict[str, Any]
 
     doc = read_document(path, key=key)
     try:
-        plan = Plan.from_dict(doc)
+        plan = Plan.from_dict(_restored(doc))
         _check_shape(plan, doc.get("applied"))
         problems = plan_problems(plan)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
@@ -182,7 +218,7 @@ def _check_shape(plan: Plan, applied: Any) -> None:
 
 def mark_applied(path: Path, plan: Plan, applied: dict[str, Any]) -> None:
     """Rewrite the plan file with its ``applied`` record; a signature stays valid (it does not cover it)."""
-    doc = plan.to_dict()
+    doc = _stored(plan)
     doc["applied"] = applied
     try:
         kept = json.loads(path.read_text("utf-8")).get("signature")
@@ -191,4 +227,4 @@ def mark_applied(path: Path, plan: Plan, applied: dict[str, Any]) -> None:
     if isinstance(kept, str) and kept:
         doc["signature"] = kept
     doc["checksum"] = checksum(doc)
-    write_json_atomic(path, doc)
+    write_json_atomic(path, doc, indent=None)

@@ -74,13 +74,13 @@ def actual_from_server(
         normalised = normalise_taskdef(raw)
         tasks[str(raw.get("name"))] = RemoteObject(normalised, fingerprint(normalised, raw))
     from idflow.apply.record import is_record
-    from idflow.apply.server_lock import LOCK_WORKFLOW
+    from idflow.apply.server_lock import IDFLOW_OWN
 
     workflows: dict[WorkflowKey, RemoteObject] = {}
     records: dict[int, Mapping[str, Any]] = {}
     for raw in workflow_defs:
-        if raw.get("name") == LOCK_WORKFLOW:
-            continue  # idflow's own apply lock, never part of anyone's desired state
+        if raw.get("name") in IDFLOW_OWN:
+            continue  # idflow's own apply lock and claims, never part of anyone's desired state
         if is_record(raw):
             records[int(raw.get("version") or 1)] = raw
             continue

@@ -203,11 +203,13 @@ def _load_file(
             _key_line(text, "version"),
             f"workflow {name!r}: 'version' must be a whole number >= 1, not {version!r}",
         )
-    lines = yamlfile.key_lines(source)
     rendered = " (line of the rendered template)" if templated else ""
     label = f"workflow {name!r} version {version}"
+    lines: dict[str, int] = {}
 
     def line_of(where: tuple[str | int, ...]) -> int:
+        if not lines:  # composing the YAML tree costs more than the rest of reading: only for a message
+            lines.update(yamlfile.key_lines(source))
         for end in range(len(where), 0, -1):
             found = lines.get(".".join(map(str, where[:end])))
             if found is not None:

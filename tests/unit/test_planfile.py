@@ -86,3 +86,42 @@ def test_a_1_0_plan_file_with_per_change_warnings_is_still_read_and_rendered(tmp
     plan, _ = read_plan(path)
     assert plan.unmanaged_warnings == () and plan.changes[0].warnings
     assert "warning: may be used at run time by workflow w v1" in render_text(plan)
+
+
+def _in_sync_and_one_update():
+    return plan_of(
+        desired({"name": "same", "retryCount": 2}, {"name": "upd", "retryCount": 1}),
+        actual({"name": "same", "retryCount": 2}, {"name": "upd"}),
+    )
+
+
+def test_a_no_op_body_is_stored_once_and_read_back(tmp_path):
+    plan = _in_sync_and_one_update()
+    path = write_plan(plan, tmp_path / "plan.json", key=None)
+    stored = {c["name"]: c for c in json.loads(path.read_text())["changes"]}
+    assert stored["same"]["action"] == "no-op" and stored["same"]["after_is_before"] is True
+    assert stored["same"]["after"] is None and stored["same"]["before"]["retryCount"] == 2
+    assert "after_is_before" not in stored["upd"] and stored["upd"]["after"]["retryCount"] == 1
+    again, _applied = read_plan(path, key=None)
+    assert again.to_dict() == plan.to_dict()
+    assert dict(again.changes[[c.name for c in again.changes].index("same")].after or {})["retryCount"] == 2
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda c: c["upd"].update(after_is_before=True), id="on_an_update"),
+        pytest.param(lambda c: c["same"].update(after=c["same"]["before"]), id="with_an_after"),
+        pytest.param(lambda c: c["same"].update(after_is_before=False), id="false"),
+    ],
+)
+def test_the_stored_once_flag_is_only_for_no_ops(tmp_path, edit):
+    from idflow.plan.file import checksum
+
+    path = write_plan(_in_sync_and_one_update(), tmp_path / "plan.json", key=None)
+    doc = json.loads(path.read_text())
+    edit({c["name"]: c for c in doc["changes"]})
+    doc["checksum"] = checksum(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanFileError, match=r"malformed plan file .*after_is_before"):
+        read_plan(path, key=None)

@@ -1,5 +1,6 @@
 import json
 
+from idflow.plan.model import FORMAT_VERSION
 from idflow.render.json_render import render_json
 from idflow.render.markdown import render_markdown
 from idflow.render.text import render_text
@@ -59,7 +60,7 @@ def test_json_has_plan_file_shape():
     doc = json.loads(render_json(mixed_plan()))
     assert doc["summary"] == {"create": 1, "update": 1, "delete": 2, "no-op": 0, "blocked": 1}
     assert {c["action"] for c in doc["changes"]} == {"create", "update", "delete"}
-    assert doc["format_version"] == "1.3" and "fingerprints" in doc and "usage_fingerprints" in doc
+    assert doc["format_version"] == FORMAT_VERSION and "fingerprints" in doc and "usage_fingerprints" in doc
     assert doc["unmanaged_warnings"] == []
 
 

@@ -1,0 +1,50 @@
+"""`idflow --help` lists the subcommands without importing them (issue 19): the list it shows must be
+the commands' own, and running any command loads it."""
+
+import importlib
+import subprocess
+import sys
+
+import click
+import pytest
+
+from idflow.cli import LAZY_COMMANDS, cli
+
+
+@pytest.mark.parametrize("name", sorted(LAZY_COMMANDS))
+def test_the_listed_short_help_is_the_commands_own(name):
+    module, attr, short = LAZY_COMMANDS[name]
+    command = getattr(importlib.import_module(f"idflow.cli.{module}"), attr)
+    assert isinstance(command, click.Command)
+    assert command.get_short_help_str(limit=1000) == short
+
+
+def test_every_command_module_is_listed():
+    ctx = click.Context(cli)
+    names = cli.list_commands(ctx)
+    assert names == sorted(LAZY_COMMANDS) and len(names) >= 10
+    assert all(cli.get_command(ctx, n) is not None for n in names)
+    tasks = cli.get_command(ctx, "tasks")
+    assert isinstance(tasks, click.Group) and "deps" in tasks.commands
+
+
+def test_help_imports_no_subcommand_and_not_the_decorator():
+    code = (
+        "import sys, runpy; sys.argv = ['idflow', '--help']\n"
+        "try:\n    runpy.run_module('idflow.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('idflow.cli.') or m in ('idflow.decorator', "
+        "'idflow.kinds.normal', 'conductor'))\n"
+        "print('LOADED', loaded, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "Commands:" in done.stdout and "validate" in done.stdout, done.stdout + done.stderr
+    loaded = done.stderr.split("LOADED", 1)[1]
+    assert "idflow.cli.plan" not in loaded and "idflow.decorator" not in loaded, loaded
+    assert "idflow.cli.context" in loaded, "the check saw the modules that were loaded"
+
+
+def test_worker_task_still_imports_from_the_package():
+    from idflow import worker_task
+    from idflow.decorator import worker_task as direct
+
+    assert worker_task is direct
