@@ -77,27 +77,27 @@ def _segment(step: str, task: dict[str, Any]) -> str:
 def child_task_lists(task: dict[str, Any]) -> Iterator[tuple[str, list[Any]]]:
     """The nested task lists of one task, with the step that names each list."""
     cases = task.get("decisionCases")
-    if isinstance(cases, dict):
+    if isinstance(cases, Mapping):
         for case, tasks in cases.items():
-            if isinstance(tasks, list):
+            if isinstance(tasks, list | tuple):
                 yield f"decisionCases.{case}", tasks
     default = task.get("defaultCase")
-    if isinstance(default, list):
+    if isinstance(default, list | tuple):
         yield "defaultCase", default
     forks = task.get("forkTasks")
-    if isinstance(forks, list):
+    if isinstance(forks, list | tuple):
         for index, branch in enumerate(forks):
-            if isinstance(branch, list):
+            if isinstance(branch, list | tuple):
                 yield f"forkTasks[{index}]", branch
     loop = task.get("loopOver")
-    if isinstance(loop, list):
+    if isinstance(loop, list | tuple):
         yield "loopOver", loop
 
 
 def inline_definition(task: dict[str, Any]) -> Any:
     """The inline sub-workflow definition of a task (a dict, an expression string, or None)."""
     param = task.get("subWorkflowParam")
-    return param.get("workflowDefinition") if isinstance(param, dict) else None
+    return param.get("workflowDefinition") if isinstance(param, Mapping) else None
 
 
 def iter_tasks(workflow: Any, *, include_inline: bool = True) -> Iterator[tuple[dict[str, Any], str]]:
@@ -106,22 +106,22 @@ def iter_tasks(workflow: Any, *, include_inline: bool = True) -> Iterator[tuple[
     With ``include_inline`` the tasks of inline sub-workflow definitions are included, their
     locations prefixed by the SUB_WORKFLOW task that holds them.
     """
-    if isinstance(workflow, dict):
+    if isinstance(workflow, Mapping):
         yield from _walk(workflow.get("tasks"), "tasks", "", include_inline)
 
 
 def _walk(tasks: Any, step: str, prefix: str, include_inline: bool) -> Iterator[tuple[dict[str, Any], str]]:
-    if not isinstance(tasks, list):
+    if not isinstance(tasks, list | tuple):
         return
     for index, task in enumerate(tasks):
-        if not isinstance(task, dict):
+        if not isinstance(task, Mapping):
             continue
         location = prefix + _segment(f"{step}[{index}]", task)
         yield task, location
         for child_step, child_tasks in child_task_lists(task):
             yield from _walk(child_tasks, child_step, location + " > ", include_inline)
         inline = inline_definition(task)
-        if include_inline and isinstance(inline, dict):
+        if include_inline and isinstance(inline, Mapping):
             yield from _walk(inline.get("tasks"), "tasks", f"{location} > {INLINE_DEFINITION} > ", include_inline)
 
 
@@ -158,7 +158,7 @@ def _identity(workflow: Any) -> tuple[str, int]:
 def scan(workflow: Any) -> tuple[list[TaskUse], list[RuntimeChoice]]:
     """Every use of a task definition in the workflow (inline sub-workflows included), and every place
     whose task name is known only at run time. One walk."""
-    if not isinstance(workflow, dict):
+    if not isinstance(workflow, Mapping):
         return [], []
     name, version = _identity(workflow)
     uses: list[TaskUse] = []
@@ -200,7 +200,7 @@ def scan(workflow: Any) -> tuple[list[TaskUse], list[RuntimeChoice]]:
         fork_inputs = inputs.get("forkTaskInputs")
         # The server tries the "same task in every fork" form first, when forkTaskInputs is a list
         # (a literal forkTaskName is counted even without it: when unsure, keep the definition).
-        simple_form = isinstance(fork_inputs, list) or _is_expression(fork_inputs) or "forkTaskName" in inputs
+        simple_form = isinstance(fork_inputs, list | tuple) or _is_expression(fork_inputs) or "forkTaskName" in inputs
         if simple_form and inputs.get("forkTaskWorkflow") is None:
             fork_name, fork_type = inputs.get("forkTaskName"), inputs.get("forkTaskType")
             where = f"{location} > inputParameters.forkTaskName"
@@ -215,7 +215,7 @@ def scan(workflow: Any) -> tuple[list[TaskUse], list[RuntimeChoice]]:
             elif _literal_name(fork_name):
                 simple_type = fork_type is None or (isinstance(fork_type, str) and fork_type.upper() == "SIMPLE")
                 use(fork_name, ref, where, simple_type)
-        if isinstance(fork_inputs, list):
+        if isinstance(fork_inputs, list | tuple):
             return  # the other forms are not read
         param = task.get("dynamicForkTasksParam")
         legacy = task.get("dynamicForkJoinTasksParam")
@@ -223,11 +223,11 @@ def scan(workflow: Any) -> tuple[list[TaskUse], list[RuntimeChoice]]:
             listed, where = inputs.get(param), f"{location} > inputParameters.{param}"
             if _is_expression(listed):
                 choice(where, listed)
-            elif isinstance(listed, list):
+            elif isinstance(listed, list | tuple):
                 for index, item in enumerate(listed):
                     if _is_expression(item):
                         choice(f"{where}[{index}]", item)
-                    elif isinstance(item, dict):
+                    elif isinstance(item, Mapping):
                         for forked, forked_location in _walk_listed(item, f"{where}[{index}]"):
                             visit(forked, forked_location, True)
         elif isinstance(legacy, str) and legacy:
@@ -235,7 +235,7 @@ def scan(workflow: Any) -> tuple[list[TaskUse], list[RuntimeChoice]]:
             entries = listed.get("dynamicTasks") if isinstance(listed, Mapping) else None
             if _is_expression(listed) or _is_expression(entries):
                 choice(where, listed if _is_expression(listed) else entries)
-            elif isinstance(entries, list):
+            elif isinstance(entries, list | tuple):
                 for index, entry in enumerate(entries):
                     if not isinstance(entry, Mapping):
                         continue
@@ -258,7 +258,7 @@ def _walk_listed(task: dict[str, Any], step: str) -> Iterator[tuple[dict[str, An
     for child_step, child_tasks in child_task_lists(task):
         yield from _walk(child_tasks, child_step, location + " > ", True)
     inline = inline_definition(task)
-    if isinstance(inline, dict):
+    if isinstance(inline, Mapping):
         yield from _walk(inline.get("tasks"), "tasks", f"{location} > {INLINE_DEFINITION} > ", True)
 
 
@@ -331,5 +331,5 @@ def inline_workflows(workflow: Any) -> list[tuple[dict[str, Any], str]]:
     return [
         (inline, f"{location} > {INLINE_DEFINITION}")
         for task, location in iter_tasks(workflow)
-        if isinstance(inline := inline_definition(task), dict)
+        if isinstance(inline := inline_definition(task), Mapping)
     ]
