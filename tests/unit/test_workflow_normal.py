@@ -72,3 +72,25 @@ def test_malformed_input_does_not_crash(value: Any) -> None:
             ],
         }
     )
+
+
+def test_inline_sub_workflows_get_their_names_in_every_kind_of_nested_list() -> None:
+    def sub(ref: str) -> dict[str, Any]:
+        inline = {"name": f"inline_{ref}", "version": 3, "tasks": [{"name": "t", "taskReferenceName": f"{ref}_t"}]}
+        return {"name": ref, "taskReferenceName": ref, "type": "SUB_WORKFLOW",
+                "subWorkflowParam": {"name": "written", "workflowDefinition": inline}}  # fmt: skip
+
+    holder = {
+        "name": "holder",
+        "taskReferenceName": "holder",
+        "decisionCases": {"a": [sub("case")]},
+        "defaultCase": [sub("default")],
+        "forkTasks": [[sub("fork")]],
+        "loopOver": [sub("loop")],
+    }
+    normal = normalise_workflowdef({"name": "w", "version": 1, "tasks": [holder]})
+    task = normal["tasks"][0]
+    nested = [task["decisionCases"]["a"][0], task["defaultCase"][0], task["forkTasks"][0][0], task["loopOver"][0]]
+    assert [(t["subWorkflowParam"]["name"], t["subWorkflowParam"]["version"]) for t in nested] == [
+        ("inline_case", 3), ("inline_default", 3), ("inline_fork", 3), ("inline_loop", 3),
+    ]  # fmt: skip
