@@ -17,11 +17,12 @@ no-op      the server's definition     the same, from local files
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from idflow.errors import Problem
 from idflow.kinds.key import Kind as Kind
 from idflow.kinds.key import ObjectKey
 
@@ -225,6 +226,9 @@ class Plan:
     warnings: tuple[str, ...] = ()
     unmanaged_warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # for information, nothing to fix (files of kinds idflow does not manage yet)
+    # Local files that cannot work against this server (a workflow using a task def no one defines), with
+    # file:line. Such a plan is never applied or saved: make_plan raises them unless asked to keep them.
+    problems: tuple[Problem, ...] = ()
     format_version: str = FORMAT_VERSION
     three_way: bool = False  # planned with this project's apply record: reasons tell drift from pending
 
@@ -278,6 +282,8 @@ class Plan:
             "unmanaged_warnings": list(self.unmanaged_warnings),
             "notes": list(self.notes),
             "three_way": self.three_way,
+            # only when there are any: a plan with problems is refused, and plans without keep their form
+            **({"problems": [asdict(p) for p in self.problems]} if self.problems else {}),
         }
 
     @classmethod
@@ -299,6 +305,10 @@ class Plan:
             warnings=tuple(raw.get("warnings") or ()),
             unmanaged_warnings=tuple(raw.get("unmanaged_warnings") or ()),
             notes=tuple(raw.get("notes") or ()),
+            problems=tuple(
+                Problem(str(p["path"]), int(p["line"]), int(p["col"]), str(p["message"]))
+                for p in raw.get("problems") or ()
+            ),
             three_way=bool(raw.get("three_way")),
         )
 

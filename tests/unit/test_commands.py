@@ -26,12 +26,13 @@ class FakeCli:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.remote = FakeRemote()
+        self.config_arg = str(root / "config" / "idflow.yml")  # what --config says
 
     def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None):
         obj = AppContext(None, remote_factory=lambda _config: self.remote)
         return CliRunner().invoke(
             cli,
-            ["--config", str(self.root / "config" / "idflow.yml"), *args],
+            ["--config", self.config_arg, *args],
             input=input,
             env={"CONDUCTOR_SERVER_URL": self.remote.url, "NO_COLOR": "1", **(env or {})},
             obj=obj,
@@ -41,12 +42,15 @@ class FakeCli:
     def write_task(self, name: str, **settings: object) -> Path:
         return write_task_file(self.root, name, package=True, **settings)
 
-    def write_workflow(self, name: str, version: int, task_names: list[str]) -> None:
+    def write_workflow(self, name: str, version: int, task_names: list[str]) -> Path:
+        """A workflow file, one task per line (``tasks[i]`` is on line ``3 + i``)."""
         folder = self.root / "idflow" / "workflows"
         folder.mkdir(parents=True, exist_ok=True)
         tasks = [{"name": t, "taskReferenceName": f"{t}_ref", "type": "SIMPLE"} for t in task_names]
         body = {"name": name, "version": version, "schemaVersion": 2, "tasks": tasks}
-        (folder / f"{name}_v{version}.json").write_text(json.dumps(body))
+        path = folder / f"{name}_v{version}.json"
+        path.write_text(json.dumps(body, indent=None).replace('"tasks": [', '"tasks": [\n').replace("}, {", "},\n{"))
+        return path
 
     def server_task(self, name: str, **fields: object) -> None:
         """A task def on the server as idflow would have uploaded it from ``write_task(name)``."""
@@ -238,3 +242,48 @@ def test_workflows_list_local_remote_and_status(fake_cli):
     assert status["wf v2"].startswith("local only")
     assert status["gone v3"].startswith("remote only")
     assert fake_cli.writes() == []
+
+
+# -- workflow checks that need the server's state: problems on the plan ---------------------------------
+
+
+def test_a_workflow_using_an_undefined_task_is_one_located_error_from_another_folder(fake_cli, tmp_path, monkeypatch):
+    fake_cli.write_task("known")
+    path = fake_cli.write_workflow("wf", 1, ["known", "nowhere"])
+    assert '"nowhere_ref"' in path.read_text().splitlines()[2]  # line 3: the task that uses it
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    fake_cli.config_arg = "../config/idflow.yml"
+    result = fake_cli("plan")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        f"Error: {path}:3:1: workflow 'wf' version 1: task 'nowhere_ref' (tasks[1] (nowhere_ref)) uses task "
+        "definition 'nowhere', which is neither defined locally nor on the server"
+    ]
+    assert not (fake_cli.root / "state" / "plan.json").exists()
+    assert fake_cli.writes() == []
+    fake_cli.server_task("nowhere")  # defined on the server: no problem
+    assert fake_cli("plan").exit_code == 0
+
+
+def test_the_plan_carries_the_problems_and_apply_refuses_such_a_plan(fake_cli):
+    from idflow.config import load_config
+    from idflow.errors import DefinitionError
+    from idflow.plan.model import Plan, PlanOptions
+    from idflow.reconcile import apply_saved_plan, make_plan
+
+    fake_cli.write_task("known")
+    path = fake_cli.write_workflow("wf", 1, ["known", "nowhere"])
+    config = load_config(fake_cli.config_arg, environ={"CONDUCTOR_SERVER_URL": fake_cli.remote.url})
+    with pytest.raises(DefinitionError):
+        make_plan(config, fake_cli.remote, PlanOptions())
+    plan = make_plan(config, fake_cli.remote, PlanOptions(), keep_problems=True)
+    assert [(p.path, p.line) for p in plan.problems] == [(str(path), 3)]
+    assert {c.name for c in plan.changes} == {"known", "wf"}  # the rest is planned as usual
+    assert Plan.from_dict(plan.to_dict()).problems == plan.problems
+    with pytest.raises(DefinitionError, match="uses task definition 'nowhere'"):
+        apply_saved_plan(config, fake_cli.remote, plan, None)
+    assert fake_cli.writes() == []
+    fake_cli.server_task("nowhere")
+    assert "problems" not in make_plan(config, fake_cli.remote, PlanOptions()).to_dict()  # the usual form
