@@ -227,7 +227,7 @@ class Plan:
     unmanaged_warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # for information, nothing to fix (files of kinds idflow does not manage yet)
     # Local files that cannot work against this server (a workflow using a task def no one defines), with
-    # file:line. Such a plan is never applied or saved: make_plan raises them unless asked to keep them.
+    # file:line. make_plan raises them unless asked to keep them; apply refuses a plan that has any.
     problems: tuple[Problem, ...] = ()
     format_version: str = FORMAT_VERSION
     three_way: bool = False  # planned with this project's apply record: reasons tell drift from pending
