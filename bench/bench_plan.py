@@ -38,11 +38,12 @@ from idflow.log import configure_logging
 from idflow.plan.inputs import DesiredObject, DesiredState, load_desired, read_actual
 from idflow.plan.model import Plan, PlanOptions
 from idflow.plan.planner import build_plan
-from idflow.reconcile import apply_saved_plan, make_plan, validate_desired_workflows
+from idflow.reconcile import apply_saved_plan, make_plan
 from idflow.render.json_render import render_json
 from idflow.render.markdown import render_markdown
 from idflow.render.text import render_text
 from idflow.repo.task_files import discover_tasks
+from idflow.repo.validate import workflow_problems
 from idflow.repo.workflow_files import load_workflows
 from idflow.server.client import ConductorRemote
 
@@ -365,10 +366,11 @@ def run(
         )
         timings.time(
             "  workflow checks",
-            validate_desired_workflows,
+            workflow_problems,
             desired,
             set(desired.tasks) | set(actual.tasks),
             known_workflows,
+            root=config.root,
         )
         timings.time(
             "  build_plan (no changes)", build_plan, desired, actual, options, note="target < 0.5 s", **plan_args

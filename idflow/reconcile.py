@@ -12,7 +12,7 @@ from typing import Any
 from idflow.apply.applier import Executor, Result, StateLock, Status, before_mismatches, check_stale, write_report
 from idflow.apply.record import DEFAULT_ENVIRONMENT, ApplyRecord, parse_record, project_key, record_version
 from idflow.config import Config
-from idflow.errors import PlanFileError
+from idflow.errors import DefinitionError, PlanFileError
 from idflow.kinds.ownership import ForeignOwner, manages, owner_to_write
 from idflow.log import get_logger
 from idflow.masking import split_userinfo
@@ -20,7 +20,7 @@ from idflow.plan.inputs import ActualState, DesiredState, load_desired, read_act
 from idflow.plan.model import Change, Plan, PlanOptions
 from idflow.plan.overrides import apply_overrides
 from idflow.plan.planner import build_plan
-from idflow.repo.validate import validate_desired_workflows
+from idflow.repo.validate import workflow_problems
 from idflow.server.client import Remote
 
 log = get_logger("idflow.reconcile")
@@ -34,12 +34,17 @@ def make_plan(
     desired: DesiredState | None = None,
     without_local: frozenset[str] = frozenset(),
     actual: ActualState | None = None,
+    keep_problems: bool = False,
 ) -> Plan:
     """Read local definitions (without running them), read the server (two requests), and plan.
 
     ``without_local`` plans as if those local tasks had been removed (what `tasks purge --force NAME` means).
     ``desired`` and ``actual`` replace the local files and the server read (restore and revert plan from
     an export or a report, against the server as they read it).
+
+    The checks of the workflow files against the server's state (task defs and sub-workflows nobody
+    defines) are problems on the plan; they are raised as one DefinitionError unless ``keep_problems``
+    (a caller that shows them; apply refuses such a plan).
     """
     desired = desired if desired is not None else load_desired(config)
     desired, overridden = apply_overrides(desired, config.overrides)
@@ -49,7 +54,7 @@ def make_plan(
         )
     actual = actual if actual is not None else read_actual(remote)
     record, record_note = read_record(config, actual)
-    validate_desired_workflows(
+    problems = workflow_problems(
         desired,
         known_tasks=set(desired.tasks) | set(actual.tasks),
         known_workflows=set(desired.workflows)
@@ -66,6 +71,7 @@ def make_plan(
         ignore=config.ignore,
         record=record,
         record_note=record_note,
+        problems=problems,
     )
     if config.environment is not None:
         commit, dirty = checkout_state(config)
@@ -74,7 +80,9 @@ def make_plan(
             for c in plan.changes
         )
         plan = replace(plan, changes=changes, environment=config.environment, commit=commit, dirty=dirty)
-    log.debug("planned", **plan.counts())
+    log.debug("planned", **plan.counts(), problems=len(plan.problems))
+    if plan.problems and not keep_problems:
+        raise DefinitionError(list(plan.problems), what="workflow")
     return plan
 
 
@@ -219,6 +227,8 @@ def apply_saved_plan(
         )
     if config.protected and plan_path is None:  # tasks upload/purge, apply --plan-now: no reviewed plan
         check_protected(config, None, None, env_from_flag=True)
+    if plan.problems:  # a plan kept with its problems is for showing, never for writing
+        raise DefinitionError(list(plan.problems), what="workflow")
     purpose = f"idflow apply {plan_path or '(unsaved plan)'}"
     outcome: ApplyOutcome | None = None
     with InterruptGuard() as guard, StateLock(config.state_dir, purpose=purpose):

@@ -176,7 +176,8 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool,
     from idflow.log import configure_logging
 
     configure_logging(level="debug" if verbose else "info", fmt=log_format, debug=debug)
-    ctx.obj = AppContext(config_path=config_path, verbose=verbose, debug=debug)
+    given = ctx.obj.remote_factory if isinstance(ctx.obj, AppContext) else None  # a test's fake remote
+    ctx.obj = AppContext(config_path=config_path, verbose=verbose, debug=debug, remote_factory=given)
 
 
 # Subcommands, imported only when one is run (or asked for its help): ``idflow --help`` lists them from

@@ -1,7 +1,12 @@
-"""What every command gets through ``ctx.obj``: the config (loaded on first use) and the remote."""
+"""What every command gets through ``ctx.obj``: the config (loaded on first use) and the remote.
+
+The remote is made on first use by ``remote_factory`` (``ConductorRemote`` unless a caller, e.g. a unit
+test, passes another factory in ``obj``: ``CliRunner().invoke(cli, args, obj=AppContext(None, remote_factory=...))``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +14,7 @@ import click
 
 if TYPE_CHECKING:
     from idflow.config import Config
-    from idflow.server.client import ConductorRemote
+    from idflow.server.client import ConductorRemote, Remote
 
 
 @dataclass
@@ -20,6 +25,7 @@ class AppContext:
     # --env NAME (repeatable where a command takes several) or IDFLOW_ENV; empty: default_environment.
     envs: tuple[str, ...] = ()
     env_from_flag: bool = False  # given as --env on the command line (what a protected environment needs)
+    remote_factory: Callable[[Config], Remote] | None = field(default=None, repr=False)
     _config: Config | None = field(default=None, repr=False)
     _remote: ConductorRemote | None = field(default=None, repr=False)
 
@@ -46,10 +52,13 @@ class AppContext:
     @property
     def remote(self) -> ConductorRemote:
         if self._remote is None:
-            from idflow.server.client import ConductorRemote
+            if self.remote_factory is not None:
+                self._remote = self.remote_factory(self.config)  # type: ignore[assignment]
+            else:
+                from idflow.server.client import ConductorRemote
 
-            self._remote = ConductorRemote(self.config)
-        return self._remote
+                self._remote = ConductorRemote(self.config)
+        return self._remote  # type: ignore[return-value]
 
 
 pass_app = click.make_pass_decorator(AppContext)

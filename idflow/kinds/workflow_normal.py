@@ -31,6 +31,7 @@ from typing import Any
 
 from idflow.kinds.normal import Ignored, normalise_struct
 from idflow.kinds.server_model import WORKFLOW_DEF, WORKFLOW_TASK
+from idflow.kinds.usage import child_task_lists
 
 
 def normalise_workflowdef(definition: Any, ignored: list[Ignored] | None = None) -> Any:
@@ -70,7 +71,7 @@ def _sub_workflow_names(task: Any) -> None:
             for tasks in _task_lists(inline):
                 for child in tasks:
                     _sub_workflow_names(child)
-    for tasks in _child_lists(task):
+    for _step, tasks in child_task_lists(task):
         for child in tasks:
             _sub_workflow_names(child)
 
@@ -78,14 +79,3 @@ def _sub_workflow_names(task: Any) -> None:
 def _task_lists(definition: dict[str, Any]) -> list[list[Any]]:
     tasks = definition.get("tasks")
     return [tasks] if isinstance(tasks, list) else []
-
-
-def _child_lists(task: dict[str, Any]) -> list[list[Any]]:
-    lists: list[Any] = [task.get("defaultCase"), task.get("loopOver")]
-    cases = task.get("decisionCases")
-    if isinstance(cases, dict):
-        lists.extend(cases.values())
-    forks = task.get("forkTasks")
-    if isinstance(forks, list):
-        lists.extend(forks)
-    return [x for x in lists if isinstance(x, list)]

@@ -17,11 +17,12 @@ no-op      the server's definition     the same, from local files
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from idflow.errors import Problem
 from idflow.kinds.key import Kind as Kind
 from idflow.kinds.key import ObjectKey
 
@@ -229,6 +230,9 @@ class Plan:
     warnings: tuple[str, ...] = ()
     unmanaged_warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # for information, nothing to fix (files of kinds idflow does not manage yet)
+    # Local files that cannot work against this server (a workflow using a task def no one defines), with
+    # file:line. make_plan raises them unless asked to keep them; apply refuses a plan that has any.
+    problems: tuple[Problem, ...] = ()
     format_version: str = FORMAT_VERSION
     three_way: bool = False  # planned with this project's apply record: reasons tell drift from pending
     environment: str | None = None  # the config environment planned for (None: the project has none)
@@ -288,6 +292,8 @@ class Plan:
             "environment": self.environment,
             "commit": self.commit,
             "dirty": self.dirty,
+            # only when there are any: a plan with problems is refused, and plans without keep their form
+            **({"problems": [asdict(p) for p in self.problems]} if self.problems else {}),
         }
 
     @classmethod
@@ -309,6 +315,10 @@ class Plan:
             warnings=tuple(raw.get("warnings") or ()),
             unmanaged_warnings=tuple(raw.get("unmanaged_warnings") or ()),
             notes=tuple(raw.get("notes") or ()),
+            problems=tuple(
+                Problem(str(p["path"]), int(p["line"]), int(p["col"]), str(p["message"]))
+                for p in raw.get("problems") or ()
+            ),
             three_way=bool(raw.get("three_way")),
             environment=raw.get("environment"),
             commit=raw.get("commit"),

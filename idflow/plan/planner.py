@@ -14,13 +14,14 @@ both count). Warnings concern what this project manages (local workflows, and se
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from idflow import __version__
 from idflow.apply.record import ApplyRecord, Entry, body_hash
+from idflow.errors import Problem
 from idflow.kinds.key import Kind, ObjectKey
 from idflow.kinds.registry import KindSpec, kinds, server_usage, usage_index, users_of_kind
 from idflow.kinds.usage import UsageIndex
@@ -40,9 +41,12 @@ def build_plan(
     now: datetime | None = None,
     record: ApplyRecord | None = None,
     record_note: str = "",
+    problems: Sequence[Problem] = (),
 ) -> Plan:
     """``record``: this project's apply record (None: none readable, and ``record_note`` says why); with
-    it every difference gets its three-way reason, and without ``owner_email`` it says what is ours."""
+    it every difference gets its three-way reason, and without ``owner_email`` it says what is ours.
+    ``problems``: what the checks of the local files against the server's state found (the plan carries
+    them, sorted like a DefinitionError's)."""
     warnings: list[str] = []
     unmanaged: list[str] = []
     entries: Mapping[str, Entry] = record.objects if record is not None else {}
@@ -110,6 +114,7 @@ def build_plan(
         warnings=tuple(warnings),
         unmanaged_warnings=tuple(unmanaged_warnings),
         notes=tuple(notes),
+        problems=tuple(sorted(problems, key=lambda p: (p.path, p.line, p.col, p.message))),
         three_way=record is not None,
     )
 

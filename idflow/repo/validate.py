@@ -18,18 +18,19 @@ if TYPE_CHECKING:
     from idflow.plan.inputs import DesiredState
 
 
-def validate_desired_workflows(
+def workflow_problems(
     desired: DesiredState,
     known_tasks: set[str] | None,
     known_workflows: set[Any] | None,
     *,
-    root: Path = Path(),
-) -> None:
+    root: Path,
+) -> list[Problem]:
     """The workflow checks of plan; ``None`` for the known objects means no server was asked, so references
     to task definitions and sub-workflows are left to plan. Sources are relative to the project ``root``
-    (the files are read again there, to find the line of each problem)."""
+    (the files are read again there, to find the line of each problem): it has no default, since the
+    working directory is not the project's when idflow runs with ``--config`` from elsewhere."""
     if not desired.manages_workflows or not desired.workflows:
-        return
+        return []
     from idflow.repo.workflow_files import LocalWorkflow, validate_workflows
 
     workflows = [
@@ -38,7 +39,18 @@ def validate_desired_workflows(
         )
         for (name, version), obj in desired.workflows.items()
     ]
-    problems = validate_workflows(workflows, known_task_names=known_tasks, known_workflows=known_workflows)
+    return validate_workflows(workflows, known_task_names=known_tasks, known_workflows=known_workflows)
+
+
+def validate_desired_workflows(
+    desired: DesiredState,
+    known_tasks: set[str] | None,
+    known_workflows: set[Any] | None,
+    *,
+    root: Path = Path(),
+) -> None:
+    """``workflow_problems``, raised as one DefinitionError (`idflow validate`; plan carries them instead)."""
+    problems = workflow_problems(desired, known_tasks, known_workflows, root=root)
     if problems:
         raise DefinitionError(problems, what="workflow")
 

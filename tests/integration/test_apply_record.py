@@ -106,6 +106,7 @@ def test_without_the_record_the_plan_is_two_way_with_one_note(cli_project, remot
     assert record_of(remote, f"{unique}@test.idflow") is not None
 
 
+@pytest.mark.processes
 def test_a_fresh_clone_sees_the_last_apply_and_history_lists_it(cli_project, remote, unique, tmp_path_factory):
     a = f"{unique}_a"
     cli_project.write_task(a, retry_count=2)

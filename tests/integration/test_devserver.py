@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 
@@ -19,6 +18,7 @@ def idflow(*args, env=None, cwd=None):
     )
 
 
+@pytest.mark.processes
 @pytest.mark.integration
 def test_status_of_the_session_server(conductor_url, session_server_dir, cluster):
     if session_server_dir is None:
@@ -33,16 +33,7 @@ def test_status_of_the_session_server(conductor_url, session_server_dir, cluster
         assert "postgres: running on 127.0.0.1:" in result.stdout
 
 
-def test_port_in_use_is_refused_before_anything_starts(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        with pytest.raises(DevServerError, match=f"port {port} is already in use"):
-            local_server.start(tmp_path, port=port)
-    assert not (tmp_path / local_server.PID_FILE).exists()
-
-
+@pytest.mark.processes
 def test_server_dying_during_start_reports_its_log(tmp_path, monkeypatch):
     bogus = tmp_path / "not-a.jar"
     bogus.write_text("this is not a jar")
@@ -53,12 +44,6 @@ def test_server_dying_during_start_reports_its_log(tmp_path, monkeypatch):
     assert not (tmp_path / "data" / local_server.PID_FILE).exists()
 
 
-def test_missing_jar_named_by_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("IDFLOW_CONDUCTOR_JAR", str(tmp_path / "missing.jar"))
-    with pytest.raises(DevServerError, match="IDFLOW_CONDUCTOR_JAR points to"):
-        local_server.find_jar()
-
-
 def identity(pid: int) -> dict[str, object]:
     """What `start` records about a node's process (so `stop` knows it is still the one it started)."""
     found = local_server.process_identity(pid)
@@ -66,6 +51,7 @@ def identity(pid: int) -> dict[str, object]:
     return {"starttime": found[0], "cmdline": list(found[1])}
 
 
+@pytest.mark.processes
 def test_stop_stops_only_the_recorded_process(tmp_path):
     recorded = subprocess.Popen(["sleep", "60"], start_new_session=True)
     bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
@@ -85,32 +71,13 @@ def test_stop_stops_only_the_recorded_process(tmp_path):
         recorded.kill()
 
 
+@pytest.mark.processes
 def test_java_21_or_later_is_found():
     java = local_server.find_java()
     assert (local_server.java_major_version(java) or 0) >= 21
 
 
-def test_nodes_above_one_need_postgres(tmp_path):
-    with pytest.raises(DevServerError, match="--nodes above 1 needs --backend postgres"):
-        local_server.start(tmp_path, port=local_server.free_port(), nodes=2)
-    assert not (tmp_path / local_server.PID_FILE).exists()
-
-
-def test_postgres_backend_without_postgresql_is_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(local_server, "find_postgres", _no_postgres)
-    result_error = None
-    try:
-        local_server.start(tmp_path, port=local_server.free_port(), backend="postgres", nodes=2)
-    except DevServerError as exc:
-        result_error = str(exc)
-    assert result_error is not None and "install Debian's `postgresql` package" in result_error
-    assert not (tmp_path / local_server.PID_FILE).exists()
-
-
-def _no_postgres():
-    raise DevServerError("PostgreSQL is not installed (test); install Debian's `postgresql` package")
-
-
+@pytest.mark.processes
 def test_status_lists_every_node_and_says_which_is_gone(tmp_path):
     alive = subprocess.Popen(["sleep", "60"], start_new_session=True)
     gone = subprocess.Popen(["true"])

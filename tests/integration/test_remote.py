@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from idflow.config import load_config
-from idflow.errors import NotFound, ServerUnreachable, ValidationRejected
-from idflow.server.client import ConductorRemote
+from idflow.errors import NotFound, ValidationRejected
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +32,3 @@ def test_errors_are_mapped(remote, unique):
         remote.create_task_defs([{"name": f"{unique}_bad", "timeoutSeconds": 10}])
     assert any("responseTimeoutSeconds" in e for e in caught.value.field_errors)
     assert remote.get_task_def(f"{unique}_bad") is None
-
-
-def test_unreachable_is_retried_a_bounded_number_of_times(tmp_path):
-    config = load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": "http://127.0.0.1:9"})
-    remote = ConductorRemote(config, retries=2, backoff_base=0.01)
-    with pytest.raises(ServerUnreachable, match="cannot reach the server"):
-        remote.list_task_defs()
-    assert remote.request_count == 3

@@ -64,6 +64,7 @@ def clean_env() -> dict[str, str]:
 SEED = "from idflow.tasks.my_task.my_task import my_task; print(my_task({'input': 'test'}))"
 
 
+@pytest.mark.processes
 def test_the_seeds_import_line_works_from_the_project_folder(tmp_path: Path) -> None:
     """With this checkout's install (scripts/bootstrap: editable, compat mode)."""
     write_my_task(tmp_path, "my_task")
@@ -74,6 +75,7 @@ def test_the_seeds_import_line_works_from_the_project_folder(tmp_path: Path) -> 
     assert done.stdout.strip() == "{'echo': 'test'}"
 
 
+@pytest.mark.processes
 def test_the_seeds_import_line_works_with_a_regular_wheel_install(tmp_path: Path) -> None:
     """A non-editable install (a built wheel, unpacked into its own folder) must do the same."""
     repo = Path(__file__).resolve().parents[2]

@@ -246,6 +246,7 @@ def test_purge_without_a_terminal_lists_what_it_holds_back_and_what_it_would_del
         remote.delete_task_def(free)
 
 
+@pytest.mark.processes
 def test_tasks_list_into_head_ends_quietly(cli_project, conductor_url, tmp_path_factory):
     """`idflow tasks list | head -1` on a plan-backed listing: exit 141 as git, nothing on stderr."""
     from tests.factories import write_task_file

@@ -1,6 +1,6 @@
 """A workflow definition the server stored and returned normalises to the same form as the local one.
 
-The offline tests at the end pin properties of the normal form that need no server.
+Properties of the normal form that need no server are pinned in tests/unit/test_workflow_normal.py.
 """
 
 from __future__ import annotations
@@ -270,68 +270,3 @@ def test_a_change_on_the_server_is_not_equal(remote: ConductorRemote, names: dic
     stored = read_back(remote, local)
     assert normalise_workflowdef(stored) != normalise_workflowdef(local)
     assert normalise_workflowdef(stored) == normalise_workflowdef(changed)
-
-
-# -- offline: properties of the normal form --------------------------------------------------------
-
-
-def test_normal_form_is_idempotent() -> None:
-    definition = nested_definition({"a": "a", "b": "b", "nested": "n", "minimal": "m"})
-    once = normalise_workflowdef(definition)
-    assert normalise_workflowdef(once) == once
-    assert definition == nested_definition({"a": "a", "b": "b", "nested": "n", "minimal": "m"})  # not mutated
-
-
-def test_server_owned_fields_and_nulls_are_dropped() -> None:
-    base = {"name": "w", "version": 1, "tasks": [{"name": "t", "taskReferenceName": "t"}]}
-    noisy = {
-        **copy.deepcopy(base),
-        "createTime": 1,
-        "updateTime": 2,
-        "createdBy": "x",
-        "updatedBy": "y",
-        "ownerApp": "z",
-        "description": None,
-        "ownerEmail": "",
-        "timeoutSeconds": None,
-        "someNewServerField": {},
-    }
-    noisy["tasks"][0].update(type=None, description=None, inputParameters=None, newServerList=[])
-    assert normalise_workflowdef(noisy) == normalise_workflowdef(base)
-
-
-def test_values_inside_user_maps_are_kept_exactly() -> None:
-    definition = {
-        "name": "w",
-        "version": 1,
-        "tasks": [{"name": "t", "taskReferenceName": "t", "inputParameters": {"a": None, "b": [], "c": {}}}],
-    }
-    normal = normalise_workflowdef(definition)
-    assert normal["tasks"][0]["inputParameters"] == {"a": None, "b": [], "c": {}}
-
-
-def test_fields_the_server_does_not_keep_are_left_out_and_listed() -> None:
-    definition = {
-        "name": "w",
-        "version": 1,
-        "futureField": 3,
-        "tasks": [{"name": "t", "taskReferenceName": "t", "callbackFromWorker": True, "cacheConfig": {"key": "k"}}],
-    }
-    ignored: list[Any] = []
-    normal = normalise_workflowdef(definition, ignored)
-    assert "futureField" not in normal and "callbackFromWorker" not in normal["tasks"][0]
-    assert normal["tasks"][0]["cacheConfig"] == {"key": "k", "ttlInSecond": 0}  # what the server writes back
-    assert ignored == [(("futureField",), "WorkflowDef"), (("tasks", 0, "callbackFromWorker"), "WorkflowTask")]
-
-
-@pytest.mark.parametrize("value", [None, [], "text", 3])
-def test_malformed_input_does_not_crash(value: Any) -> None:
-    normalise_workflowdef(
-        {
-            "name": "w",
-            "tasks": [
-                value,
-                {"name": "t", "decisionCases": value, "forkTasks": [value], "subWorkflowParam": value},
-            ],
-        }
-    )

@@ -51,6 +51,7 @@ def test_read_back_through_another_node_after_a_lost_answer(project, proxy, serv
     status = {r["name"]: (r["status"], r["detail"]) for r in report["results"]}
     cached = {n: (node_b.get_task_def(n) or {}).get("retryCount") for n in names}
     assert retry_counts(server, names) == dict.fromkeys(names, 5)
+    assert set(status) == set(names), status
     assert all(s == "applied" and d.startswith("confirmed on the server after:") for s, d in status.values()), status
     assert run.exit_code == 0, run.output
     proxy.clear_rules()

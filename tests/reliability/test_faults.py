@@ -92,6 +92,7 @@ def test_unreachable_server_during_plan_writes_no_plan(project, proxy, server, u
     )
 
 
+@pytest.mark.processes
 def test_unreachable_server_with_an_api_key_is_still_one_line(project, proxy, scenario):
     obs = scenario(
         "Server unreachable, with CONDUCTOR_AUTH_KEY/SECRET set (the SDK first asks for a token), in a real "

@@ -155,6 +155,7 @@ def test_a_session_token_echoed_by_the_server_is_masked(hproject, hostile, scena
         assert token not in run.output and secret not in run.output
 
 
+@pytest.mark.processes
 def test_a_full_disk_while_writing_the_plan_is_one_line(hproject, hostile, scenario):
     obs = scenario(
         "The plan file cannot be written: the process may write no file larger than 1 KB (RLIMIT_FSIZE, what a "

@@ -69,6 +69,7 @@ def next_apply_is_immediate(project: Project) -> float:
     return seconds
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_during_the_writes(project, proxy, server, unique, scenario, sig):
     name = signal.Signals(sig).name
@@ -108,6 +109,7 @@ def test_a_signal_during_the_writes(project, proxy, server, unique, scenario, si
     )
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_during_the_lock_create(project, proxy, server, unique, scenario, sig):
     name = signal.Signals(sig).name
@@ -145,6 +147,7 @@ def test_a_signal_during_the_lock_create(project, proxy, server, unique, scenari
     )
 
 
+@pytest.mark.processes
 def test_ctrl_c_while_waiting_for_another_apply(project, proxy, server, unique, scenario):
     from datetime import UTC, datetime
 
@@ -264,6 +267,7 @@ def test_state_files_linked_elsewhere(project, proxy, unique, tmp_path, scenario
 # -- item 11: server stop signals only what idflow started ----------------------------------------
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("how", ["old pid file", "reused pid"])
 def test_server_stop_does_not_signal_another_process(tmp_path, scenario, how):
     from click.testing import CliRunner

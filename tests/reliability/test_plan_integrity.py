@@ -152,7 +152,7 @@ def test_emptied_blockers_do_not_unblock_a_delete(project, proxy, server, unique
     run = project("apply", "-y")
     assert run.exit_code == 0, run.output
     assert server.get_task_def(used) is not None
-    result = project.last_report()["results"][0]
+    result = next(r for r in project.last_report()["results"] if r["name"] == used)
     assert result["status"] == "skipped" and f"now used by workflow {flow} v1" in result["detail"], result
     obs.observed = f"exit 0; the delete {result['status']}: `{result['detail']}`; the task is still there"
 
@@ -194,11 +194,12 @@ def test_force_in_a_crafted_plan_is_loud_everywhere_and_usage_is_rechecked(
     assert run.exit_code == 0, run.output
     assert f"FORCED: deleted although used now by workflow {flow} v1" in run.stdout
     report = project.last_report()
-    assert report["forced"] is True and report["results"][0]["detail"].startswith("FORCED")
+    forced = next(r for r in report["results"] if r["name"] == used)
+    assert report["forced"] is True and forced["detail"].startswith("FORCED"), report["results"]
     assert server.get_task_def(used) is None
     obs.observed = (
         "FORCE line in text, markdown, dry run and prompt (json options.force true); 'n' left the task; "
-        f"-y deleted it, reported `{report['results'][0]['detail']}`"
+        f"-y deleted it, reported `{forced['detail']}`"
     )
 
 
@@ -287,6 +288,7 @@ def test_hostile_names_from_the_server_render_safely(project, proxy, server, uni
     summary_lines = [line for line in text.stdout.splitlines() if line.startswith("Plan:")]
     assert len(summary_lines) == 1, summary_lines
     assert all(f"task {unique}_{k}" in text.stdout for k in stored)
+    delete_rows = []
     for part in sorted(parts_dir.glob("*.md")):
         body = part.read_text()
         assert body.count("<!--") == 1 and body.startswith("<!-- idflow-plan part "), part.name
@@ -295,6 +297,8 @@ def test_hostile_names_from_the_server_render_safely(project, proxy, server, uni
         assert "<img" not in body and "<!-- hide" not in body
         rows = [line for line in body.splitlines() if line.startswith("| - |")]
         assert all(line.endswith("|") for line in rows)
+        delete_rows += rows
+    assert delete_rows  # the orphans' rows were there to check
     assert sum(body.count(f"{unique}_") for body in (p.read_text() for p in parts_dir.glob("*.md"))) >= len(stored)
     obs.observed = (
         f"{len(stored)} of {len(EVIL)} names stored by the server ({', '.join(stored)}); text: 1 'Plan:' line, "

@@ -216,6 +216,7 @@ def test_credentials_never_appear_in_output_logs_or_files(project, proxy, server
     )
 
 
+@pytest.mark.processes
 def test_credentials_never_leak_from_a_real_process(project, proxy, server, unique, scenario):
     obs = scenario(
         "The same credentials with `python -m idflow.cli --log-format json --debug` in a real process "

@@ -46,7 +46,7 @@ def test_order_bulk_create_parallel_updates_deletes_last(remote):
         "delete tasks",
     ]
     results = Executor(remote, plan).run()
-    assert all(r.status is Status.APPLIED for r in results)
+    assert statuses(results) == dict.fromkeys(["new1", "new2", "upd1", "upd2", "w", "old"], Status.APPLIED)
     writes = [c for c in remote.calls if not c.startswith(("list", "get"))]
     assert writes[0] == "create_task_defs:new1,new2"
     assert sorted(writes[1:3]) == ["update_task_def:upd1", "update_task_def:upd2"]
@@ -58,7 +58,9 @@ def test_one_rejected_definition_in_the_bulk_create_fails_alone(remote):
     plan = plan_for(remote, desired({"name": "good"}, {"name": "bad", "timeoutSeconds": 5}), targets=("good", "bad"))
     results = Executor(remote, plan).run()
     assert statuses(results) == {"good": Status.APPLIED, "bad": Status.FAILED}
-    assert results[-1].field_errors or any(r.field_errors for r in results)
+    by_name = {r.change.name: r for r in results}
+    assert any("responseTimeoutSeconds" in e for e in by_name["bad"].field_errors), by_name["bad"]
+    assert by_name["good"].field_errors == ()
     assert "good" in remote.tasks and "bad" not in remote.tasks
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from idflow.cli import cli
@@ -35,6 +36,7 @@ def test_idflow_error_is_one_line_and_traceback_only_with_debug(tmp_path):
     assert debug.exit_code == 1 and "Traceback" in debug.stderr
 
 
+@pytest.mark.processes
 def test_version_and_help_do_not_import_the_sdk():
     code = (
         "import sys; from idflow.cli import cli\n"
@@ -57,6 +59,7 @@ def test_unreachable_server_is_one_line(tmp_path):
     )
 
 
+@pytest.mark.processes
 def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
     """`idflow tasks list --local | head -1`: no traceback, no "Exception ignored", exit 141 as git."""
     from tests.factories import write_task_file

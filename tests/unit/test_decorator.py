@@ -12,6 +12,10 @@ import sys
 import textwrap
 from typing import Any
 
+import pytest
+
+pytestmark = pytest.mark.processes
+
 
 def run(code: str) -> Any:
     """Run ``code`` in a fresh interpreter; it must print one JSON document as its last line."""

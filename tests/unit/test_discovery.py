@@ -735,6 +735,7 @@ def test_no_task_code_runs(tasks_dir: Path, tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+@pytest.mark.processes
 def test_discovery_does_not_import_the_sdk(tasks_dir: Path) -> None:
     write_task(
         tasks_dir,

@@ -23,6 +23,7 @@ def idflow(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_prints_clicks_own_script_for_the_shell(shell):
     printed = idflow("completion", shell)
@@ -37,6 +38,7 @@ def test_completion_rejects_another_shell():
     assert result.exit_code == 1 and "Invalid value for '{bash|zsh|fish}'" in result.output
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_bash_completes_commands_and_options_through_the_printed_script():
     ask = 'COMPREPLY=(); _idflow_completion idflow 2>/dev/null; echo "${COMPREPLY[*]}"\n'
@@ -51,6 +53,7 @@ def test_bash_completes_commands_and_options_through_the_printed_script():
     assert result.stdout.splitlines() == ["validate", "--format", "bash zsh fish"]
 
 
+@pytest.mark.processes
 def test_zsh_and_fish_protocols_answer_too():
     zsh = idflow(env={"_IDFLOW_COMPLETE": "zsh_complete", "COMP_WORDS": "idflow pl", "COMP_CWORD": "1"})
     assert "plan" in zsh.stdout.splitlines()
@@ -58,6 +61,7 @@ def test_zsh_and_fish_protocols_answer_too():
     assert any(line.startswith("plain,show") for line in fish.stdout.splitlines()), fish.stdout
 
 
+@pytest.mark.processes
 def test_python_dash_m_idflow_is_the_same_command_line():
     module = subprocess.run([sys.executable, "-m", "idflow", "--help"], capture_output=True, text=True, timeout=60)
     script = idflow("--help")
@@ -65,6 +69,7 @@ def test_python_dash_m_idflow_is_the_same_command_line():
     assert "validate" in module.stdout and "completion" in module.stdout
 
 
+@pytest.mark.processes
 def test_help_of_python_dash_m_idflow_does_not_import_the_sdk():
     code = (
         "import runpy, sys\nsys.argv = ['idflow', '--help']\n"

@@ -264,6 +264,7 @@ def test_there_are_scripts_using_the_detailed_exit_code():
     assert any(w.startswith("gitops.md") for w in wheres), wheres
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("where_script", detailed_exitcode_scripts(), ids=lambda ws: ws[0])
 @pytest.mark.parametrize("code", [1, 3, 4, 130, 141])
 def test_every_detailed_exitcode_use_fails_on_codes_other_than_0_and_2(where_script, code, tmp_path):
@@ -272,6 +273,7 @@ def test_every_detailed_exitcode_use_fails_on_codes_other_than_0_and_2(where_scr
     assert run_with_plan_exit(script, code, tmp_path) != 0, f"{where}: `idflow plan` exiting {code} passes"
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("where_script", detailed_exitcode_scripts(), ids=lambda ws: ws[0])
 def test_every_detailed_exitcode_use_passes_on_0(where_script, tmp_path):
     where, script = where_script

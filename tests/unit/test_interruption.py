@@ -123,6 +123,7 @@ def test_the_guard_defers_signals_inside_and_restores_the_handlers():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+@pytest.mark.processes
 def test_ctrl_c_exits_130_not_1(tmp_path):
     """click turns KeyboardInterrupt into Abort, which used to exit 1."""
     code = (

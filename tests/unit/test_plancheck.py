@@ -145,6 +145,7 @@ def test_text_keeps_every_name_on_its_line():
 
 def test_markdown_escapes_names_values_and_keeps_the_marker_unforgeable():
     parts = render_markdown(evil_plan(), show_noop=True)
+    assert parts
     for part in parts:
         assert part.count("<!--") == 1 and part.startswith("<!-- idflow-plan part ")
         assert "<b>&amp;" not in part and "\x1b" not in part

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from idflow.config import load_config
-from idflow.errors import Conflict, NotFound, ServerError
+from idflow.errors import Conflict, NotFound, ServerError, ServerUnreachable
 from idflow.server.client import ConductorRemote
 
 
@@ -37,3 +37,16 @@ def answer(status: int, message: str):
 def test_error_answers_are_named(remote, status, message, kind):
     error = remote._translate(answer(status, message), "POST", "/metadata/workflow")
     assert type(error) is kind and error.status == status
+
+
+def test_unreachable_is_retried_a_bounded_number_of_times_with_growing_back_off(tmp_path):
+    config = load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": "http://127.0.0.1:9"})
+    slept: list[float] = []
+    remote = ConductorRemote(config, retries=3, backoff_base=0.25, backoff_max=0.75, sleep=slept.append)
+    with pytest.raises(ServerUnreachable, match="cannot reach the server"):
+        remote.list_task_defs()
+    assert remote.request_count == 4
+    # doubling, capped at backoff_max, each with jitter down to half; the sleep is injected: no real waiting
+    assert len(slept) == 3
+    for delay, cap in zip(slept, (0.25, 0.5, 0.75), strict=True):
+        assert cap / 2 <= delay <= cap, slept

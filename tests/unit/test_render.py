@@ -87,7 +87,7 @@ def test_markdown_split_of_2000_changes():
 def test_markdown_oversized_change_is_cut_visibly():
     plan = plan_of(desired({"name": "big", "description": "y" * 5000}), actual())
     parts = render_markdown(plan, max_chars=2000)
-    assert all(len(p) <= 2000 for p in parts)
+    assert parts and all(len(p) <= 2000 for p in parts)
     assert "cut here" in "".join(parts)
 
 

@@ -288,6 +288,7 @@ def test_every_field_of_the_wrong_type_fails_both(struct_name: str) -> None:
     assert checked > 20
 
 
+@pytest.mark.processes
 def test_idflow_never_imports_jsonschema_and_help_stays_light() -> None:
     import subprocess
     import sys

@@ -136,6 +136,7 @@ def test_github_format_uses_the_workspace_when_the_project_is_a_subfolder(broken
     )
 
 
+@pytest.mark.processes
 def test_validate_neither_imports_the_sdk_nor_opens_a_connection():
     code = (
         "import socket, sys\n"

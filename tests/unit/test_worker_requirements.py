@@ -127,6 +127,7 @@ def test_worker_start_usage_and_unknown_names(tmp_path):
     assert result.exit_code == 1 and "no local task named u_two" in result.stderr and "known: u_one" in result.stderr
 
 
+@pytest.mark.processes
 def test_deps_shows_and_installs_with_this_interpreter(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
@@ -228,6 +229,7 @@ def test_mounting_another_folder_replaces_the_package(tmp_path):
     assert importlib.import_module(f"{PACKAGE}.x.x").run(text="") == {"from": "two"}
 
 
+@pytest.mark.processes
 def test_build_workers_wraps_functions_by_reference_and_they_unpickle_in_a_fresh_interpreter(tmp_path):
     from idflow.run.workers import build_workers
 
