@@ -520,18 +520,17 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
     parser.add_argument("--no-foreign", action="store_true", help="do not load the server with others' objects")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument(
-        "--write-baseline", action="store_true", help=f"record the plan file size in {BASELINE.name}"
-    )
+    parser.add_argument("--write-baseline", action="store_true", help=f"record the plan file size in {BASELINE.name}")
     args = parser.parse_args()
     args.repeat = args.repeat or (3 if args.quick else 5)
     only = [r.strip() for r in args.only.split(",") if r.strip()]
     unknown = set(only) - set(ROWS)
     if unknown:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
-    with tempfile.TemporaryDirectory(prefix="idflow-bench-") as temp, local_server(
-        os.environ.get("CONDUCTOR_SERVER_URL")
-    ) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="idflow-bench-") as temp,
+        local_server(os.environ.get("CONDUCTOR_SERVER_URL")) as url,
+    ):
         bench = Bench(args, url, Path(temp))
         print(f"server {url}; {'quick' if args.quick else 'full'} sizes; {args.repeat} runs per figure", flush=True)
         try:
