@@ -158,7 +158,7 @@ def _changes(
             continue
         assert remote is not None
         pruning = spec.prune_option is None or bool(getattr(options, spec.prune_option))
-        if not pruning or not spec.owns(ctx.owner_email, remote.definition, text, ctx.entries):
+        if not pruning or not spec.owns(ctx.owner_email, remote.raw, text, ctx.entries):
             ctx.unmanaged.append(text)
             continue
         if "/" in key.name:
@@ -240,7 +240,7 @@ def _after_apply(
 ) -> dict[ObjectKey, list[Mapping[str, Any]]]:
     """The objects of one kind whose uses count: the server's once the planned changes are applied, and
     every local one (a local version not in this plan counts beside the server's, which stays)."""
-    result: dict[ObjectKey, list[Mapping[str, Any]]] = {k: [v.definition] for k, v in remotes.items()}
+    result: dict[ObjectKey, list[Mapping[str, Any]]] = {k: [v.raw] for k, v in remotes.items()}  # uses: any shape
     planned = set()
     for change in changes:
         planned.add(change.object_key)
