@@ -23,12 +23,13 @@ from idflow import __version__
 from idflow.apply.record import ApplyRecord, Entry, body_hash
 from idflow.kinds.key import Kind, ObjectKey
 from idflow.kinds.registry import KindSpec, kinds, server_usage, usage_index, users_of_kind
-from idflow.kinds.usage import UsageIndex
+from idflow.kinds.usage import UsageIndex, shared_scans
 from idflow.plan.diffing import field_diffs
 from idflow.plan.inputs import ActualState, DesiredObject, DesiredState, RemoteObject, WorkflowKey
 from idflow.plan.model import Action, Blocker, Change, Plan, PlanOptions, Reason, thaw
 
 
+@shared_scans()  # the server's workflows are walked for uses once per plan, whatever asks
 def build_plan(
     desired: DesiredState,
     actual: ActualState,
@@ -61,10 +62,11 @@ def build_plan(
     local_of = {s.kind: s.local(desired) for s in specs}
     remote_of = {s.kind: s.remote(actual) for s in specs}
     by_kind: dict[Kind, list[Change]] = {}
+    indexes: dict[Kind, UsageIndex] = {}
     after_apply: dict[Kind, dict[ObjectKey, list[Mapping[str, Any]]]] = {}
     # Users before what they use: a delete's blockers are the uses among the objects held after apply.
     for spec in reversed(specs):
-        uses = _uses_after_apply(spec.kind, after_apply)
+        uses = indexes[spec.kind] = _uses_after_apply(spec.kind, after_apply)
         context = _Context(options, owner_email, record, entries, in_scope, warnings, unmanaged)
         changes = [c for c in _changes(spec, local_of, remote_of, context, desired, uses) if wanted(c)]
         by_kind[spec.kind] = changes
@@ -76,7 +78,7 @@ def build_plan(
             what = " or ".join(s.kind.value for s in specs)
             warnings.append(f"--target {target}: no {what} of that name, locally or on the server")
     task_changes = by_kind[Kind.TASK]
-    usage = _uses_after_apply(Kind.TASK, after_apply)
+    usage = indexes[Kind.TASK]  # the index of the blockers: users are planned before what they use
     managed = _managed(local_of[Kind.WORKFLOW], after_apply[Kind.WORKFLOW], owner_email)
     unmanaged_warnings: list[str] = []
     for key, warning in _usage_warnings(desired, actual, usage, task_changes, options.force):
