@@ -323,8 +323,16 @@ class ConductorRemote:
 
     def _get(self, path: str, query: dict[str, Any] | None) -> Any:
         """A GET through our own client: the decoded JSON (text that is not JSON as it came, like the SDK)."""
+        import httpx
+
         assert self._direct is not None
-        response = self._direct.get(self.url + path, params=query, headers={"Accept": "application/json"})
+        url, headers = self.url + path, {"Accept": "application/json"}
+        try:
+            response = self._direct.get(url, params=query, headers=headers)
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+            # A connection dropped under a request (a kept-alive socket the server closed): sent again once on
+            # a new one, as the SDK does for its calls; refused connections and timeouts are not (retries are).
+            response = self._direct.get(url, params=query, headers=headers)
         text = response.text
         if response.status_code >= 400:
             raise _HttpStatus(response.status_code, text)
