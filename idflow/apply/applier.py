@@ -83,7 +83,7 @@ class Step:
 
     @property
     def checks_usage(self) -> bool:
-        """A delete of objects others use: re-checked before each one."""
+        """A delete of objects others use: usage is re-read before the deletes (once for the step)."""
         return self.mode is Mode.DELETE and bool(users_of_kind(self.spec.kind))
 
 
@@ -308,19 +308,26 @@ class Executor:
                 self._deletes(step)
 
     def _deletes(self, step: Step) -> None:
-        """One at a time. Where other objects use this kind, usage is re-checked before every delete,
-        whatever the plan says; a forced plan (made with --force) still deletes a used object, and the
-        result says which objects use it now."""
+        """One at a time. Where other objects use this kind, usage is re-checked whatever the plan says:
+        read once for the whole step, after the claim is held and after this plan's own writes of the users
+        (another idflow apply writing a user of these objects holds a claim on their ``uses:`` and waits for
+        ours). A forced plan (made with --force) still deletes a used object, and the result says which
+        objects use it now."""
+        now: dict[str, list[str]] | RemoteError | None = None
+        if step.checks_usage and not self.should_stop():
+            try:
+                now = users_now(self.remote, [c.name for c in step.changes], step.spec.kind)
+            except RemoteError as exc:
+                now = exc
         for change in step.changes:
             if self.should_stop():
                 return
             forced = ""
             if step.checks_usage:
-                try:
-                    users = self._users_now(change)
-                except RemoteError as exc:
-                    self._record(change, Status.FAILED, f"could not re-check {_users_words(change.kind)} usage", exc)
+                if isinstance(now, RemoteError):
+                    self._record(change, Status.FAILED, f"could not re-check {_users_words(change.kind)} usage", now)
                     continue
+                users = (now or {}).get(change.name, [])
                 if users and not self.plan.options.force:
                     self._record(change, Status.SKIPPED, "now used by " + ", ".join(users))
                     continue
@@ -333,9 +340,6 @@ class Executor:
                 self._record(change, Status.FAILED, forced, error=exc)
             else:
                 self._record(change, Status.APPLIED, forced)
-
-    def _users_now(self, change: Change) -> list[str]:
-        return users_now(self.remote, [change.name], change.kind).get(change.name, [])
 
 
 def _users_words(kind: Kind) -> str:

@@ -8,7 +8,6 @@ filled in, and fields the server does not keep are left out (the file readers re
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import re
@@ -87,7 +86,7 @@ def normalise_struct(
     counts as unset, and so does an empty string, map or list in a field without a default. Values
     that are not of the model's shape are kept as they are (the readers report them)."""
     if not isinstance(value, dict):
-        return copy.deepcopy(value)
+        return json_copy(value)
     result: dict[str, Any] = {}
     for key, item in value.items():
         if key in struct.server_owned or key in skip:
@@ -104,7 +103,7 @@ def normalise_struct(
         result[key] = _typed(field.type, item, (*path, key), ignored)
     for key, field in struct.fields.items():
         if key not in result and key not in skip and field.default is not UNSET:
-            result[key] = copy.deepcopy(field.default)
+            result[key] = json_copy(field.default)
     return result
 
 
@@ -228,7 +227,17 @@ def _typed(type_: str, value: Any, path: tuple[str | int, ...], ignored: list[Ig
             return [_typed(inner, item, (*path, i), ignored) for i, item in enumerate(value)]
         if kind == "map" and isinstance(value, dict):
             return {k: _typed(inner, item, (*path, k), ignored) for k, item in value.items()}
-    return copy.deepcopy(value)
+    return json_copy(value)
+
+
+def json_copy(value: Any) -> Any:
+    """A copy of a JSON value (dicts and lists new, everything else shared: it is immutable): what
+    ``copy.deepcopy`` gives for JSON, at a fraction of its cost (no memo, no dispatch per value)."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) if isinstance(v, dict | list) else v for v in value]
+    return value
 
 
 def canonical_json(value: Any) -> str:

@@ -115,8 +115,8 @@ def users_of_kind(kind: Kind) -> tuple[KindSpec, ...]:
 
 
 def usage_index(kind: Kind, definitions: Mapping[Kind, Iterable[Any]]) -> UsageIndex:
-    """Who uses objects of ``kind``, among ``definitions`` (normalised, by user kind): the one place
-    that answers "which objects use X", for blockers, warnings, fingerprints and apply's re-check."""
+    """Who uses objects of ``kind``, among ``definitions`` (normal forms or raw answers, by user kind): the
+    one place that answers "which objects use X", for blockers, warnings, fingerprints and apply's re-check."""
     from idflow.kinds.usage import UsageIndex
 
     users = users_of_kind(kind)
@@ -129,12 +129,11 @@ def usage_index(kind: Kind, definitions: Mapping[Kind, Iterable[Any]]) -> UsageI
 
 
 def server_usage(kind: Kind, actual: ActualState) -> UsageIndex:
-    """Who uses objects of ``kind`` among the server's objects as they are now (what apply re-reads)."""
-    return usage_index(kind, {u.kind: [o.definition for o in u.remote(actual).values()] for u in users_of_kind(kind)})
+    """Who uses objects of ``kind`` among the server's objects as they are now (what apply re-reads): walked
+    as the server sent them (the walk reads any shape; normalising would not change what it finds)."""
+    return usage_index(kind, {u.kind: [o.raw for o in u.remote(actual).values()] for u in users_of_kind(kind)})
 
 
 def remote_usage(kind: Kind, remote: Remote) -> UsageIndex:
     """The same, read from the server now: one list request per user kind."""
-    return usage_index(
-        kind, {u.kind: [u.normalise(raw) for raw in getattr(remote, u.list_call)()] for u in users_of_kind(kind)}
-    )
+    return usage_index(kind, {u.kind: getattr(remote, u.list_call)() for u in users_of_kind(kind)})

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from types import MappingProxyType
 from typing import Any
 
@@ -236,6 +237,7 @@ MODEL: Mapping[str, Struct] = MappingProxyType(
 )
 
 
+@cache
 def element_type(type_: str) -> tuple[str, str] | None:
     """``("list", "T")`` for ``list[T]``, ``("map", "T")`` for ``map[T]``, None for anything else."""
     for container in ("list", "map"):

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,7 +288,7 @@ class UsageIndex:
         found: dict[str, set[TaskUse]] = defaultdict(set)
         choices: set[RuntimeChoice] = set()
         for definition in workflows:
-            uses, runtime = scan(definition)
+            uses, runtime = _scan_shared(definition)
             for one in uses:
                 found[one.task_name].add(one)
             choices.update(runtime)
@@ -305,6 +307,33 @@ class UsageIndex:
     def fingerprint(self, task_name: str) -> str:
         """Which workflows use the task, where: apply compares it to refuse deleting a task that became used."""
         return content_hash(sorted({(u.workflow, u.version, u.location) for u in self.uses_of(task_name)}))
+
+
+#: Within ``shared_scans()``: the scan of each definition object walked so far (by id, the object kept alive).
+_scans: ContextVar[dict[int, tuple[Any, tuple[list[TaskUse], list[RuntimeChoice]]]] | None] = ContextVar(
+    "idflow_usage_scans", default=None
+)
+
+
+@contextmanager
+def shared_scans() -> Iterator[None]:
+    """Inside, every ``UsageIndex.of`` walks a given definition object once: a plan's indexes (after
+    apply, for blockers and warnings; the server's now, for fingerprints) share the server's workflows."""
+    token = _scans.set({})
+    try:
+        yield
+    finally:
+        _scans.reset(token)
+
+
+def _scan_shared(definition: Any) -> tuple[list[TaskUse], list[RuntimeChoice]]:
+    memo = _scans.get()
+    if memo is None:
+        return scan(definition)
+    found = memo.get(id(definition))
+    if found is None or found[0] is not definition:
+        found = memo[id(definition)] = (definition, scan(definition))
+    return found[1]
 
 
 def _use_order(use: TaskUse) -> tuple[str, int, str, bool]:

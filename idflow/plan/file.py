@@ -5,8 +5,11 @@ sha256 over the canonical JSON of everything else. Later format versions only ad
 accepts any ``1.x`` and refuses another major version.
 
 Since format 1.3 a no-op change stores its body once: ``after`` is left out (null) and
-``after_is_before`` is true, as a no-op's after is its before by definition. The reader puts the body
-back before anything else looks at the change; the flag on any other action is a malformed file. The
+``after_is_before`` is true, as a no-op's after is its before by definition. Since 1.4 that body is also
+short where it can be: ``before_is_minimal`` true, ``before`` without the fields equal to the defaults the
+server writes back (``idflow.adopt.minimal``), stored so only when normalising it gives the body back
+(the normal forms fill those defaults in). The reader puts the full body back before anything else looks
+at the change; either flag on any other action is a malformed file. The
 document is written as one line of JSON (the C encoder: an indented dump is several times slower and
 larger); ``python -m json.tool`` shows it indented.
 
@@ -62,16 +65,34 @@ def signature(document: dict[str, Any], key: bytes) -> str:
 
 
 SAME_BODY = "after_is_before"
+SHORT_BODY = "before_is_minimal"
 
 
 def _stored(plan: Plan) -> dict[str, Any]:
-    """The plan's dict as the file stores it: a no-op's body once (see the module's docstring)."""
+    """The plan's dict as the file stores it: a no-op's body once, and short (see the module's docstring)."""
     doc = plan.to_dict()
     for change in doc["changes"]:
         if change["action"] == Action.NOOP.value and change["after"] is not None:
             change["after"] = None
             change[SAME_BODY] = True
+            short = _short_body(change["kind"], change["before"])
+            if short is not None:
+                change["before"] = short
+                change[SHORT_BODY] = True
     return doc
+
+
+def _short_body(kind: str, body: Any) -> Any:
+    """``body`` without the fields equal to the server's defaults, if normalising it gives ``body`` back."""
+    from idflow.adopt.minimal import minimal
+    from idflow.kinds.registry import spec
+    from idflow.kinds.server_model import TASK_DEF, WORKFLOW_DEF
+
+    struct = {"task": TASK_DEF, "workflow": WORKFLOW_DEF}.get(kind)
+    if struct is None or not isinstance(body, dict):
+        return None
+    short = minimal(struct, body)
+    return short if spec(kind).normalise(short) == body else None
 
 
 def _restored(doc: dict[str, Any]) -> dict[str, Any]:
@@ -81,12 +102,20 @@ def _restored(doc: dict[str, Any]) -> dict[str, Any]:
         return doc
     restored = []
     for change in changes:
+        if isinstance(change, dict) and SHORT_BODY in change and SAME_BODY not in change:
+            raise ValueError(f"{SHORT_BODY!r} is only for a no-op's body stored once ({SAME_BODY!r})")
         if isinstance(change, dict) and SAME_BODY in change:
             if change[SAME_BODY] is not True or change.get("action") != Action.NOOP.value:
                 raise ValueError(f"{SAME_BODY!r} is only for no-op changes (and only true)")
             if change.get("after") is not None:
                 raise ValueError(f"a change with {SAME_BODY!r} stores no 'after'")
-            change = {k: v for k, v in change.items() if k != SAME_BODY}
+            if SHORT_BODY in change:
+                if change[SHORT_BODY] is not True or not isinstance(change.get("before"), dict):
+                    raise ValueError(f"{SHORT_BODY!r} is only true, for a no-op's body")
+                from idflow.kinds.registry import spec
+
+                change = {**change, "before": spec(str(change.get("kind"))).normalise(change["before"])}
+            change = {k: v for k, v in change.items() if k not in (SAME_BODY, SHORT_BODY)}
             change["after"] = change.get("before")
         restored.append(change)
     return {**doc, "changes": restored}

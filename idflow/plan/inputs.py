@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -37,10 +37,39 @@ class DesiredState:
     """Objects of the kinds registered after tasks and workflows (``KindSpec.local`` reads them here)."""
 
 
-@dataclass(frozen=True)
 class RemoteObject:
-    definition: Mapping[str, Any]
-    fingerprint: str
+    """One object on the server: its normal form (``definition``) and ``fingerprint``, computed on first
+    use from the answer (``raw``). Most objects on a shared server are other owners', which a plan only
+    counts and walks for uses (``raw``: ``idflow.kinds.usage`` reads any shape): they are never normalised."""
+
+    __slots__ = ("_definition", "_fingerprint", "_normalise", "raw")
+
+    def __init__(
+        self,
+        definition: Mapping[str, Any] | None = None,
+        fingerprint: str | None = None,
+        *,
+        raw: Mapping[str, Any] | None = None,
+        normalise: Callable[[Any], Any] | None = None,
+    ):
+        assert definition is not None or (raw is not None and normalise is not None)
+        self._definition = definition
+        self._fingerprint = fingerprint
+        self._normalise = normalise
+        self.raw: Mapping[str, Any] = raw if raw is not None else definition  # type: ignore[assignment]
+
+    @property
+    def definition(self) -> Mapping[str, Any]:
+        if self._definition is None:
+            assert self._normalise is not None
+            self._definition = self._normalise(self.raw)
+        return self._definition
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.definition, self.raw)
+        return self._fingerprint
 
 
 @dataclass(frozen=True)
@@ -71,8 +100,7 @@ def actual_from_server(
 
     tasks: dict[str, RemoteObject] = {}
     for raw in task_defs:
-        normalised = normalise_taskdef(raw)
-        tasks[str(raw.get("name"))] = RemoteObject(normalised, fingerprint(normalised, raw))
+        tasks[str(raw.get("name"))] = RemoteObject(raw=raw, normalise=normalise_taskdef)
     from idflow.apply.record import is_record
     from idflow.apply.server_lock import IDFLOW_OWN
 
@@ -84,16 +112,14 @@ def actual_from_server(
         if is_record(raw):
             records[int(raw.get("version") or 1)] = raw
             continue
-        normalised = normalise_workflowdef(raw)
         key = (str(raw.get("name")), int(raw.get("version") or 1))
-        workflows[key] = RemoteObject(normalised, fingerprint(normalised, raw))
+        workflows[key] = RemoteObject(raw=raw, normalise=normalise_workflowdef)
     more: dict[Kind, Mapping[ObjectKey, RemoteObject]] = {}
     for kind, raws in others.items():
         kind_spec = spec(kind)
         objects = {}
         for raw in raws:
-            normalised = kind_spec.normalise(raw)
-            objects[kind_spec.key_of(raw)] = RemoteObject(normalised, fingerprint(normalised, raw))
+            objects[kind_spec.key_of(raw)] = RemoteObject(raw=raw, normalise=kind_spec.normalise)
         more[kind] = MappingProxyType(objects)
     return ActualState(
         MappingProxyType(tasks), MappingProxyType(workflows), MappingProxyType(records), MappingProxyType(more)

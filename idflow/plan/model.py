@@ -27,7 +27,8 @@ from idflow.kinds.key import Kind as Kind
 from idflow.kinds.key import ObjectKey
 
 # 1.3: usage fingerprints in their own field (1.2 kept them among the objects' as "uses:<task>").
-FORMAT_VERSION = "1.3"  # and: environment, commit, dirty; overrides; a no-op's body once
+# 1.4: a no-op's body short (before_is_minimal: without the server's defaults), where that round-trips.
+FORMAT_VERSION = "1.4"  # and: environment, commit, dirty; overrides; a no-op's body once
 
 
 class Action(StrEnum):

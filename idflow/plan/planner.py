@@ -24,12 +24,13 @@ from idflow.apply.record import ApplyRecord, Entry, body_hash
 from idflow.errors import Problem
 from idflow.kinds.key import Kind, ObjectKey
 from idflow.kinds.registry import KindSpec, kinds, server_usage, usage_index, users_of_kind
-from idflow.kinds.usage import UsageIndex
+from idflow.kinds.usage import UsageIndex, shared_scans
 from idflow.plan.diffing import field_diffs
 from idflow.plan.inputs import ActualState, DesiredObject, DesiredState, RemoteObject, WorkflowKey
 from idflow.plan.model import Action, Blocker, Change, Plan, PlanOptions, Reason, thaw
 
 
+@shared_scans()  # the server's workflows are walked for uses once per plan, whatever asks
 def build_plan(
     desired: DesiredState,
     actual: ActualState,
@@ -65,10 +66,11 @@ def build_plan(
     local_of = {s.kind: s.local(desired) for s in specs}
     remote_of = {s.kind: s.remote(actual) for s in specs}
     by_kind: dict[Kind, list[Change]] = {}
+    indexes: dict[Kind, UsageIndex] = {}
     after_apply: dict[Kind, dict[ObjectKey, list[Mapping[str, Any]]]] = {}
     # Users before what they use: a delete's blockers are the uses among the objects held after apply.
     for spec in reversed(specs):
-        uses = _uses_after_apply(spec.kind, after_apply)
+        uses = indexes[spec.kind] = _uses_after_apply(spec.kind, after_apply)
         context = _Context(options, owner_email, record, entries, in_scope, warnings, unmanaged)
         changes = [c for c in _changes(spec, local_of, remote_of, context, desired, uses) if wanted(c)]
         by_kind[spec.kind] = changes
@@ -80,7 +82,7 @@ def build_plan(
             what = " or ".join(s.kind.value for s in specs)
             warnings.append(f"--target {target}: no {what} of that name, locally or on the server")
     task_changes = by_kind[Kind.TASK]
-    usage = _uses_after_apply(Kind.TASK, after_apply)
+    usage = indexes[Kind.TASK]  # the index of the blockers: users are planned before what they use
     managed = _managed(local_of[Kind.WORKFLOW], after_apply[Kind.WORKFLOW], owner_email)
     unmanaged_warnings: list[str] = []
     for key, warning in _usage_warnings(desired, actual, usage, task_changes, options.force):
@@ -163,7 +165,7 @@ def _changes(
             continue
         assert remote is not None
         pruning = spec.prune_option is None or bool(getattr(options, spec.prune_option))
-        if not pruning or not spec.owns(ctx.owner_email, remote.definition, text, ctx.entries):
+        if not pruning or not spec.owns(ctx.owner_email, remote.raw, text, ctx.entries):
             ctx.unmanaged.append(text)
             continue
         if "/" in key.name:
@@ -245,7 +247,7 @@ def _after_apply(
 ) -> dict[ObjectKey, list[Mapping[str, Any]]]:
     """The objects of one kind whose uses count: the server's once the planned changes are applied, and
     every local one (a local version not in this plan counts beside the server's, which stays)."""
-    result: dict[ObjectKey, list[Mapping[str, Any]]] = {k: [v.definition] for k, v in remotes.items()}
+    result: dict[ObjectKey, list[Mapping[str, Any]]] = {k: [v.raw] for k, v in remotes.items()}  # uses: any shape
     planned = set()
     for change in changes:
         planned.add(change.object_key)

@@ -65,15 +65,17 @@ def _describe(value: Any) -> str:
 
 def _check_depth(value: Any) -> None:
     """Without recursion: the depth check must not itself be the thing that overflows."""
+    if not isinstance(value, dict | list):
+        return
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise BadAnswer(f"JSON nested more than {MAX_DEPTH} levels deep")
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+        depth += 1
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth))
 
 
 def _check_object(item: Any, struct: Struct, path: str, named: bool = False) -> None:
@@ -83,14 +85,29 @@ def _check_object(item: Any, struct: Struct, path: str, named: bool = False) -> 
         name = item.get("name")
         if not isinstance(name, str) or not name:
             raise BadAnswer(f"{path}.name = {_short(name)} (expected a non-empty string)".lstrip("."))
-    for key, field in struct.fields.items():
-        value = item.get(key)
-        if value is not None:
-            _check_value(value, field.type, f"{path}.{key}".lstrip("."))
+    fields = struct.fields
+    for key, value in item.items():  # the fields the answer has (far fewer than the model's, on most objects)
+        field = fields.get(key)
+        if field is not None and value is not None:
+            _check_value(value, field.type, f"{path}.{key}" if path else key)
+
+
+#: The primitive types of the model and how to tell a value of each (the rest: structures, containers, any).
+_PRIMITIVE = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+}
 
 
 def _check_value(value: Any, type_: str, path: str) -> None:
     if value is None or type_ == "any":
+        return
+    is_type = _PRIMITIVE.get(type_)
+    if is_type is not None:
+        if not is_type(value):
+            raise BadAnswer(f"{path} = {_short(value)} (expected {_TYPE_NAMES[type_]})")
         return
     container = element_type(type_)
     if container is not None:
@@ -98,27 +115,20 @@ def _check_value(value: Any, type_: str, path: str) -> None:
         if kind == "list":
             if not isinstance(value, list):
                 raise BadAnswer(f"{path} = {_short(value)} (expected a list)")
-            for index, item in enumerate(value):
-                _check_value(item, inner, f"{path}[{index}]")
+            if inner != "any":
+                for index, item in enumerate(value):
+                    _check_value(item, inner, f"{path}[{index}]")
         else:
             if not isinstance(value, dict):
                 raise BadAnswer(f"{path} = {_short(value)} (expected an object)")
-            for key, item in value.items():
-                _check_value(item, inner, f"{path}.{key}")
+            if inner != "any":
+                for key, item in value.items():
+                    _check_value(item, inner, f"{path}.{key}")
         return
     if type_ in MODEL:
         if type_ == "WorkflowDef" and isinstance(value, str):
             return  # subWorkflowParam.workflowDefinition may be a ${...} expression
         _check_object(value, MODEL[type_], path)
-        return
-    ok = {
-        "string": isinstance(value, str),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-        "object": isinstance(value, dict),
-    }.get(type_, True)
-    if not ok:
-        raise BadAnswer(f"{path} = {_short(value)} (expected {_TYPE_NAMES[type_]})")
 
 
 def _short(value: Any) -> str:

@@ -96,6 +96,34 @@ def test_delete_rechecks_usage_just_before(remote):
     assert "old" in remote.tasks
 
 
+def test_the_usage_recheck_reads_the_workflows_once_for_all_deletes(remote):
+    """40 deletes: one list of the workflows (after the claim is held, before the first delete), not one each;
+    a use that appeared after planning is still caught."""
+    remote.tasks.update({f"gone{i}": {"name": f"gone{i}"} for i in range(40)})
+    plan = plan_for(remote, desired({"name": "upd1"}, {"name": "upd2"}))
+    remote.workflows[("late", 1)] = workflow("late", 1, [simple("gone7")])
+    remote.calls.clear()
+    results = Executor(remote, plan).run()
+    assert remote.calls.count("list_workflow_defs") == 1
+    first_delete = min(i for i, c in enumerate(remote.calls) if c.startswith("delete"))
+    assert remote.calls.index("list_workflow_defs") < first_delete
+    by_name = {r.change.name: r for r in results}
+    assert by_name["gone7"].status is Status.SKIPPED and "now used by workflow late v1" in by_name["gone7"].detail
+    assert sum(r.status is Status.APPLIED for r in results) == 40  # old and 39 of the gone ones
+
+
+def test_a_failed_usage_recheck_fails_every_delete_and_deletes_nothing(remote):
+    plan = plan_for(remote, desired({"name": "upd1"}))
+    def unavailable():
+        raise ServerUnavailable("HTTP 503")
+
+    remote.list_workflow_defs = unavailable
+    results = Executor(remote, plan).run()
+    assert statuses(results) == {"old": Status.FAILED, "upd2": Status.FAILED}
+    assert all("could not re-check workflow usage" in r.detail for r in results)
+    assert {"old", "upd2"} <= set(remote.tasks)
+
+
 def test_blocked_deletes_are_skipped_and_reported(remote):
     remote.workflows[("w", 1)] = workflow("w", 1, [simple("old")])
     plan = plan_for(remote, desired({"name": "upd1"}, {"name": "upd2"}))

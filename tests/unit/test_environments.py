@@ -161,7 +161,7 @@ def test_plan_file_round_trip_keeps_environment_commit_and_overrides(tmp_path):
     assert read.to_dict() == plan.to_dict()
     assert (read.environment, read.commit, read.dirty) == ("prod", "abc123", True)
     assert dict(read.changes[0].overrides) == {"retryCount": "config/idflow.yml:9"}
-    assert read.format_version == "1.3"
+    assert read.format_version == "1.4"
 
 
 def test_a_plan_for_another_environment_is_refused(tmp_path):

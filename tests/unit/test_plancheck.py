@@ -52,7 +52,8 @@ def _edit_diff_value(doc):  # type: ignore[no-untyped-def]
 
 def _noop_differs(doc):  # type: ignore[no-untyped-def]
     change = _first(doc, "no-op")
-    del change["after_is_before"]  # the file stores a no-op's body once; this one brings its own after
+    del change["after_is_before"]  # the file stores a no-op's body once (and short); this one brings its own after
+    del change["before_is_minimal"]
     change["after"] = {**change["before"], "retryCount": 50}
 
 

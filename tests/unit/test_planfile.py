@@ -4,6 +4,7 @@ import stat
 import pytest
 
 from idflow.errors import PlanFileError
+from idflow.kinds.workflow_normal import normalise_workflowdef
 from idflow.plan.file import read_plan, write_plan
 from idflow.plan.model import FORMAT_VERSION
 from tests.factories import actual, desired, plan_of, simple, workflow
@@ -105,6 +106,53 @@ def test_a_no_op_body_is_stored_once_and_read_back(tmp_path):
     again, _applied = read_plan(path, key=None)
     assert again.to_dict() == plan.to_dict()
     assert dict(again.changes[[c.name for c in again.changes].index("same")].after or {})["retryCount"] == 2
+
+
+def test_a_no_op_body_is_stored_without_the_server_defaults(tmp_path):
+    flow = normalise_workflowdef(workflow("flow", 1, [simple("same")]))
+    plan = plan_of(
+        desired({"name": "same", "retryCount": 2}, workflows=[flow]),
+        actual({"name": "same", "retryCount": 2}, workflows=[workflow("flow", 1, [simple("same")])]),
+    )
+    path = write_plan(plan, tmp_path / "plan.json", key=None)
+    stored = {c["name"]: c for c in json.loads(path.read_text())["changes"]}
+    assert {c["action"] for c in stored.values()} == {"no-op"}
+    task, flow = stored["same"], stored["flow"]
+    assert task["before_is_minimal"] is True and task["before"] == {"name": "same", "retryCount": 2}
+    assert flow["before_is_minimal"] is True and "optional" not in flow["before"]["tasks"][0]
+    assert "timeoutPolicy" in dict(plan.changes[0].before or {})  # the plan itself holds the full normal form
+    again, _applied = read_plan(path, key=None)
+    assert again.to_dict() == plan.to_dict()
+
+
+def test_a_short_body_that_would_not_round_trip_is_stored_in_full(tmp_path, monkeypatch):
+    import idflow.adopt.minimal
+
+    monkeypatch.setattr(idflow.adopt.minimal, "minimal", lambda _struct, body: {"name": body["name"]})
+    plan = _in_sync_and_one_update()
+    path = write_plan(plan, tmp_path / "plan.json", key=None)
+    stored = {c["name"]: c for c in json.loads(path.read_text())["changes"]}
+    assert "before_is_minimal" not in stored["same"] and stored["same"]["before"]["retryCount"] == 2
+    assert read_plan(path, key=None)[0].to_dict() == plan.to_dict()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda c: c["upd"].update(before_is_minimal=True), id="on_an_update"),
+        pytest.param(lambda c: c["same"].update(before_is_minimal=False), id="false"),
+    ],
+)
+def test_the_short_body_flag_is_only_for_no_op_bodies_stored_once(tmp_path, edit):
+    from idflow.plan.file import checksum
+
+    path = write_plan(_in_sync_and_one_update(), tmp_path / "plan.json", key=None)
+    doc = json.loads(path.read_text())
+    edit({c["name"]: c for c in doc["changes"]})
+    doc["checksum"] = checksum(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanFileError, match=r"malformed plan file .*before_is_minimal"):
+        read_plan(path, key=None)
 
 
 @pytest.mark.parametrize(

@@ -215,3 +215,33 @@ def test_memory_and_recursion_errors_are_one_line_exit_1(tmp_path, monkeypatch, 
     )  # fmt: skip
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 1 and len(lines) == 1 and expect in lines[0], result.stderr
+
+
+def test_reads_without_credentials_never_import_the_sdk(tmp_path):
+    """A plan's reads go through idflow's own client: the SDK's import stays off the plan path (and a refused
+    connection is still one mapped, retried error); the first write loads it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from idflow.config import load_config\n"
+        "from idflow.errors import ServerUnreachable\n"
+        "from idflow.server.client import ConductorRemote\n"
+        f"config = load_config(cwd=Path({str(tmp_path)!r}), environ={{'CONDUCTOR_SERVER_URL': 'http://127.0.0.1:9/api'}})\n"
+        "remote = ConductorRemote(config, retries=1, sleep=lambda _s: None)\n"
+        "try:\n"
+        "    remote.list_workflow_defs()\n"
+        "except ServerUnreachable as exc:\n"
+        "    print('unreachable', remote.request_count, str(exc).split(':')[0])\n"
+        "print('sdk after reads', any(m.split('.')[0] == 'conductor' for m in sys.modules))\n"
+        "try:\n"
+        "    remote.delete_task_def('x')\n"
+        "except ServerUnreachable:\n"
+        "    pass\n"
+        "print('sdk after a write', 'conductor.client.http.api_client' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["unreachable 2 GET http", "sdk after reads False", "sdk after a write True"]
