@@ -114,6 +114,7 @@ def test_the_usage_recheck_reads_the_workflows_once_for_all_deletes(remote):
 
 def test_a_failed_usage_recheck_fails_every_delete_and_deletes_nothing(remote):
     plan = plan_for(remote, desired({"name": "upd1"}))
+
     def unavailable():
         raise ServerUnavailable("HTTP 503")
 
