@@ -61,10 +61,11 @@ def check_cron(expression: str) -> None:
 
 
 def _check_field(name: str, value: str) -> None:
-    if name == "month":
-        value = _ordinals(value, _MONTHS)
-    elif name == "day-of-week":
-        value = _ordinals(value, _DAYS)
+    if name in ("month", "day-of-week"):
+        names = _MONTHS if name == "month" else _DAYS
+        value = _ordinals(value, names)
+        if re.search(r"[A-KM-VX-Z]", value):  # letters left that are neither a name nor L, W
+            raise CronProblem(f"names are {names[0]}-{names[-1]} (three letters)")
     dates = name in ("day-of-month", "day-of-week")
     quartz = (name == "day-of-month" and ("L" in value or "W" in value)) or (
         name == "day-of-week" and ("L" in value or "#" in value)
