@@ -113,3 +113,18 @@ def test_without_an_owner_field_only_the_apply_record_makes_a_handler_ours() -> 
     assert manages(None, handler, "event:h", {"event:h", "schedule:s"})
     assert not manages(None, handler, "event:h", {"schedule:h"})  # another kind of the same name
     assert not manages(None, handler, "event:h", ())  # no record (or an unreadable one): nothing is ours
+
+
+def test_a_server_without_a_scheduler_bothers_only_projects_with_schedule_files() -> None:
+    from pathlib import Path
+
+    from idflow.kinds.schedules import remote_schedules
+
+    fake = FakeRemote()
+    fake.scheduler = False
+    assert remote_schedules(fake, []) == []
+    with pytest.raises(NoScheduler, match=r"has no scheduler .*this project has 1 schedule file\(s\) \(s/a.yaml\)"):
+        remote_schedules(fake, [Path("s/a.yaml")])
+    fake.scheduler = True
+    fake.create_schedule({"name": "s", "startWorkflowRequest": {"name": "w", "version": 1}})
+    assert [s["name"] for s in remote_schedules(fake, [Path("s/a.yaml")])] == ["s"]
