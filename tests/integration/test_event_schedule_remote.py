@@ -309,6 +309,18 @@ def test_the_model_of_schedules_is_the_servers(remote, unique, cleanup) -> None:
     assert got["cronSchedules"] == [CRON_SCHEDULE.defaults()]
     assert got["startWorkflowRequest"] == {"name": f"{unique}_wf", **START_WORKFLOW_REQUEST.defaults()}
 
+    # an inline workflow definition comes back as a stored workflow does (defaults, audit fields, the
+    # inline sub-workflow's name and version copied into its subWorkflowParam): it still converges
+    child = {"name": "child", "tasks": [{"name": "c", "taskReferenceName": "c"}]}
+    task = {"name": "t", "taskReferenceName": "t", "type": "SUB_WORKFLOW",
+            "subWorkflowParam": {"name": "other", "workflowDefinition": child}}  # fmt: skip
+    inline = {**bare, "name": f"{unique}_inline",
+              "startWorkflowRequest": {"name": "inl", "workflowDef": {"name": "inl", "tasks": [task]}}}  # fmt: skip
+    remote.create_schedule(inline)
+    back = _by_name(remote.list_schedules(), inline["name"])
+    assert back["startWorkflowRequest"]["workflowDef"]["createTime"] == 0
+    assert normalise_schedule(back) == normalise_schedule(inline)
+
 
 # -- the server's cron parser is the reference ---------------------------------------------------------
 
