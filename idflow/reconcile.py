@@ -214,20 +214,18 @@ def write_record(
     from idflow.apply.applier import summarise
     from idflow.apply.record import apply_meta, record_definition, updated
     from idflow.errors import IdflowError
-    from idflow.plan.model import Kind, thaw
+    from idflow.kinds.registry import kinds
+    from idflow.plan.model import thaw
 
     done = [r.change for r in results if r.status is Status.APPLIED]
     if not done:
         return
     try:
         after = read_actual(remote)
+        remote_of = {s.kind: s.remote(after) for s in kinds()}
         held: dict[str, Any] = {}
         for change in done:
-            obj = (
-                after.tasks.get(change.name)
-                if change.kind is Kind.TASK
-                else after.workflows.get((change.name, int(change.version or 1)))
-            )
+            obj = remote_of[change.kind].get(change.object_key)
             held[change.key] = thaw(obj.definition) if obj is not None else None
         written = {c.key: thaw(c.after) if c.after is not None else None for c in done}
         project = project_key(config)
@@ -239,3 +237,29 @@ def write_record(
         remote.put_workflow_defs([record_definition(new)])
     except IdflowError as error:
         log.warning("could not write the apply record; the next plan compares two ways", error=str(error))
+
+
+def purge_plan(config: Config, remote: Remote, names: tuple[str, ...], *, force: bool) -> Plan:
+    """What `tasks purge` means: the deletes of the named tasks (none named: every orphaned one), planned
+    as if their local files were gone. Refused (IdflowError, nothing planned) when a named task exists
+    locally (the next upload would recreate it) unless ``force``, or is not one this project can delete."""
+    from idflow.errors import IdflowError
+    from idflow.kinds.key import Kind, ObjectKey
+    from idflow.plan.model import Action
+
+    options = PlanOptions(targets=names, only=(Action.DELETE,), force=force, kinds=(Kind.TASK,))
+    desired = load_desired(config)
+    refused = sorted(n for n in names if n in desired.tasks)
+    if refused and not force:
+        raise IdflowError(
+            f"{', '.join(refused)} exist(s) locally: the next upload would recreate it. "
+            "Remove the task folder first, or pass --force"
+        )
+    plan = make_plan(config, remote, options, desired=desired, without_local=frozenset(names))
+    planned = {c.name for c in plan.changes}
+    absent = sorted(n for n in names if n not in planned)
+    if absent:
+        unmanaged = {key.name for key in map(ObjectKey.parse, plan.unmanaged) if key.kind is Kind.TASK}
+        why = ["not managed by this project (another owner)" if n in unmanaged else "not on the server" for n in absent]
+        raise IdflowError("; ".join(f"{n}: {w}" for n, w in zip(absent, why, strict=True)))
+    return plan

@@ -1,15 +1,15 @@
 """Apply: interpret a plan against the server, and nothing else.
 
-The plan becomes an ordered list of steps (task creates in one bulk request, task updates in parallel,
-workflow creates/updates in one bulk request, workflow deletes, task deletes last). ``execute`` runs the
-steps; ``explain`` is a second interpreter of the same steps that only describes them (a dry run).
+The plan becomes an ordered list of steps, generic over the kinds (``idflow.kinds.registry``): creates
+and updates kind by kind in dependency order (task creates in one bulk request, task updates in
+parallel, workflow creates/updates in one bulk request), then deletes in reverse (task deletes last).
+``execute`` runs the steps; ``explain`` is a second interpreter of the same steps that only describes them (a dry run).
 Before any write the plan is checked against the server (``check_stale``): nothing is written when
 anything it depends on changed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import getpass
 import json
@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from idflow.errors import IdflowError, LockError, NotFound, RemoteError, StalePlanError
+from idflow.kinds.key import Kind, ObjectKey
+from idflow.kinds.registry import KindSpec, kinds, remote_usage, server_usage, users_of_kind
+from idflow.kinds.registry import spec as kind_spec
 from idflow.kinds.usage import UsageIndex
 from idflow.log import get_logger
 from idflow.masking import redact_urls
 from idflow.plan.inputs import ActualState, read_actual
-from idflow.plan.model import Action, Change, Kind, Plan, thaw
-from idflow.plan.planner import server_usage
+from idflow.plan.model import Action, Change, Plan, thaw
 from idflow.server.client import Remote
 
 log = get_logger("idflow.apply.applier")
@@ -61,35 +63,47 @@ class Result:
         }
 
 
-class StepKind(StrEnum):
-    CREATE_TASKS = "create tasks"
-    UPDATE_TASKS = "update tasks"
-    PUT_WORKFLOWS = "create or update workflows"
-    DELETE_WORKFLOWS = "delete workflows"
-    DELETE_TASKS = "delete tasks"
+class Mode(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    UPSERT = "create or update"
+    DELETE = "delete"
 
 
 @dataclass(frozen=True)
 class Step:
-    kind: StepKind
+    mode: Mode
+    spec: KindSpec
     changes: tuple[Change, ...]
+
+    @property
+    def name(self) -> str:
+        """``create tasks``, ``create or update workflows``, ``delete tasks``."""
+        return f"{self.mode.value} {self.spec.plural}"
+
+    @property
+    def checks_usage(self) -> bool:
+        """A delete of objects others use: re-checked before each one."""
+        return self.mode is Mode.DELETE and bool(users_of_kind(self.spec.kind))
 
 
 def steps_for(plan: Plan) -> list[Step]:
-    """The order of apply: task creates and updates, workflow creates and updates, workflow deletes,
-    then task deletes (a task is deleted only once no workflow in the plan needs it)."""
+    """The order of apply: creates and updates kind by kind, each kind after the kinds it uses (task
+    creates in one bulk request, task updates in parallel, workflow creates and updates in one bulk request);
+    then deletes in the reverse order (a task is deleted only once no workflow in the plan needs it)."""
     actionable = plan.actionable
 
-    def pick(kind: Kind, *actions: Action) -> tuple[Change, ...]:
-        return tuple(c for c in actionable if c.kind is kind and c.action in actions)
+    def pick(spec: KindSpec, *actions: Action) -> tuple[Change, ...]:
+        return tuple(c for c in actionable if c.kind is spec.kind and c.action in actions)
 
-    steps = [
-        Step(StepKind.CREATE_TASKS, pick(Kind.TASK, Action.CREATE)),
-        Step(StepKind.UPDATE_TASKS, pick(Kind.TASK, Action.UPDATE)),
-        Step(StepKind.PUT_WORKFLOWS, pick(Kind.WORKFLOW, Action.CREATE, Action.UPDATE)),
-        Step(StepKind.DELETE_WORKFLOWS, pick(Kind.WORKFLOW, Action.DELETE)),
-        Step(StepKind.DELETE_TASKS, pick(Kind.TASK, Action.DELETE)),
-    ]
+    steps = []
+    for spec in kinds():
+        if spec.upsert_call:
+            steps.append(Step(Mode.UPSERT, spec, pick(spec, Action.CREATE, Action.UPDATE)))
+        else:
+            steps.append(Step(Mode.CREATE, spec, pick(spec, Action.CREATE)))
+            steps.append(Step(Mode.UPDATE, spec, pick(spec, Action.UPDATE)))
+    steps += [Step(Mode.DELETE, spec, pick(spec, Action.DELETE)) for spec in reversed(kinds())]
     return [s for s in steps if s.changes]
 
 
@@ -98,39 +112,38 @@ def explain(plan: Plan) -> list[str]:
     lines = []
     for step in steps_for(plan):
         names = ", ".join(c.label for c in step.changes)
-        match step.kind:
-            case StepKind.CREATE_TASKS:
-                lines.append(f"POST /metadata/taskdefs (one request, {len(step.changes)} definitions): {names}")
-            case StepKind.UPDATE_TASKS:
-                lines.append(f"PUT /metadata/taskdefs, one request each, in parallel: {names}")
-            case StepKind.PUT_WORKFLOWS:
-                lines.append(f"PUT /metadata/workflow (one request, {len(step.changes)} definitions): {names}")
-            case StepKind.DELETE_WORKFLOWS:
-                lines.append(f"DELETE /metadata/workflow/{{name}}/{{version}}, one each: {names}")
-            case StepKind.DELETE_TASKS:
-                check = (
-                    " (FORCED: each deleted EVEN IF a workflow uses it; usage is re-checked and reported)"
-                    if plan.options.force
-                    else " (each after re-checking no workflow uses it)"
-                )
-                lines.append(f"DELETE /metadata/taskdefs/{{name}}, one each{check}: {names}")
+        check = ""
+        if step.checks_usage:
+            users = " or ".join(f"a {u.kind.value}" for u in users_of_kind(step.spec.kind))
+            check = (
+                f" (FORCED: each deleted EVEN IF {users} uses it; usage is re-checked and reported)"
+                if plan.options.force
+                else f" (each after re-checking no {users.removeprefix('a ')} uses it)"
+            )
+        template = step.spec.requests[step.mode.name.lower()]
+        lines.append(template.format(count=len(step.changes), names=names, check=check))
     return lines
 
 
 def current_fingerprints(plan: Plan, actual: ActualState) -> dict[str, str | None]:
+    """The fingerprints of what ``plan.fingerprints`` names, as the server holds it now."""
+    remote_of = {s.kind: s.remote(actual) for s in kinds()}
     current: dict[str, str | None] = {}
-    usage = server_usage(actual) if any(k.startswith("uses:") for k in plan.fingerprints) else None
-    for key in plan.fingerprints:
-        kind, _, rest = key.partition(":")
-        if kind == "task":
-            obj = actual.tasks.get(rest)
-            current[key] = obj.fingerprint if obj else None
-        elif kind == "workflow":
-            name, _, version = rest.rpartition(":")
-            obj = actual.workflows.get((name, int(version)))
-            current[key] = obj.fingerprint if obj else None
-        elif kind == "uses" and usage is not None:
-            current[key] = usage.fingerprint(rest)
+    for text in plan.fingerprints:
+        obj = remote_of[(key := ObjectKey.parse(text)).kind].get(key)
+        current[text] = obj.fingerprint if obj else None
+    return current
+
+
+def current_usage(plan: Plan, actual: ActualState) -> dict[str, str]:
+    """The same for ``plan.usage_fingerprints``: who uses each object now."""
+    indexes: dict[Kind, UsageIndex] = {}
+    current = {}
+    for text in plan.usage_fingerprints:
+        key = ObjectKey.parse(text)
+        if key.kind not in indexes:
+            indexes[key.kind] = server_usage(key.kind, actual)
+        current[text] = indexes[key.kind].fingerprint(key.name)
     return current
 
 
@@ -138,23 +151,24 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
     """What changed on the server since the plan was made, in words."""
     reasons = []
     current = current_fingerprints(plan, actual)
-    usage: UsageIndex | None = None
-    for key, planned in sorted(plan.fingerprints.items()):
-        now = current.get(key)
+    for text, planned in sorted(plan.fingerprints.items()):
+        now = current.get(text)
         if now == planned:
             continue
-        kind, _, rest = key.partition(":")
-        label = f"{kind} {rest.replace(':', ' v')}" if kind == "workflow" else f"{kind} {rest}"
-        if kind == "uses":
-            usage = usage or server_usage(actual)
-            users = usage.users_of(rest)
-            reasons.append(f"the workflows using task {rest} changed (now: {', '.join(users) or 'none'})")
-        elif planned is None:
+        label = ObjectKey.parse(text).described
+        if planned is None:
             reasons.append(f"{label} was created on the server since planning")
         elif now is None:
             reasons.append(f"{label} was deleted on the server since planning")
         else:
             reasons.append(f"{label} was changed on the server since planning")
+    usage_now = current_usage(plan, actual)
+    for text, planned_usage in sorted(plan.usage_fingerprints.items()):
+        if usage_now.get(text) != planned_usage:
+            key = ObjectKey.parse(text)
+            users = server_usage(key.kind, actual).users_of(key.name)
+            whom = "/".join(u.plural for u in users_of_kind(key.kind))
+            reasons.append(f"the {whom} using {key.described} changed (now: {', '.join(users) or 'none'})")
     return reasons
 
 
@@ -174,12 +188,10 @@ def check_stale(plan: Plan, remote: Remote) -> ActualState:
 def before_mismatches(plan: Plan, actual: ActualState) -> list[str]:
     """Changes whose ``before`` is not what the server holds now (fingerprints can be copied into an
     edited plan; the content cannot lie): the keys, for the ownership check that reads ``before``."""
+    remote_of = {s.kind: s.remote(actual) for s in kinds()}
     found = []
     for change in plan.actionable:
-        if change.kind is Kind.TASK:
-            obj = actual.tasks.get(change.name)
-        else:
-            obj = actual.workflows.get((change.name, int(change.version or 1)))
+        obj = remote_of[change.kind].get(change.object_key)
         now = thaw(obj.definition) if obj is not None else None
         if now != (thaw(change.before) if change.before is not None else None):
             found.append(change.key)
@@ -206,8 +218,8 @@ class Executor:
         for step in steps_for(self.plan):
             if self.should_stop():
                 break
-            log.debug("step", step=step.kind.value, changes=len(step.changes))
-            getattr(self, "_" + step.kind.name.lower())(step.changes)
+            log.debug("step", step=step.name, changes=len(step.changes))
+            self._run_step(step)
         done = {r.change.key for r in self.results}
         for change in self.plan.actionable:
             if change.key not in done:
@@ -241,18 +253,9 @@ class Executor:
         return Status.FAILED, str(error)
 
     def _server_matches(self, change: Change) -> bool:
-        from idflow.kinds.normal import normalise_taskdef
-        from idflow.kinds.workflow_normal import normalise_workflowdef
-
-        if change.kind is Kind.TASK:
-            # The list call, not GET /taskdefs/{name}: on PostgreSQL each node answers the single read from
-            # a task-def cache refreshed every 60 s, so another node may still show the old definition
-            # (or one just deleted); the list reads the database.
-            raw = next((d for d in self.remote.list_task_defs() if d.get("name") == change.name), None)
-            current = normalise_taskdef(raw) if raw is not None else None
-        else:
-            raw = self.remote.get_workflow_def(change.name, int(change.version or 1))
-            current = normalise_workflowdef(raw) if raw is not None else None
+        spec = kind_spec(change.kind)
+        raw = spec.read_back(self.remote, change.object_key)
+        current = spec.normalise(raw) if raw is not None else None
         wanted = thaw(change.after) if change.after is not None else None
         return current == wanted
 
@@ -292,65 +295,67 @@ class Executor:
                 if started:
                     self._record(change, Status.FAILED if error else Status.APPLIED, error=error)
 
-    def _create_tasks(self, changes: tuple[Change, ...]) -> None:
-        self._bulk(changes, self.remote.create_task_defs, lambda d: self.remote.create_task_defs([d]))
+    def _run_step(self, step: Step) -> None:
+        remote, spec = self.remote, step.spec
+        match step.mode:
+            case Mode.CREATE | Mode.UPSERT:
+                call = getattr(remote, spec.create_call if step.mode is Mode.CREATE else spec.upsert_call)
+                self._bulk(step.changes, call, lambda d: call([d]))
+            case Mode.UPDATE:
+                update = getattr(remote, spec.update_call)
+                self._each(step.changes, lambda c: update(thaw(c.after)), parallel=True)
+            case Mode.DELETE:
+                self._deletes(step)
 
-    def _update_tasks(self, changes: tuple[Change, ...]) -> None:
-        self._each(changes, lambda c: self.remote.update_task_def(thaw(c.after)), parallel=True)
-
-    def _put_workflows(self, changes: tuple[Change, ...]) -> None:
-        self._bulk(changes, self.remote.put_workflow_defs, lambda d: self.remote.put_workflow_defs([d]))
-
-    def _delete_workflows(self, changes: tuple[Change, ...]) -> None:
-        self._each(changes, lambda c: self._delete_workflow(c), parallel=False)
-
-    def _delete_workflow(self, change: Change) -> None:
-        with contextlib.suppress(NotFound):  # already gone: the desired end state holds
-            self.remote.delete_workflow_def(change.name, int(change.version or 1))
-
-    def _delete_tasks(self, changes: tuple[Change, ...]) -> None:
-        """Usage is re-checked before every delete, whatever the plan says; a forced plan (made with
-        --force) still deletes a used task, and the result says which workflows use it now."""
-        for change in changes:
+    def _deletes(self, step: Step) -> None:
+        """One at a time. Where other objects use this kind, usage is re-checked before every delete,
+        whatever the plan says; a forced plan (made with --force) still deletes a used object, and the
+        result says which objects use it now."""
+        for change in step.changes:
             if self.should_stop():
                 return
+            forced = ""
+            if step.checks_usage:
+                try:
+                    users = self._users_now(change)
+                except RemoteError as exc:
+                    self._record(change, Status.FAILED, f"could not re-check {_users_words(change.kind)} usage", exc)
+                    continue
+                if users and not self.plan.options.force:
+                    self._record(change, Status.SKIPPED, "now used by " + ", ".join(users))
+                    continue
+                forced = f"FORCED: deleted although used now by {', '.join(users)}" if users else ""
             try:
-                users = self._users_now(change.name)
-            except RemoteError as exc:
-                self._record(change, Status.FAILED, "could not re-check workflow usage", exc)
-                continue
-            if users and not self.plan.options.force:
-                self._record(change, Status.SKIPPED, "now used by " + ", ".join(users))
-                continue
-            forced = f"FORCED: deleted although used now by {', '.join(users)}" if users else ""
-            try:
-                self.remote.delete_task_def(change.name)
-            except NotFound:
-                self._record(change, Status.APPLIED, "already absent")
+                step.spec.delete(self.remote, change.object_key)
+            except NotFound:  # already gone: the desired end state holds
+                self._record(change, Status.APPLIED, "already absent" if step.checks_usage else "")
             except RemoteError as exc:
                 self._record(change, Status.FAILED, forced, error=exc)
             else:
                 self._record(change, Status.APPLIED, forced)
 
-    def _users_now(self, task_name: str) -> list[str]:
-        return users_now(self.remote, [task_name]).get(task_name, [])
+    def _users_now(self, change: Change) -> list[str]:
+        return users_now(self.remote, [change.name], change.kind).get(change.name, [])
 
 
-def users_now(remote: Remote, task_names: Iterable[str]) -> dict[str, list[str]]:
-    """Which server workflows use each task now (one request): ``{name: ["workflow w v1", ...]}``, used
-    names only."""
-    from idflow.kinds.workflow_normal import normalise_workflowdef
+def _users_words(kind: Kind) -> str:
+    return "/".join(u.kind.value for u in users_of_kind(kind))
 
-    usage = UsageIndex.of(normalise_workflowdef(raw) for raw in remote.list_workflow_defs())
-    found = {name: [f"workflow {user}" for user in usage.users_of(name)] for name in task_names}
+
+def users_now(remote: Remote, names: Iterable[str], kind: Kind = Kind.TASK) -> dict[str, list[str]]:
+    """Which server objects use each object of ``kind`` now (one request per user kind):
+    ``{name: ["workflow w v1", ...]}``, used names only."""
+    usage = remote_usage(kind, remote)
+    what = _users_words(kind)
+    found = {name: [f"{what} {user}" for user in usage.users_of(name)] for name in names}
     return {name: users for name, users in found.items() if users}
 
 
 def forced_task_deletes(plan: Plan) -> tuple[Change, ...]:
-    """The task deletes a plan made with --force executes whatever uses them."""
+    """The deletes a plan made with --force executes whatever uses them."""
     if not plan.options.force:
         return ()
-    return tuple(c for c in plan.actionable if c.kind is Kind.TASK and c.action is Action.DELETE)
+    return tuple(c for c in plan.actionable if c.action is Action.DELETE and users_of_kind(c.kind))
 
 
 def summarise(results: list[Result]) -> dict[str, int]:

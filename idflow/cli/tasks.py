@@ -84,12 +84,13 @@ def _list_remote(app: AppContext, fmt: str) -> None:
 
 
 def list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None:
+    from idflow.kinds.registry import spec
     from idflow.plan.views import sync_groups
     from idflow.reconcile import make_plan
 
     plan = make_plan(app.config, app.remote, PlanOptions())
-    names = GROUPS_BY_KIND[kind]
-    groups = sync_groups(plan, kind, names)
+    names = spec(kind).list_groups
+    groups = sync_groups(plan, kind)
     if not grouped:
         rows = {r.name: r for r in groups[names[0]] + groups[names[1]]}
         if fmt == "json":
@@ -112,12 +113,6 @@ def list_from_plan(app: AppContext, fmt: str, grouped: bool, kind: Kind) -> None
         echo("")
 
 
-GROUPS_BY_KIND = {
-    Kind.TASK: ("Local Tasks", "Remote Tasks", "Common Tasks", "Local Only", "Remote Only"),
-    Kind.WORKFLOW: ("Local Workflows", "Remote Workflows", "Common Workflows", "Local Only", "Remote Only"),
-}
-
-
 @tasks.command()
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_tasks", is_flag=True, help="Every local task.")
@@ -132,12 +127,13 @@ def upload(app: AppContext, names: tuple[str, ...], all_tasks: bool, force: bool
         raise click.UsageError("name the tasks to upload, or pass --all (not both)")
     from idflow.plan.inputs import load_desired_partial
 
-    options = PlanOptions(targets=tuple(names), only=(Action.CREATE, Action.UPDATE), overwrite=force)
+    options = PlanOptions(
+        targets=tuple(names), only=(Action.CREATE, Action.UPDATE), overwrite=force, kinds=(Kind.TASK,)
+    )
     desired, problems = load_desired_partial(app.config)
     plan = make_plan(app.config, app.remote, options, desired=desired)
-    local_names = {c.name for c in plan.changes if c.kind is Kind.TASK and c.after is not None}
+    local_names = {c.name for c in plan.changes if c.after is not None}
     missing = [n for n in names if n not in local_names]
-    plan = _only_tasks(plan)
     if problems:
         echo("Invalid task definitions (nothing is uploaded for them):", err=True)
         for problem in problems:
@@ -150,12 +146,6 @@ def upload(app: AppContext, names: tuple[str, ...], all_tasks: bool, force: bool
     _confirm_and_apply(app, plan, auto_approve)
     if problems:
         raise IdflowError(f"{len(problems)} problem(s) in local task files; those tasks were not uploaded")
-
-
-def _only_tasks(plan: Plan) -> Plan:
-    from dataclasses import replace
-
-    return replace(plan, changes=tuple(c for c in plan.changes if c.kind is Kind.TASK))
 
 
 def _confirm_and_apply(app: AppContext, plan: Plan, auto_approve: bool, question: str = "Apply these changes?") -> None:
@@ -183,30 +173,11 @@ def _confirm_and_apply(app: AppContext, plan: Plan, auto_approve: bool, question
 @pass_app
 def purge(app: AppContext, names: tuple[str, ...], orphaned: bool, force: bool, auto_approve: bool) -> None:
     """Delete task definitions from the server (NAME... or --orphaned)."""
-    from idflow.plan.inputs import load_desired
-    from idflow.reconcile import make_plan
+    from idflow.reconcile import purge_plan
 
     if bool(names) == orphaned:
         raise click.UsageError("name the tasks to purge, or pass --orphaned (not both)")
-    options = PlanOptions(targets=tuple(names), only=(Action.DELETE,), force=force)
-    desired = load_desired(app.config)
-    plan = _only_tasks(make_plan(app.config, app.remote, options, desired=desired, without_local=frozenset(names)))
-    if names:
-        local = set(desired.tasks)
-        refused = sorted(n for n in names if n in local)
-        if refused and not force:
-            raise IdflowError(
-                f"{', '.join(refused)} exist(s) locally: the next upload would recreate it. "
-                "Remove the task folder first, or pass --force"
-            )
-        planned = {c.name for c in plan.changes}
-        absent = sorted(n for n in names if n not in planned)
-        if absent:
-            unmanaged = {k.split(":", 1)[1] for k in plan.unmanaged}
-            why = [
-                "not managed by this project (another owner)" if n in unmanaged else "not on the server" for n in absent
-            ]
-            raise IdflowError("; ".join(f"{n}: {w}" for n, w in zip(absent, why, strict=True)))
+    plan = purge_plan(app.config, app.remote, names, force=force)
     held = [c for c in plan.changes if c.blocked]
     if held and force:
         click.secho(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from idflow.errors import FileWriteError, PlanFileError
+from idflow.kinds.key import ObjectKey
 from idflow.kinds.normal import canonical_json
 from idflow.plan.model import FORMAT_VERSION, Plan
 from idflow.repo import safefile
@@ -170,12 +171,10 @@ def _check_shape(plan: Plan, applied: Any) -> None:
     for change in plan.changes:
         if change.version is not None and (not isinstance(change.version, int) or isinstance(change.version, bool)):
             raise ValueError(f"change {change.name!r}: version {change.version!r} is not a whole number")
-    for key, value in plan.fingerprints.items():
-        kind, _, rest = str(key).partition(":")
-        if kind not in ("task", "workflow", "uses") or not rest or not (value is None or isinstance(value, str)):
-            raise ValueError(f"bad fingerprint {key!r}: {value!r}")
-        if kind == "workflow":
-            int(rest.rpartition(":")[2])
+    for fingerprints in (plan.fingerprints, plan.usage_fingerprints):
+        for key, value in fingerprints.items():
+            if not ObjectKey.parse(str(key)).name or not (value is None or isinstance(value, str)):
+                raise ValueError(f"bad fingerprint {key!r}: {value!r}")
 
 
 def mark_applied(path: Path, plan: Plan, applied: dict[str, Any]) -> None:

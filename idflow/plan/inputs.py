@@ -8,6 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from idflow.kinds.key import Kind, ObjectKey
 from idflow.kinds.normal import content_hash, normalise_taskdef
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class DesiredState:
     workflows: Mapping[WorkflowKey, DesiredObject] = field(default_factory=lambda: MappingProxyType({}))
     manages_workflows: bool = False
     notes: tuple[str, ...] = ()  # about the local files as a whole
+    others: Mapping[Kind, Mapping[ObjectKey, DesiredObject]] = field(default_factory=lambda: MappingProxyType({}))
+    """Objects of the kinds registered after tasks and workflows (``KindSpec.local`` reads them here)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class ActualState:
     workflows: Mapping[WorkflowKey, RemoteObject]
     records: Mapping[int, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     """idflow's apply records on the server (raw, by version): never part of anyone's desired state."""
+    others: Mapping[Kind, Mapping[ObjectKey, RemoteObject]] = field(default_factory=lambda: MappingProxyType({}))
+    """Objects of the kinds registered after tasks and workflows (``KindSpec.remote`` reads them here)."""
 
 
 def fingerprint(normalised: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
@@ -55,7 +60,13 @@ def fingerprint(normalised: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     )
 
 
-def actual_from_server(task_defs: list[dict[str, Any]], workflow_defs: list[dict[str, Any]]) -> ActualState:
+def actual_from_server(
+    task_defs: list[dict[str, Any]],
+    workflow_defs: list[dict[str, Any]],
+    others: Mapping[Kind, list[dict[str, Any]]] = MappingProxyType({}),
+) -> ActualState:
+    """``others``: the raw objects of every further registered kind, by kind."""
+    from idflow.kinds.registry import spec
     from idflow.kinds.workflow_normal import normalise_workflowdef
 
     tasks: dict[str, RemoteObject] = {}
@@ -76,12 +87,26 @@ def actual_from_server(task_defs: list[dict[str, Any]], workflow_defs: list[dict
         normalised = normalise_workflowdef(raw)
         key = (str(raw.get("name")), int(raw.get("version") or 1))
         workflows[key] = RemoteObject(normalised, fingerprint(normalised, raw))
-    return ActualState(MappingProxyType(tasks), MappingProxyType(workflows), MappingProxyType(records))
+    more: dict[Kind, Mapping[ObjectKey, RemoteObject]] = {}
+    for kind, raws in others.items():
+        kind_spec = spec(kind)
+        objects = {}
+        for raw in raws:
+            normalised = kind_spec.normalise(raw)
+            objects[kind_spec.key_of(raw)] = RemoteObject(normalised, fingerprint(normalised, raw))
+        more[kind] = MappingProxyType(objects)
+    return ActualState(
+        MappingProxyType(tasks), MappingProxyType(workflows), MappingProxyType(records), MappingProxyType(more)
+    )
 
 
 def read_actual(remote: Remote) -> ActualState:
-    """The whole actual state in two requests."""
-    return actual_from_server(remote.list_task_defs(), remote.list_workflow_defs())
+    """The whole actual state: one list request per kind."""
+    from idflow.kinds.registry import kinds
+
+    lists = {s.kind: getattr(remote, s.list_call)() for s in kinds()}
+    task_defs, workflow_defs = lists.pop(Kind.TASK), lists.pop(Kind.WORKFLOW)
+    return actual_from_server(task_defs, workflow_defs, lists)
 
 
 def load_desired(config: Config) -> DesiredState:
@@ -110,6 +135,7 @@ def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
 
 
 def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
+    from idflow.kinds.registry import kinds
     from idflow.log import get_logger
     from idflow.repo.workflow_files import read_workflow_tree
 
@@ -145,4 +171,5 @@ def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
         ),
         manages_workflows=config.workflows_dir.is_dir(),
         notes=tuple(notes),
+        others=MappingProxyType({s.kind: s.read_local(config) for s in kinds() if s.read_local is not None}),
     )

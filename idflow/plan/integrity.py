@@ -8,15 +8,16 @@ change must agree with itself, and a plan that does not is refused as a whole:
 * the action matches which of before/after are present (the table in ``idflow.plan.model``);
 * the bodies' ``name`` (and, for workflows, ``version``) are the change's own;
 * the diff is exactly what ``idflow.plan.diffing`` finds between before and after (none for create/delete);
-* blockers only on task deletes; every change apply executes has its fingerprint (and a task delete its
-  ``uses:`` fingerprint), a create's being "absent"; no object appears twice.
+* blockers only on deletes of kinds others use; every change apply executes has its fingerprint (and such
+  a delete its usage fingerprint), a create's being "absent"; no object appears twice.
 """
 
 from __future__ import annotations
 
 from idflow.kinds.normal import canonical_json
+from idflow.kinds.registry import users_of_kind
 from idflow.plan.diffing import field_diffs
-from idflow.plan.model import Action, Change, Kind, Plan
+from idflow.plan.model import Action, Change, Plan
 
 _PRESENCE = {  # action -> (before present, after present)
     Action.CREATE: (False, True),
@@ -42,9 +43,8 @@ def plan_problems(plan: Plan) -> list[str]:
             problems.append(f"{where}: no fingerprint for {change.key} (apply could not tell whether it is stale)")
         elif change.action is Action.CREATE and plan.fingerprints[change.key] is not None:
             problems.append(f"{where}: a create whose fingerprint says the object exists")
-        task_delete = change.kind is Kind.TASK and change.action is Action.DELETE
-        if task_delete and f"uses:{change.name}" not in plan.fingerprints:
-            problems.append(f"{where}: no usage fingerprint uses:{change.name} for a task delete")
+        if _used(change) and change.action is Action.DELETE and change.key not in plan.usage_fingerprints:
+            problems.append(f"{where}: no usage fingerprint for {change.key}, a delete of a used {change.kind.value}")
     return problems
 
 
@@ -59,19 +59,20 @@ def change_problems(change: Change) -> list[str]:
             f"{'set' if want_after else 'absent'}"
         )
         return problems
-    if change.kind is Kind.WORKFLOW and (not isinstance(change.version, int) or isinstance(change.version, bool)):
-        problems.append("a workflow change without a version")
-    if change.kind is Kind.TASK and change.version is not None:
-        problems.append("a task change with a version")
+    versioned = change.kind.versioned
+    if versioned and (not isinstance(change.version, int) or isinstance(change.version, bool)):
+        problems.append(f"a {change.kind.value} change without a version")
+    if not versioned and change.version is not None:
+        problems.append(f"a {change.kind.value} change with a version")
     for side, body in (("before", change.before), ("after", change.after)):
         if body is None:
             continue
         if body.get("name") != change.name:
             problems.append(f"{side}.name is {body.get('name')!r}, not the change's name")
-        if change.kind is Kind.WORKFLOW and body.get("version") != change.version:
+        if versioned and body.get("version") != change.version:
             problems.append(f"{side}.version is {body.get('version')!r}, not the change's version {change.version}")
-    if change.blockers and not (change.kind is Kind.TASK and change.action is Action.DELETE):
-        problems.append("blockers on a change that is not a task delete")
+    if change.blockers and not (_used(change) and change.action is Action.DELETE):
+        problems.append("blockers on a change that is not a delete of an object others use")
     if change.before is not None and change.after is not None:
         expected = field_diffs(change.before, change.after)
     else:
@@ -81,6 +82,10 @@ def change_problems(change: Change) -> list[str]:
     elif _diff_json(change.diff) != _diff_json(expected):
         problems.append("the diff does not follow from before and after")
     return problems
+
+
+def _used(change: Change) -> bool:
+    return bool(users_of_kind(change.kind))
 
 
 def _diff_json(diffs: tuple) -> str:  # type: ignore[type-arg]

@@ -22,7 +22,11 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-FORMAT_VERSION = "1.2"
+from idflow.kinds.key import Kind as Kind
+from idflow.kinds.key import ObjectKey
+
+# 1.3: usage fingerprints in their own field (1.2 kept them among the objects' as "uses:<task>").
+FORMAT_VERSION = "1.3"
 
 
 class Action(StrEnum):
@@ -30,10 +34,6 @@ class Action(StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     NOOP = "no-op"
-
-    @property
-    def glyph(self) -> str:
-        return {"create": "+", "update": "~", "delete": "-", "no-op": " "}[self.value]
 
 
 class Reason(StrEnum):
@@ -56,11 +56,6 @@ class Reason(StrEnum):
 
 
 _DRIFT = frozenset({Reason.CHANGED_ON_SERVER, Reason.CONFLICT, Reason.NEW_ON_SERVER, Reason.DELETED_ON_SERVER})
-
-
-class Kind(StrEnum):
-    TASK = "task"
-    WORKFLOW = "workflow"
 
 
 @dataclass(frozen=True)
@@ -108,17 +103,32 @@ class Change:
     local_diff: tuple[FieldDiff, ...] = ()
     server_diff: tuple[FieldDiff, ...] = ()
 
+    def __post_init__(self) -> None:  # deep-frozen however it was built: nothing can edit a planned body
+        object.__setattr__(self, "before", _frozen(self.before))
+        object.__setattr__(self, "after", _frozen(self.after))
+
+    @property
+    def object_key(self) -> ObjectKey:
+        return ObjectKey(self.kind, self.name, self.version)
+
     @property
     def key(self) -> str:
-        return object_key(self.kind, self.name, self.version)
+        """The plan file's form of ``object_key``: ``task:name``, ``workflow:name:1``."""
+        return str(self.object_key)
 
     @property
     def label(self) -> str:
-        return self.name if self.version is None else f"{self.name} v{self.version}"
+        return self.object_key.label
 
     @property
     def blocked(self) -> bool:
         return self.action is Action.DELETE and bool(self.blockers)
+
+    @property
+    def glyph(self) -> str:
+        """What renderings show: ``+`` create, ``~`` update, ``-`` delete, ``!`` a delete held back (unless
+        ``forced``: then it is executed, and shown as the delete it is)."""
+        return _glyph(self.action.value, self.blocked)
 
     def to_dict(self, bodies: bool = True) -> dict[str, Any]:
         """JSON-ready; ``bodies=False`` leaves ``before``/``after`` out (None), for views that do not show them."""
@@ -174,6 +184,7 @@ class PlanOptions:
     force: bool = False
     overwrite: bool = False
     prune_workflows: bool = False
+    kinds: tuple[Kind, ...] = ()  # plan only these kinds (empty: all); the others' objects still count as users
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,6 +193,7 @@ class PlanOptions:
             "force": self.force,
             "overwrite": self.overwrite,
             "prune_workflows": self.prune_workflows,
+            "kinds": [k.value for k in self.kinds],
         }
 
     @classmethod
@@ -192,6 +204,7 @@ class PlanOptions:
             force=bool(raw.get("force")),
             overwrite=bool(raw.get("overwrite")),
             prune_workflows=bool(raw.get("prune_workflows")),
+            kinds=tuple(Kind(k) for k in raw.get("kinds") or ()),
         )
 
 
@@ -207,6 +220,7 @@ class Plan:
     options: PlanOptions
     changes: tuple[Change, ...]
     fingerprints: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
+    usage_fingerprints: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     unmanaged: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     unmanaged_warnings: tuple[str, ...] = ()
@@ -244,6 +258,10 @@ class Plan:
         result["blocked"] = len(self.blocked)
         return result
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fingerprints", MappingProxyType(dict(self.fingerprints)))
+        object.__setattr__(self, "usage_fingerprints", MappingProxyType(dict(self.usage_fingerprints)))
+
     def to_dict(self, noop_bodies: bool = True) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
@@ -254,6 +272,7 @@ class Plan:
             "summary": self.counts(),
             "changes": [c.to_dict(bodies=noop_bodies or c.action is not Action.NOOP) for c in self.changes],
             "fingerprints": dict(sorted(self.fingerprints.items())),
+            "usage_fingerprints": dict(sorted(self.usage_fingerprints.items())),
             "unmanaged": list(self.unmanaged),
             "warnings": list(self.warnings),
             "unmanaged_warnings": list(self.unmanaged_warnings),
@@ -263,6 +282,10 @@ class Plan:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Plan:
+        fingerprints = dict(raw.get("fingerprints") or {})
+        usage = dict(raw.get("usage_fingerprints") or {})
+        for key in [k for k in fingerprints if k.startswith("uses:")]:  # a 1.2 plan file: same content
+            usage[f"{Kind.TASK.value}:{key[len('uses:'):]}"] = fingerprints.pop(key)
         return cls(
             format_version=str(raw["format_version"]),
             idflow_version=str(raw["idflow_version"]),
@@ -270,7 +293,8 @@ class Plan:
             server_url=str(raw["server_url"]),
             options=PlanOptions.from_dict(raw.get("options") or {}),
             changes=tuple(Change.from_dict(c) for c in raw.get("changes") or ()),
-            fingerprints=MappingProxyType(dict(raw.get("fingerprints") or {})),
+            fingerprints=MappingProxyType(fingerprints),
+            usage_fingerprints=MappingProxyType(usage),
             unmanaged=tuple(raw.get("unmanaged") or ()),
             warnings=tuple(raw.get("warnings") or ()),
             unmanaged_warnings=tuple(raw.get("unmanaged_warnings") or ()),
@@ -280,14 +304,33 @@ class Plan:
 
 
 def object_key(kind: Kind | str, name: str, version: int | None = None) -> str:
-    kind_value = kind.value if isinstance(kind, Kind) else kind
-    return f"{kind_value}:{name}" if version is None else f"{kind_value}:{name}:{version}"
+    return str(ObjectKey(Kind(kind), name, version))
+
+
+def _glyph(action: str, blocked: bool) -> str:
+    return "!" if blocked else {"create": "+", "update": "~", "delete": "-"}.get(action, " ")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How renderings show a change in its dict form (what renderers read): the same facts as
+    ``Change.label``/``blocked``/``glyph``, with the plan's ``--force`` (a forced blocked delete is a delete)."""
+
+    glyph: str
+    label: str
+    blocked: bool
+
+    @classmethod
+    def of(cls, change: Mapping[str, Any], forced: bool) -> Shown:
+        blocked = change["action"] == Action.DELETE.value and bool(change.get("blockers"))
+        key = ObjectKey(Kind(change["kind"]), str(change["name"]), change.get("version"))
+        return cls(_glyph(str(change["action"]), blocked and not forced), key.label, blocked)
 
 
 def _frozen(value: Any) -> Any:
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return MappingProxyType({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return tuple(_frozen(v) for v in value)
     return value
 

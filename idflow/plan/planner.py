@@ -14,17 +14,19 @@ both count). Warnings concern what this project manages (local workflows, and se
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from idflow import __version__
 from idflow.apply.record import ApplyRecord, Entry, body_hash
-from idflow.kinds.ownership import manages
+from idflow.kinds.key import Kind, ObjectKey
+from idflow.kinds.registry import KindSpec, kinds, server_usage, usage_index, users_of_kind
 from idflow.kinds.usage import UsageIndex
 from idflow.plan.diffing import field_diffs
 from idflow.plan.inputs import ActualState, DesiredObject, DesiredState, RemoteObject, WorkflowKey
-from idflow.plan.model import Action, Blocker, Change, Kind, Plan, PlanOptions, Reason, object_key, thaw
+from idflow.plan.model import Action, Blocker, Change, Plan, PlanOptions, Reason, thaw
 
 
 def build_plan(
@@ -51,49 +53,31 @@ def build_plan(
         )
 
     def wanted(change: Change) -> bool:
+        if options.kinds and change.kind not in options.kinds:
+            return False  # left out like a filtered action: the server's objects stay, and count as users
         return change.action is Action.NOOP or not options.only or change.action in options.only
 
-    workflow_changes = [
-        c
-        for c in _workflow_changes(desired, actual, options, in_scope, unmanaged, owner_email, warnings, entries)
-        if wanted(c)
-    ]
-    after_apply = _workflows_after_apply(desired, actual, workflow_changes)
-    usage = UsageIndex.of(d for definitions in after_apply.values() for d in definitions)
+    specs = kinds()
+    local_of = {s.kind: s.local(desired) for s in specs}
+    remote_of = {s.kind: s.remote(actual) for s in specs}
+    by_kind: dict[Kind, list[Change]] = {}
+    after_apply: dict[Kind, dict[ObjectKey, list[Mapping[str, Any]]]] = {}
+    # Users before what they use: a delete's blockers are the uses among the objects held after apply.
+    for spec in reversed(specs):
+        uses = _uses_after_apply(spec.kind, after_apply)
+        context = _Context(options, owner_email, record, entries, in_scope, warnings, unmanaged)
+        changes = [c for c in _changes(spec, local_of, remote_of, context, desired, uses) if wanted(c)]
+        by_kind[spec.kind] = changes
+        after_apply[spec.kind] = _after_apply(local_of[spec.kind], remote_of[spec.kind], changes)
 
-    task_changes: list[Change] = []
-    for name in sorted(set(desired.tasks) | set(actual.tasks)):
-        if not in_scope(name):
-            continue
-        local, remote = desired.tasks.get(name), actual.tasks.get(name)
-        key = object_key(Kind.TASK, name)
-        if local is not None:
-            change = _compare(Kind.TASK, name, None, local, remote, options.overwrite, entries.get(key))
-        else:
-            assert remote is not None
-            if not manages(owner_email, remote.definition, key, entries):
-                unmanaged.append(key)
-                continue
-            if "/" in name:
-                if not options.only or Action.DELETE in options.only:
-                    warnings.append(undeletable(Kind.TASK, name))
-                continue
-            reason = Reason.NEW_ON_SERVER if record is not None and key not in entries else Reason.ORPHANED
-            change = Change(
-                Kind.TASK, name, Action.DELETE, reason, before=remote.definition,
-                blockers=tuple(Blocker(u.workflow, u.version, u.location, u.ref) for u in usage.uses_of(name)),
-            )  # fmt: skip
-        if wanted(change):
-            task_changes.append(change)
-
+    names = {k.name for s in specs for k in (*local_of[s.kind], *remote_of[s.kind])}
     for target in options.targets:
-        if (
-            target not in desired.tasks
-            and target not in actual.tasks
-            and not any(n == target for n, _v in (*desired.workflows, *actual.workflows))
-        ):
-            warnings.append(f"--target {target}: no task or workflow of that name, locally or on the server")
-    managed = _managed_workflows(desired, after_apply, owner_email)
+        if target not in names:
+            what = " or ".join(s.kind.value for s in specs)
+            warnings.append(f"--target {target}: no {what} of that name, locally or on the server")
+    task_changes = by_kind[Kind.TASK]
+    usage = _uses_after_apply(Kind.TASK, after_apply)
+    managed = _managed(local_of[Kind.WORKFLOW], after_apply[Kind.WORKFLOW], owner_email)
     unmanaged_warnings: list[str] = []
     for key, warning in _usage_warnings(desired, actual, usage, task_changes, options.force):
         (warnings if key in managed else unmanaged_warnings).append(warning)
@@ -103,7 +87,7 @@ def build_plan(
         )
 
     notes = list(desired.notes)
-    changes = task_changes + workflow_changes
+    changes = [c for s in specs for c in by_kind[s.kind]]
     if record is None and record_note and any(c.action in (Action.UPDATE, Action.DELETE) for c in changes):
         notes.append(f"{record_note}: differences are not told apart as pending, drift or conflict")
     if not owner_email and unmanaged:
@@ -113,13 +97,15 @@ def build_plan(
             "to manage by owner"
         )
 
+    fingerprints, usage_fingerprints = _fingerprints(changes, actual, remote_of)
     return Plan(
         server_url=server_url,
         created_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
         idflow_version=__version__,
         options=options,
-        changes=tuple(task_changes + workflow_changes),
-        fingerprints=_fingerprints(task_changes + workflow_changes, actual),
+        changes=tuple(changes),
+        fingerprints=fingerprints,
+        usage_fingerprints=usage_fingerprints,
         unmanaged=tuple(unmanaged),
         warnings=tuple(warnings),
         unmanaged_warnings=tuple(unmanaged_warnings),
@@ -131,43 +117,61 @@ def build_plan(
 def undeletable(kind: Kind, name: str, version: int | None = None) -> str:
     """Conductor rejects ``%2F`` in a path, so an object whose name contains '/' cannot be deleted through its
     API: planning that delete would fail every apply from now on. It is said once per plan instead."""
-    label = name if version is None else f"{name} v{version}"
     return (
-        f"{kind.value} {label} is on the server but not in the local files, and is left there: the server "
-        "cannot delete a name containing '/' (its API rejects %2F); remove it from the server's database by hand"
+        f"{ObjectKey(kind, name, version).described} is on the server but not in the local files, and is left "
+        "there: the server cannot delete a name containing '/' (its API rejects %2F); remove it from the "
+        "server's database by hand"
     )
 
 
-def _workflow_changes(
+@dataclass(frozen=True)
+class _Context:
+    options: PlanOptions
+    owner_email: str | None
+    record: ApplyRecord | None
+    entries: Mapping[str, Entry]
+    in_scope: Callable[[str], bool]
+    warnings: list[str]
+    unmanaged: list[str]
+
+
+def _changes(
+    spec: KindSpec,
+    local_of: Mapping[Kind, Mapping[ObjectKey, DesiredObject]],
+    remote_of: Mapping[Kind, Mapping[ObjectKey, RemoteObject]],
+    ctx: _Context,
     desired: DesiredState,
-    actual: ActualState,
-    options: PlanOptions,
-    in_scope: Any,
-    unmanaged: list[str],
-    owner_email: str | None,
-    warnings: list[str],
-    entries: Mapping[str, Entry],
+    uses: UsageIndex,
 ) -> list[Change]:
-    if not desired.manages_workflows:
+    """Create, update, no-op or delete for every object of one kind, locally or on the server."""
+    if not spec.declared(desired):
         return []
+    options, locals_, remotes = ctx.options, local_of[spec.kind], remote_of[spec.kind]
     changes: list[Change] = []
-    for name, version in sorted(set(desired.workflows) | set(actual.workflows)):
-        if not in_scope(name):
+    for key in sorted(set(locals_) | set(remotes)):
+        if not ctx.in_scope(key.name):
             continue
-        local, remote = desired.workflows.get((name, version)), actual.workflows.get((name, version))
-        key = object_key(Kind.WORKFLOW, name, version)
+        local, remote, text = locals_.get(key), remotes.get(key), str(key)
         if local is not None:
-            changes.append(_compare(Kind.WORKFLOW, name, version, local, remote, options.overwrite, entries.get(key)))
-        elif remote is not None:
-            if options.prune_workflows and manages(owner_email, remote.definition, key, entries) and "/" in name:
-                if not options.only or Action.DELETE in options.only:
-                    warnings.append(undeletable(Kind.WORKFLOW, name, version))
-            elif options.prune_workflows and manages(owner_email, remote.definition, key, entries):
-                changes.append(
-                    Change(Kind.WORKFLOW, name, Action.DELETE, Reason.PRUNED, before=remote.definition, version=version)
-                )
-            else:
-                unmanaged.append(key)
+            changes.append(_compare(spec.kind, key.name, key.version, local, remote, options.overwrite,
+                                    ctx.entries.get(text)))  # fmt: skip
+            continue
+        assert remote is not None
+        pruning = spec.prune_option is None or bool(getattr(options, spec.prune_option))
+        if not pruning or not spec.owns(ctx.owner_email, remote.definition, text, ctx.entries):
+            ctx.unmanaged.append(text)
+            continue
+        if "/" in key.name:
+            if not options.only or Action.DELETE in options.only:
+                ctx.warnings.append(undeletable(spec.kind, key.name, key.version))
+            continue
+        if spec.prune_option is not None:
+            reason = Reason.PRUNED
+        else:
+            reason = Reason.NEW_ON_SERVER if ctx.record is not None and text not in ctx.entries else Reason.ORPHANED
+        blockers = tuple(Blocker(u.workflow, u.version, u.location, u.ref) for u in uses.uses_of(key.name))
+        changes.append(Change(spec.kind, key.name, Action.DELETE, reason, before=remote.definition,
+                              version=key.version, blockers=blockers))  # fmt: skip
     return changes
 
 
@@ -204,58 +208,62 @@ def _compare(
                   server_diff=tuple(server_diff))  # fmt: skip
 
 
-def _fingerprints(changes: list[Change], actual: ActualState) -> dict[str, str | None]:
-    """For every change apply will make, the remote object's fingerprint now (None: it must stay absent),
-    and for task deletes which workflows use the task: what apply's stale check compares."""
+def _fingerprints(
+    changes: list[Change], actual: ActualState, remote_of: Mapping[Kind, Mapping[ObjectKey, RemoteObject]]
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """For every change apply will make, the remote object's fingerprint now (None: it must stay absent);
+    and for deletes of objects others use, which objects use it: what apply's stale check compares."""
     found: dict[str, str | None] = {}
-    usage_now: UsageIndex | None = None
+    usage: dict[str, str] = {}
+    indexes: dict[Kind, UsageIndex] = {}
     for change in changes:
         if change.action is Action.NOOP:
             continue
-        if change.kind is Kind.TASK:
-            remote = actual.tasks.get(change.name)
-        else:
-            remote = actual.workflows.get((change.name, int(change.version or 1)))
+        remote = remote_of[change.kind].get(change.object_key)
         found[change.key] = remote.fingerprint if remote is not None else None
-        if change.kind is Kind.TASK and change.action is Action.DELETE:
-            usage_now = usage_now or server_usage(actual)
-            found[f"uses:{change.name}"] = usage_now.fingerprint(change.name)
-    return found
+        if change.action is Action.DELETE and users_of_kind(change.kind):
+            if change.kind not in indexes:
+                indexes[change.kind] = server_usage(change.kind, actual)
+            usage[change.key] = indexes[change.kind].fingerprint(change.name)
+    return found, usage
 
 
-def server_usage(actual: ActualState) -> UsageIndex:
-    """Who uses which task among the server's workflows as they are now (what apply re-reads)."""
-    return UsageIndex.of(remote.definition for remote in actual.workflows.values())
+def _uses_after_apply(
+    kind: Kind, after_apply: Mapping[Kind, Mapping[ObjectKey, list[Mapping[str, Any]]]]
+) -> UsageIndex:
+    """Who uses objects of ``kind`` among what the server will hold after apply (and every local object)."""
+    return usage_index(kind, {k: [d for ds in held.values() for d in ds] for k, held in after_apply.items()})
 
 
-def _workflows_after_apply(
-    desired: DesiredState, actual: ActualState, workflow_changes: list[Change]
-) -> dict[WorkflowKey, list[Mapping[str, Any]]]:
-    """The workflows whose uses count: the server's once the planned workflow changes are applied, and
+def _after_apply(
+    locals_: Mapping[ObjectKey, DesiredObject], remotes: Mapping[ObjectKey, RemoteObject], changes: list[Change]
+) -> dict[ObjectKey, list[Mapping[str, Any]]]:
+    """The objects of one kind whose uses count: the server's once the planned changes are applied, and
     every local one (a local version not in this plan counts beside the server's, which stays)."""
-    result: dict[WorkflowKey, list[Mapping[str, Any]]] = {k: [v.definition] for k, v in actual.workflows.items()}
+    result: dict[ObjectKey, list[Mapping[str, Any]]] = {k: [v.definition] for k, v in remotes.items()}
     planned = set()
-    for change in workflow_changes:
-        key = (change.name, int(change.version or 1))
-        planned.add(key)
+    for change in changes:
+        planned.add(change.object_key)
         if change.action is Action.DELETE:
-            result.pop(key, None)
+            result.pop(change.object_key, None)
         elif change.after is not None:
-            result[key] = [thaw(change.after)]
-    for key, local in desired.workflows.items():
+            result[change.object_key] = [thaw(change.after)]
+    for key, local in locals_.items():
         if key not in planned:
             result.setdefault(key, []).append(local.definition)
     return result
 
 
-def _managed_workflows(
-    desired: DesiredState, workflows: Mapping[WorkflowKey, list[Mapping[str, Any]]], owner_email: str | None
+def _managed(
+    locals_: Mapping[ObjectKey, DesiredObject],
+    held: Mapping[ObjectKey, list[Mapping[str, Any]]],
+    owner_email: str | None,
 ) -> set[WorkflowKey]:
     """Local workflows, and server workflows of ``owner_email`` (all of them when it is not set)."""
     return {
-        key
-        for key, definitions in workflows.items()
-        if key in desired.workflows or not owner_email or any(d.get("ownerEmail") == owner_email for d in definitions)
+        (key.name, int(key.version or 1))
+        for key, definitions in held.items()
+        if key in locals_ or not owner_email or any(d.get("ownerEmail") == owner_email for d in definitions)
     }
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from idflow.plan.model import Action, Kind, Plan
-
-GROUPS = ("Local Tasks", "Remote Tasks", "Common Tasks", "Local Only", "Remote Only")
+from idflow.kinds.key import Kind, ObjectKey
+from idflow.plan.model import Action, Plan
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,11 @@ def _status(change: Any) -> tuple[str, tuple[str, ...]]:
     return "remote only: orphan", ()
 
 
-def sync_groups(plan: Plan, kind: Kind = Kind.TASK, group_names: tuple[str, ...] = GROUPS) -> dict[str, list[Row]]:
-    """The five groups of a sync view, all read off one plan."""
+def sync_groups(plan: Plan, kind: Kind = Kind.TASK, group_names: tuple[str, ...] | None = None) -> dict[str, list[Row]]:
+    """The five groups of a sync view, all read off one plan (named as the kind's spec says, by default)."""
+    from idflow.kinds.registry import spec
+
+    group_names = group_names or spec(kind).list_groups
     local, remote, common, local_only, remote_only = ([] for _ in range(5))
     for change in plan.changes:
         if change.kind is not kind:
@@ -52,11 +54,9 @@ def sync_groups(plan: Plan, kind: Kind = Kind.TASK, group_names: tuple[str, ...]
             local_only.append(row)
         else:
             remote_only.append(row)
-    prefix = f"{kind.value}:"
-    for key in plan.unmanaged:
-        if key.startswith(prefix):
-            label = key[len(prefix) :].replace(":", " v")
-            row = Row(label, "remote only: not managed (left alone)")
+    for key in map(ObjectKey.parse, plan.unmanaged):
+        if key.kind is kind:
+            row = Row(key.label, "remote only: not managed (left alone)")
             remote.append(row)
             remote_only.append(row)
     lists = (local, remote, common, local_only, remote_only)

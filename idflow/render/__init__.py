@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from idflow.kinds.key import ObjectKey
 from idflow.masking import MASK, is_secret_key, mask_secrets, redact_urls
 from idflow.plan.model import Plan
 
@@ -66,7 +67,7 @@ def forced_deletes(view: dict[str, Any]) -> list[str]:
     """Labels of the task deletes a forced plan executes although workflows used them when planned."""
     if not view["options"]["force"]:
         return []
-    return [c["name"] for c in view["changes"] if c["kind"] == "task" and c["action"] == "delete" and c["blockers"]]
+    return [c["name"] for c in view["changes"] if c["action"] == "delete" and c["blockers"]]
 
 
 def excerpts(before: str, after: str, limit: int) -> tuple[str, str]:
@@ -95,12 +96,11 @@ def _excerpt(text: str, start: int, limit: int) -> str:
 
 def unmanaged_summary(keys: list[str]) -> str:
     """``184 tasks, 1 workflow version`` for the plan's unmanaged keys."""
-    tasks = sum(1 for k in keys if k.startswith("task:"))
-    workflows = len(keys) - tasks
-    parts = [f"{tasks} task{'s' if tasks != 1 else ''}"] if tasks else []
-    if workflows:
-        parts.append(f"{workflows} workflow version{'s' if workflows != 1 else ''}")
-    return ", ".join(parts)
+    from idflow.kinds.registry import kinds
+
+    found = [ObjectKey.parse(k).kind for k in keys]
+    counts = [(spec.count_noun, found.count(spec.kind)) for spec in kinds()]
+    return ", ".join(f"{n} {noun}{'s' if n != 1 else ''}" for noun, n in counts if n)
 
 
 def warnings_summary(warnings: list[str]) -> str:

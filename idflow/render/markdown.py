@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from idflow.plan.model import Plan
+from idflow.plan.model import Plan, Shown
 from idflow.render import (
     FORCE_LINE,
     excerpts,
@@ -91,12 +91,6 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _glyph(change: dict[str, Any], forced: bool) -> str:
-    if change["action"] == "delete" and change["blockers"] and not forced:
-        return "!"
-    return {"create": "+", "update": "~", "delete": "-"}.get(change["action"], " ")
-
-
 def render_markdown(
     plan: Plan, *, max_chars: int = DEFAULT_MAX_CHARS, literals: tuple[str, ...] = (), show_noop: bool = False
 ) -> list[str]:
@@ -121,13 +115,9 @@ def render_markdown(
     for change in view["changes"]:
         if change["action"] == "no-op" and not show_noop:
             continue
-        context = {
-            "change": change,
-            "glyph": _glyph(change, forced),
-            "label": change["name"] + (f" v{change['version']}" if change["version"] is not None else ""),
-            "blocked": change["action"] == "delete" and bool(change["blockers"]),
-            "forced": forced,
-        }
+        shown = Shown.of(change, forced)
+        context = {"change": change, "glyph": shown.glyph, "label": shown.label, "blocked": shown.blocked,
+                   "forced": forced}  # fmt: skip
         rows.append(env.get_template("table_row.md.j2").render(**context))
         blocks.append(env.get_template("change.md.j2").render(**context))
     budget = max_chars - _PART_HEADER_RESERVE

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from typing import Any
 
 import click
 
-from idflow.plan.model import Plan
+from idflow.plan.model import Plan, Shown
 from idflow.render import (
     FORCE_LINE,
     excerpts,
@@ -56,9 +57,7 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
         action = change["action"]
         if action == "no-op" and not show_noop:
             continue
-        blocked = action == "delete" and bool(change["blockers"])
-        glyph = "!" if blocked and not force else {"create": "+", "update": "~", "delete": "-"}.get(action, " ")
-        label = change["name"] + (f" v{change['version']}" if change["version"] is not None else "")
+        glyph, label, blocked = astuple(Shown.of(change, force))
         notes = [change["reason"]]
         if blocked:
             notes.append("FORCED although in use" if force else "blocked: in use, will not be deleted")

@@ -342,7 +342,11 @@ PLAN_CASES = [
     Case("already_applied", "this plan was already applied at 2026-01-01T00:05:00+00:00", PLAN),
     Case("bad_action", "malformed plan file (ValueError: 'explode' is not a valid Action)", PLAN),
     Case("applied_not_object", "malformed plan file (ValueError: 'applied' must be null or an object", PLAN),
-    Case("bad_fingerprint", "malformed plan file (ValueError: invalid literal for int()", PLAN),
+    Case(
+        "bad_fingerprint",
+        "malformed plan file (ValueError: 'workflow:someflow:latest': a workflow key needs a version",
+        PLAN,
+    ),
     Case("not_json", "not a plan file (invalid JSON: Expecting value)", PLAN, 1),
     Case("empty", "not a plan file (invalid JSON: Expecting value)", PLAN, 1),
     Case("json_array", "not an idflow plan file (no format_version)", PLAN),

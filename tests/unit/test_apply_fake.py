@@ -39,7 +39,7 @@ def test_order_bulk_create_parallel_updates_deletes_last(remote):
         workflows=[workflow("w", 1, [simple("new1")])],
     )
     plan = plan_for(remote, wanted)
-    assert [s.kind.value for s in steps_for(plan)] == [
+    assert [s.name for s in steps_for(plan)] == [
         "create tasks",
         "update tasks",
         "create or update workflows",

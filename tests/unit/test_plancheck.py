@@ -64,7 +64,7 @@ TAMPERS = [
     ("blockers_on_update", lambda d: _first(d, "update").update(blockers=_first(d, "delete")["blockers"]),
      "blockers on a change"),
     ("fingerprint_dropped", lambda d: d["fingerprints"].pop("task:upd"), "no fingerprint for task:upd"),
-    ("uses_dropped", lambda d: d["fingerprints"].pop("uses:old"), "no usage fingerprint uses:old"),
+    ("uses_dropped", lambda d: d["usage_fingerprints"].pop("task:old"), "no usage fingerprint for task:old"),
     ("create_exists", lambda d: d["fingerprints"].update({"task:new": "sha256:1"}), "a create whose fingerprint"),
     ("duplicate", lambda d: d["changes"].append(json.loads(json.dumps(_first(d, "create")))), "appears more than once"),
 ]  # fmt: skip

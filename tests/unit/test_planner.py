@@ -289,7 +289,7 @@ def test_fingerprints_cover_what_apply_depends_on():
     assert plan.fingerprints["task:new"] is None
     assert plan.fingerprints["task:upd"].startswith("sha256:")
     assert plan.fingerprints["task:old"].startswith("sha256:")
-    assert plan.fingerprints["uses:old"].startswith("sha256:")
+    assert plan.usage_fingerprints["task:old"].startswith("sha256:")
 
 
 def test_fingerprints_only_for_changes_in_the_plan():

@@ -59,7 +59,8 @@ def test_json_has_plan_file_shape():
     doc = json.loads(render_json(mixed_plan()))
     assert doc["summary"] == {"create": 1, "update": 1, "delete": 2, "no-op": 0, "blocked": 1}
     assert {c["action"] for c in doc["changes"]} == {"create", "update", "delete"}
-    assert doc["format_version"] == "1.2" and "fingerprints" in doc and doc["unmanaged_warnings"] == []
+    assert doc["format_version"] == "1.3" and "fingerprints" in doc and "usage_fingerprints" in doc
+    assert doc["unmanaged_warnings"] == []
 
 
 def test_markdown_single_part_has_summary_table_and_details():
