@@ -16,7 +16,7 @@ from idflow.errors import PlanFileError
 from idflow.kinds.ownership import ForeignOwner, manages, owner_to_write
 from idflow.log import get_logger
 from idflow.masking import split_userinfo
-from idflow.plan.inputs import ActualState, DesiredState, load_desired, read_actual
+from idflow.plan.inputs import ActualState, DesiredState, load_desired, read_actual, settle
 from idflow.plan.model import Change, Plan, PlanOptions
 from idflow.plan.planner import build_plan
 from idflow.repo.validate import validate_desired_workflows
@@ -52,6 +52,7 @@ def make_plan(
         | {n for n, _v in (*desired.workflows, *actual.workflows)},
         root=config.root,
     )
+    desired = settle(config, desired, actual)
     plan = build_plan(
         desired,
         actual,

@@ -143,7 +143,7 @@ def current_usage(plan: Plan, actual: ActualState) -> dict[str, str]:
         key = ObjectKey.parse(text)
         if key.kind not in indexes:
             indexes[key.kind] = server_usage(key.kind, actual)
-        current[text] = indexes[key.kind].fingerprint(key.name)
+        current[text] = indexes[key.kind].fingerprint(key)
     return current
 
 
@@ -166,7 +166,7 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
     for text, planned_usage in sorted(plan.usage_fingerprints.items()):
         if usage_now.get(text) != planned_usage:
             key = ObjectKey.parse(text)
-            users = server_usage(key.kind, actual).users_of(key.name)
+            users = server_usage(key.kind, actual).users_of(key)
             whom = "/".join(u.plural for u in users_of_kind(key.kind))
             reasons.append(f"the {whom} using {key.described} changed (now: {', '.join(users) or 'none'})")
     return reasons
@@ -298,6 +298,9 @@ class Executor:
     def _run_step(self, step: Step) -> None:
         remote, spec = self.remote, step.spec
         match step.mode:
+            case Mode.CREATE if not spec.bulk_create:
+                create = getattr(remote, spec.create_call)
+                self._each(step.changes, lambda c: create(thaw(c.after)), parallel=True)
             case Mode.CREATE | Mode.UPSERT:
                 call = getattr(remote, spec.create_call if step.mode is Mode.CREATE else spec.upsert_call)
                 self._bulk(step.changes, call, lambda d: call([d]))
@@ -335,19 +338,18 @@ class Executor:
                 self._record(change, Status.APPLIED, forced)
 
     def _users_now(self, change: Change) -> list[str]:
-        return users_now(self.remote, [change.name], change.kind).get(change.name, [])
+        return users_now(self.remote, [change.object_key], change.kind).get(change.object_key, [])
 
 
 def _users_words(kind: Kind) -> str:
     return "/".join(u.kind.value for u in users_of_kind(kind))
 
 
-def users_now(remote: Remote, names: Iterable[str], kind: Kind = Kind.TASK) -> dict[str, list[str]]:
-    """Which server objects use each object of ``kind`` now (one request per user kind):
-    ``{name: ["workflow w v1", ...]}``, used names only."""
+def users_now(remote: Remote, names: Iterable[Any], kind: Kind = Kind.TASK) -> dict[Any, list[str]]:
+    """Which server objects use each object of ``kind`` (a name or an ``ObjectKey``) now (one request per
+    user kind): ``{name: ["workflow w v1", "schedule s", ...]}``, used ones only."""
     usage = remote_usage(kind, remote)
-    what = _users_words(kind)
-    found = {name: [f"{what} {user}" for user in usage.users_of(name)] for name in names}
+    found = {name: usage.users_of(name) for name in names}
     return {name: users for name, users in found.items() if users}
 
 

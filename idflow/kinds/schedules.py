@@ -27,10 +27,15 @@ def remote_schedules(remote: _Lists, schedule_files: Sequence[Path]) -> list[dic
     except NoScheduler as exc:
         if not schedule_files:
             return []
-        count = len(schedule_files)
-        shown = ", ".join(str(p) for p in schedule_files[:3]) + (", ..." if count > 3 else "")
-        raise NoScheduler(
-            f"{exc}; this project has {count} schedule file(s) ({shown}): use a server with a scheduler, "
-            "or remove the files",
-            exc.status,
-        ) from None
+        raise needs_scheduler(exc, schedule_files) from None
+
+
+def needs_scheduler(exc: NoScheduler, schedule_files: Sequence[Path | str]) -> NoScheduler:
+    """The one error for a project with ``schedule_files`` on a server without a scheduler."""
+    count = len(schedule_files)
+    shown = ", ".join(str(p) for p in schedule_files[:3]) + (", ..." if count > 3 else "")
+    return NoScheduler(
+        f"{exc}; this project has {count} schedule file(s) ({shown}): use a server with a scheduler, "
+        "or remove the files",
+        exc.status,
+    )

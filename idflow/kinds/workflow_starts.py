@@ -8,9 +8,12 @@ inline ``workflowDef`` runs that definition and uses no stored workflow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from idflow.kinds.key import Kind, ObjectKey
+from idflow.kinds.usage import UsageIndex
 
 
 @dataclass(frozen=True, order=True)
@@ -71,3 +74,36 @@ def start_problem(start: WorkflowStart, known: set[tuple[str, int]]) -> str | No
         f"{start.location} starts workflow {start.name!r} version {start.version}, which is defined neither "
         f"locally nor on the server{there}"
     )
+
+
+@dataclass(frozen=True)
+class StartUse:
+    """A handler or schedule (``user``) starting a workflow: a use of that version (of every version when
+    it starts the latest, which pruning any one of them may change), for ``UsageIndex``."""
+
+    user: ObjectKey
+    used_name: str
+    used_version: int | None
+    location: str
+    ref: str = ""
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        return str(self.user), self.used_name, self.used_version, self.location
+
+
+def start_usage(kind: Kind, starts: Callable[[Mapping[str, Any]], Iterator[WorkflowStart]]) -> Callable[
+    [Iterable[Any]], UsageIndex
+]:
+    """The ``KindSpec.usage`` of a kind whose objects start workflows (``starts``: their starts)."""
+
+    def index(definitions: Iterable[Any]) -> UsageIndex:
+        uses = [
+            StartUse(ObjectKey.of(kind, str(d.get("name"))), start.name, start.version, start.location)
+            for d in definitions
+            if isinstance(d, Mapping)
+            for start in starts(d)
+        ]
+        return UsageIndex.of_uses(uses)
+
+    return index

@@ -73,7 +73,8 @@ def build_plan(
     names = {k.name for s in specs for k in (*local_of[s.kind], *remote_of[s.kind])}
     for target in options.targets:
         if target not in names:
-            what = " or ".join(s.kind.value for s in specs)
+            values = [s.kind.value for s in specs]
+            what = " or ".join(values) if len(values) < 3 else f"{', '.join(values[:-1])} or {values[-1]}"
             warnings.append(f"--target {target}: no {what} of that name, locally or on the server")
     task_changes = by_kind[Kind.TASK]
     usage = _uses_after_apply(Kind.TASK, after_apply)
@@ -169,7 +170,7 @@ def _changes(
             reason = Reason.PRUNED
         else:
             reason = Reason.NEW_ON_SERVER if ctx.record is not None and text not in ctx.entries else Reason.ORPHANED
-        blockers = tuple(Blocker(u.workflow, u.version, u.location, u.ref) for u in uses.uses_of(key.name))
+        blockers = tuple(Blocker(u.user, u.location, u.ref) for u in uses.uses_of(key))
         changes.append(Change(spec.kind, key.name, Action.DELETE, reason, before=remote.definition,
                               version=key.version, blockers=blockers))  # fmt: skip
     return changes
@@ -224,7 +225,7 @@ def _fingerprints(
         if change.action is Action.DELETE and users_of_kind(change.kind):
             if change.kind not in indexes:
                 indexes[change.kind] = server_usage(change.kind, actual)
-            usage[change.key] = indexes[change.kind].fingerprint(change.name)
+            usage[change.key] = indexes[change.kind].fingerprint(change.object_key)
     return found, usage
 
 
@@ -282,7 +283,7 @@ def _usage_warnings(
             f"workflow {use.workflow} v{use.version} uses task {use.task_name!r} at {use.location}, "
             "which is defined neither locally nor on the server",
         )
-        for name in sorted(usage.by_task)
+        for name in sorted(usage.by_name)
         if name not in known
         for use in usage.uses_of(name)
         if use.needs_def

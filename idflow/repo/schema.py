@@ -152,7 +152,7 @@ def _config_keys(table: dict[str, tuple[tuple[type, ...], str]], prefix: str = "
 
 
 def config_schema() -> dict[str, Any]:
-    from idflow.config import _CONDUCTOR_BLOCK, _TOP_LEVEL
+    from idflow.config import _CONDUCTOR_BLOCK, _SCHEDULES_BLOCK, _TOP_LEVEL
 
     properties = _config_keys(_TOP_LEVEL)
     properties["conductor"] = _or_null(
@@ -160,6 +160,14 @@ def config_schema() -> dict[str, Any]:
             "type": "object",
             "description": "the server (these win over the conductor_* keys)",
             "properties": _config_keys(_CONDUCTOR_BLOCK, "conductor."),
+            "additionalProperties": False,
+        }
+    )
+    properties["schedules"] = _or_null(
+        {
+            "type": "object",
+            "description": "how schedules are managed",
+            "properties": _config_keys(_SCHEDULES_BLOCK, "schedules."),
             "additionalProperties": False,
         }
     )
