@@ -76,6 +76,9 @@ class KindSpec:
         | None
     ) = None
     bulk_create: bool = True
+    since_view: Callable[[Any], Any] | None = None
+    """What of a body the three-way reasons (drift, conflict, "since the last apply") compare: schedules
+    leave out the fields operators own, which ``prepare`` already carried over from the server."""
 
     def key_of(self, raw: Mapping[str, Any]) -> ObjectKey:
         return ObjectKey.of(self.kind, str(raw.get("name")), raw.get("version"))

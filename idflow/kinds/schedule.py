@@ -17,7 +17,7 @@ from idflow.kinds.event import StartingObject, check_starts
 from idflow.kinds.key import Kind, ObjectKey
 from idflow.kinds.ownership import manages
 from idflow.kinds.registry import KindSpec
-from idflow.kinds.schedule_normal import normalise_schedule, paused_note, schedule_to_send
+from idflow.kinds.schedule_normal import comparable_schedule, normalise_schedule, paused_note, schedule_to_send
 from idflow.kinds.workflow_starts import schedule_starts, start_usage
 
 if TYPE_CHECKING:
@@ -107,4 +107,5 @@ SPEC = KindSpec(
     read_local=_read_local,
     prepare=_prepare,
     bulk_create=False,
+    since_view=comparable_schedule,
 )

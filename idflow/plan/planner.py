@@ -86,6 +86,8 @@ def build_plan(
         warnings.extend(
             note for (name, _v), local in sorted(desired.workflows.items()) if in_scope(name) for note in local.notes
         )
+    for objects in desired.others.values():  # what the files of further kinds say that the server ignores
+        warnings.extend(note for key, local in sorted(objects.items()) if in_scope(key.name) for note in local.notes)
 
     notes = list(desired.notes)
     changes = [c for s in specs for c in by_kind[s.kind]]
@@ -155,7 +157,7 @@ def _changes(
         local, remote, text = locals_.get(key), remotes.get(key), str(key)
         if local is not None:
             changes.append(_compare(spec.kind, key.name, key.version, local, remote, options.overwrite,
-                                    ctx.entries.get(text)))  # fmt: skip
+                                    ctx.entries.get(text), spec.since_view))  # fmt: skip
             continue
         assert remote is not None
         pruning = spec.prune_option is None or bool(getattr(options, spec.prune_option))
@@ -184,8 +186,10 @@ def _compare(
     remote: RemoteObject | None,
     overwrite: bool,
     entry: Entry | None = None,
+    since_view: Callable[[Any], Any] | None = None,
 ) -> Change:
-    """Create, update or no-op for an object defined locally. ``entry``: what the last apply wrote (three-way)."""
+    """Create, update or no-op for an object defined locally. ``entry``: what the last apply wrote (three-way);
+    ``since_view``: what of a body the three-way reasons compare (``KindSpec.since_view``)."""
     if remote is None:
         reason = Reason.DELETED_ON_SERVER if entry is not None else Reason.NEW_LOCALLY
         return Change(kind, name, Action.CREATE, reason, after=local.definition, version=version,
@@ -196,17 +200,28 @@ def _compare(
                       version=version, source=local.source)  # fmt: skip
     reason, local_diff, server_diff = Reason.CHANGED if diff else Reason.FORCED, (), ()
     if diff and entry is not None:
-        server_moved = body_hash(thaw(remote.definition)) != entry.held
-        local_moved = body_hash(thaw(local.definition)) not in (entry.written, entry.held)
-        base = thaw(entry.body) if entry.body is not None else None
+        # The view needs the held body (a record past its size bound keeps only hashes): else whole bodies.
+        view = since_view if since_view is not None and entry.body is not None else _whole
+        written, held = entry.written, entry.held
+        if view is not _whole:
+            held = body_hash(view(thaw(entry.body)))
+            written = held if entry.written == entry.held else written
+        server_now, local_now = view(thaw(remote.definition)), view(thaw(local.definition))
+        server_moved = body_hash(server_now) != held
+        local_moved = body_hash(local_now) not in (written, held)
+        base = view(thaw(entry.body)) if entry.body is not None else None
         if server_moved:
             reason = Reason.CONFLICT if local_moved else Reason.CHANGED_ON_SERVER
             if base is not None:
-                server_diff = field_diffs(base, remote.definition)
-                local_diff = field_diffs(base, local.definition) if local_moved else ()
+                server_diff = field_diffs(base, server_now)
+                local_diff = field_diffs(base, local_now) if local_moved else ()
     return Change(kind, name, Action.UPDATE, reason, before=remote.definition, after=local.definition, diff=diff,
                   version=version, source=local.source, local_diff=tuple(local_diff),
                   server_diff=tuple(server_diff))  # fmt: skip
+
+
+def _whole(body: Any) -> Any:
+    return body
 
 
 def _fingerprints(
