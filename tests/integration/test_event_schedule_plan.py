@@ -139,7 +139,10 @@ def test_handlers_and_a_schedule_plan_apply_replan_empty_and_show_drift(cli_proj
         # files removed: idflow deletes what its record says it applied, schedules and handlers first
         for path in (cli_project.root / "idflow" / "schedules").iterdir():
             path.unlink()
-        (folder / "event_handlers.json").write_text("[]")
+        (folder / "event_handlers.json").unlink()
+        gone = _changes(cli_project)  # no handler file nor events folder: handlers are not managed at all
+        assert not any(key.startswith("event:") for key in gone)
+        (cli_project.root / "idflow" / "events").mkdir()  # an empty folder: managed, and none wanted
         gone = _changes(cli_project)
         assert gone[f"schedule:{names['schedule']}"]["action"] == "delete"
         assert gone[f"event:{names['on_done']}"]["action"] == "delete"
