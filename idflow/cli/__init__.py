@@ -174,6 +174,7 @@ def _register() -> None:
         completion,
         deps,
         history,
+        listings,
         plan,
         schema,
         server,
@@ -193,6 +194,8 @@ def _register() -> None:
     tasks.tasks.add_command(deps.deps)
     cli.add_command(tasks.tasks)
     cli.add_command(workflows.workflows)
+    cli.add_command(listings.events)
+    cli.add_command(listings.schedules)
     cli.add_command(worker.worker)
     cli.add_command(stage.stage)
     cli.add_command(completion.completion)

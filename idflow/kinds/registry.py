@@ -120,8 +120,9 @@ def kinds() -> tuple[KindSpec, ...]:
 
 
 def spec(kind: Kind | str) -> KindSpec:
+    specs = _specs()  # first: a kind exists once its module is imported
     kind = Kind(kind)
-    return next(s for s in _specs() if s.kind is kind)
+    return next(s for s in specs if s.kind is kind)
 
 
 def users_of_kind(kind: Kind) -> tuple[KindSpec, ...]:
