@@ -98,6 +98,10 @@ def _owner_agrees(change: Change, owner_email: str | None) -> bool:
     """Apply follows the ownership rule too: it writes only the configured owner, and updates or deletes
     only what it manages (``before``; apply checks that it is what the server holds before writing)."""
     # Without owner_email what is ours is what the apply record names: apply checks deletes under the lock.
+    from idflow.kinds.registry import spec
+
+    if not spec(change.kind).owner_field:
+        return True  # handlers, schedules: only the record proves them ours (``_check_ours``, under the lock)
     if change.before is not None and owner_email and not manages(owner_email, change.before):
         return False
     if change.after is not None:
@@ -193,11 +197,13 @@ def apply_saved_plan(
 
 
 def _check_ours(config: Config, plan: Plan, record: ApplyRecord | None) -> None:
-    """Without owner_email, a delete is ours only if this project's record (read now) names the object."""
-    if config.owner_email:
-        return
+    """Without owner_email, a delete is ours only if this project's record (read now) names the object; for
+    kinds without an owner field (handlers, schedules) whatever owner_email says."""
+    from idflow.kinds.registry import spec
+
     applied = record.objects if record is not None else {}
     foreign = [c.key for c in plan.actionable if c.before is not None and c.after is None
+               and (not config.owner_email or not spec(c.kind).owner_field)
                and not manages(None, c.before, c.key, applied)]  # fmt: skip
     if foreign:
         raise PlanFileError(

@@ -120,4 +120,5 @@ SPEC = KindSpec(
     read_local=_read_local,
     prepare=_prepare,
     bulk_create=False,
+    owner_field=False,
 )

@@ -76,6 +76,7 @@ class KindSpec:
         | None
     ) = None
     bulk_create: bool = True
+    owner_field: bool = True  # objects carry ``ownerEmail`` (else only the apply record proves them ours)
     since_view: Callable[[Any], Any] | None = None
     """What of a body the three-way reasons (drift, conflict, "since the last apply") compare: schedules
     leave out the fields operators own, which ``prepare`` already carried over from the server."""

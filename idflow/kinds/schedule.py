@@ -107,5 +107,6 @@ SPEC = KindSpec(
     read_local=_read_local,
     prepare=_prepare,
     bulk_create=False,
+    owner_field=False,
     since_view=comparable_schedule,
 )
