@@ -128,3 +128,64 @@ def test_a_server_without_a_scheduler_bothers_only_projects_with_schedule_files(
     fake.scheduler = True
     fake.create_schedule({"name": "s", "startWorkflowRequest": {"name": "w", "version": 1}})
     assert [s["name"] for s in remote_schedules(fake, [Path("s/a.yaml")])] == ["s"]
+
+
+# -- in the plan ---------------------------------------------------------------------------------------
+
+def _with(kind: str, *definitions: dict) -> tuple:
+    from types import MappingProxyType
+
+    from idflow.kinds.key import Kind, ObjectKey
+    from idflow.plan.inputs import DesiredObject
+
+    objects = {ObjectKey(Kind(kind), d["name"]): DesiredObject(d, f"{kind}s/{d['name']}.yaml:1") for d in definitions}
+    return Kind(kind), MappingProxyType(objects)
+
+
+def _schedule(name: str, workflow: str, version: int, **fields) -> dict:
+    from idflow.kinds.schedule_normal import normalise_schedule
+
+    request = {"name": workflow, "version": version}
+    body = {"name": name, "cronExpression": "0 0 2 * * ?", "startWorkflowRequest": request, **fields}
+    return normalise_schedule(body)
+
+
+def test_a_schedule_blocks_pruning_the_version_it_starts_and_deletes_run_schedules_first() -> None:
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from idflow.apply.applier import steps_for
+    from idflow.plan.inputs import actual_from_server
+    from tests.factories import desired, plan_of, simple, workflow
+
+    kind, objects = _with("schedule", _schedule("nightly", "w", 1))
+    wanted = desired(workflows=[workflow("w", 2, [simple("t")])])
+    wanted = replace(wanted, others=MappingProxyType({kind: objects}))
+    now = actual_from_server([], [workflow("w", 1, [simple("t")]), workflow("old", 1, [simple("t")])],
+                             {kind: [_schedule("nightly", "w", 1), _schedule("gone", "old", 1)]})  # fmt: skip
+    from tests.factories import applied_record
+
+    record = applied_record(now)
+    record = replace(record, objects=MappingProxyType({**record.objects, **{
+        f"schedule:{n}": next(iter(record.objects.values())) for n in ("nightly", "gone")}}))  # fmt: skip
+    plan = plan_of(wanted, now, prune_workflows=True, record=record)
+    by_key = {c.key: c for c in plan.changes}
+    blocked = by_key["workflow:w:1"]
+    assert blocked.blocked
+    assert [str(b) for b in blocked.blockers] == ["used by schedule nightly at startWorkflowRequest"]
+    assert blocked.blockers[0].to_dict()["user"] == "schedule nightly"
+    assert not by_key["workflow:old:1"].blocked  # its schedule goes in the same plan
+    assert by_key["schedule:gone"].action.value == "delete"
+    names = [s.name for s in steps_for(plan)]
+    assert names.index("delete schedules") < names.index("delete workflows")
+    assert names.index("create or update workflows") < names.index("delete schedules")
+    assert set(plan.usage_fingerprints) >= {"workflow:old:1"}
+
+
+def test_a_blocker_of_a_plan_file_before_kinds_is_still_a_workflows() -> None:
+    from idflow.kinds.key import Kind
+    from idflow.plan.model import Blocker
+
+    old = Blocker.from_dict({"workflow": "w", "version": 3, "location": "tasks[0]", "ref": "r"})
+    assert old.user.kind is Kind.WORKFLOW and old.user.version == 3 and str(old) == "used by workflow w v3 at tasks[0]"
+    assert Blocker.from_dict(old.to_dict()) == old
