@@ -42,7 +42,9 @@ def make_plan(
         desired = replace(
             desired, tasks=MappingProxyType({n: t for n, t in desired.tasks.items() if n not in without_local})
         )
-    actual = read_actual(remote)
+    from idflow.kinds.registry import read_kinds
+
+    actual = read_actual(remote, read_kinds(desired.others, options))
     record, record_note = read_record(config, actual)
     validate_desired_workflows(
         desired,
@@ -228,7 +230,7 @@ def write_record(
     if not done:
         return
     try:
-        after = read_actual(remote)
+        after = read_actual(remote, {c.kind for c in done})
         remote_of = {s.kind: s.remote(after) for s in kinds()}
         held: dict[str, Any] = {}
         for change in done:

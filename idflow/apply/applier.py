@@ -174,7 +174,10 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
 
 def check_stale(plan: Plan, remote: Remote) -> ActualState:
     """Refuse the plan if the server changed since it was made; the server's state as read."""
-    actual = read_actual(remote)
+    # What the plan depends on: its kinds, and the users of the kinds it deletes (their usage fingerprints).
+    used = {ObjectKey.parse(k).kind for k in plan.usage_fingerprints}
+    wanted = {c.kind for c in plan.changes} | {u.kind for k in used for u in users_of_kind(k)}
+    actual = read_actual(remote, wanted)
     reasons = stale_reasons(plan, actual)
     if reasons:
         raise StalePlanError(

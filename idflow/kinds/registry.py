@@ -153,13 +153,26 @@ def remote_usage(kind: Kind, remote: Remote) -> UsageIndex:
     )
 
 
+def read_kinds(managed: Iterable[Kind], options: Any) -> set[Kind]:
+    """The kinds beyond tasks and workflows a plan needs from the server: those the project manages, and
+    every kind using a kind whose objects the plan may delete (a prune option set, or none needed), so that
+    blockers see every use."""
+    needed = set(managed)
+    for kind_spec in _specs():
+        if kind_spec.prune_option is None or getattr(options, kind_spec.prune_option, False):
+            needed.update(u.kind for u in users_of_kind(kind_spec.kind))
+    return needed
+
+
 def list_objects(kind_spec: KindSpec, remote: Remote) -> list[dict[str, Any]]:
     """Every object of the kind on the server; none from a server without that service (a server without
     a scheduler answers 404 for its schedules: ``NoScheduler``; ``KindSpec.prepare`` tells a project that
     needs one)."""
-    from idflow.errors import NoScheduler
+    from idflow.errors import NoScheduler, NotFound
 
     try:
         return getattr(remote, kind_spec.list_call)()
-    except NoScheduler:
+    except (NoScheduler, NotFound):  # a server without that API has none of its objects
+        if kind_spec.kind.value in ("task", "workflow"):
+            raise
         return []

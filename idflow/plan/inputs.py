@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -13,7 +13,7 @@ from idflow.kinds.normal import content_hash, normalise_taskdef
 
 if TYPE_CHECKING:
     from idflow.config import Config
-    from idflow.errors import Problem
+    from idflow.errors import Problem, RemoteError
     from idflow.repo.task_files import LocalTask
     from idflow.server.client import Remote
 
@@ -102,17 +102,26 @@ def actual_from_server(
     )
 
 
-def read_actual(remote: Remote) -> ActualState:
-    """The whole actual state: one list request per kind."""
-    from idflow.errors import NoScheduler
+def read_actual(remote: Remote, wanted: Iterable[Kind] | None = None) -> ActualState:
+    """The actual state: one list request per kind; with ``wanted``, task and workflow definitions and only
+    those further kinds (the others read as none: a project without handler files asks for no handlers)."""
+    from idflow.errors import NoScheduler, NotFound
     from idflow.kinds.registry import kinds
 
+    wanted = None if wanted is None else {Kind.TASK, Kind.WORKFLOW, *wanted}
     lists: dict[Kind, list[dict[str, Any]]] = {}
-    unavailable: dict[Kind, NoScheduler] = {}
+    unavailable: dict[Kind, RemoteError] = {}
     for kind_spec in kinds():
+        if wanted is not None and kind_spec.kind not in wanted:
+            lists[kind_spec.kind] = []
+            continue
         try:
             lists[kind_spec.kind] = getattr(remote, kind_spec.list_call)()
         except NoScheduler as exc:  # KindSpec.prepare tells a project that needs one
+            lists[kind_spec.kind], unavailable[kind_spec.kind] = [], exc
+        except NotFound as exc:  # a server without that API at all (not conductor-oss 3.x)
+            if kind_spec.kind in (Kind.TASK, Kind.WORKFLOW):
+                raise
             lists[kind_spec.kind], unavailable[kind_spec.kind] = [], exc
     task_defs, workflow_defs = lists.pop(Kind.TASK), lists.pop(Kind.WORKFLOW)
     actual = actual_from_server(task_defs, workflow_defs, lists)
