@@ -60,6 +60,9 @@ class Config:
     server_password: str | None = field(default=None, repr=False)
     max_response_bytes: int = 64 * 1024 * 1024
     tasks_dir_origin: str | None = None  # "file:line" where tasks_dir is set; None: the default
+    events_dir: Path | None = None  # None: <root>/idflow/events (configs built by hand)
+    schedules_dir: Path | None = None  # None: <root>/idflow/schedules
+    manage_paused: bool = False  # schedules.manage_paused: the files' paused wins over an operator's
 
     def require_tasks_dir(self) -> Path:
         """The tasks folder, which must exist: a missing one would mean zero local tasks, and every task
@@ -142,6 +145,9 @@ _TOP_LEVEL: dict[str, tuple[tuple[type, ...], str]] = {
     "conductor": ((dict,), "a mapping"),
     "tasks_dir": ((str,), "a path"),
     "workflows_dir": ((str,), "a path"),
+    "events_dir": ((str,), "a path"),
+    "schedules_dir": ((str,), "a path"),
+    "schedules": ((dict,), "a mapping"),
     "stages_dir": ((str,), "a path"),
     "state_dir": ((str,), "a path"),
     "owner_email": ((str,), "an email address"),
@@ -168,6 +174,9 @@ _CONDUCTOR_BLOCK: dict[str, tuple[tuple[type, ...], str]] = {
     "timeout_seconds": ((int, float), "a number of seconds"),
     "retries": ((int,), "a whole number"),
     "max_response_mb": ((int, float), "a number of megabytes"),
+}
+_SCHEDULES_BLOCK: dict[str, tuple[tuple[type, ...], str]] = {
+    "manage_paused": ((bool,), "true or false"),
 }
 
 #: What load_config checks of the values beyond their types, as JSON Schema (``idflow schema`` reads
@@ -247,7 +256,7 @@ def _check_keys(
         types, description = schema[key]
         if value is None:
             continue
-        if isinstance(value, bool) != (bool in types) or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             raise ConfigError(f"{where}: {dotted!r} must be {description}, not {type(value).__name__}")
 
 
@@ -280,6 +289,7 @@ def load_config(
         data, lines = _read_yaml(source)
         _check_keys(data, _TOP_LEVEL, source, lines)
         _check_keys(data.get("conductor") or {}, _CONDUCTOR_BLOCK, source, lines, "conductor.")
+        _check_keys(data.get("schedules") or {}, _SCHEDULES_BLOCK, source, lines, "schedules.")
         root = source.parent.parent if source.parent.name == "config" else source.parent
     else:
         root = cwd
@@ -368,6 +378,9 @@ def load_config(
         retries=int(retries if retries is not None else 4),
         tasks_dir=folder("tasks_dir", "idflow/tasks"),
         workflows_dir=folder("workflows_dir", "idflow/workflows"),
+        events_dir=folder("events_dir", "idflow/events"),
+        schedules_dir=folder("schedules_dir", "idflow/schedules"),
+        manage_paused=bool((data.get("schedules") or {}).get("manage_paused")),
         stages_dir=folder("stages_dir", "idflow/stages"),
         # Plan files, reports and the checkout lock of one environment never meet another's.
         state_dir=folder("state_dir", "state") / chosen_env if chosen_env else folder("state_dir", "state"),

@@ -107,6 +107,11 @@ class Conflict(RemoteError):
     """409: the object already exists."""
 
 
+class NoScheduler(RemoteError):
+    """The server has no scheduler (``GET /scheduler/schedules`` answers 404): conductor-oss runs without
+    one when ``conductor.scheduler.enabled`` is false. Only a project with schedule files needs one."""
+
+
 class ValidationRejected(RemoteError):
     """400: the server rejected a definition; carries its field messages."""
 

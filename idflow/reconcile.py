@@ -16,7 +16,7 @@ from idflow.errors import DefinitionError, PlanFileError
 from idflow.kinds.ownership import ForeignOwner, manages, owner_to_write
 from idflow.log import get_logger
 from idflow.masking import split_userinfo
-from idflow.plan.inputs import ActualState, DesiredState, load_desired, read_actual
+from idflow.plan.inputs import ActualState, DesiredState, load_desired, read_actual, settle
 from idflow.plan.model import Change, Plan, PlanOptions
 from idflow.plan.overrides import apply_overrides
 from idflow.plan.planner import build_plan
@@ -52,7 +52,9 @@ def make_plan(
         desired = replace(
             desired, tasks=MappingProxyType({n: t for n, t in desired.tasks.items() if n not in without_local})
         )
-    actual = actual if actual is not None else read_actual(remote)
+    from idflow.kinds.registry import read_kinds
+
+    actual = actual if actual is not None else read_actual(remote, read_kinds(desired.others, options))
     record, record_note = read_record(config, actual)
     problems = workflow_problems(
         desired,
@@ -62,6 +64,7 @@ def make_plan(
         | {n for n, _v in (*desired.workflows, *actual.workflows)},
         root=config.root,
     )
+    desired = settle(config, desired, actual)
     plan = build_plan(
         desired,
         actual,
@@ -180,6 +183,10 @@ def _owner_agrees(change: Change, owner_email: str | None) -> bool:
     """Apply follows the ownership rule too: it writes only the configured owner, and updates or deletes
     only what it manages (``before``; apply checks that it is what the server holds before writing)."""
     # Without owner_email what is ours is what the apply record names: apply checks deletes under the lock.
+    from idflow.kinds.registry import spec
+
+    if not spec(change.kind).owner_field:
+        return True  # handlers, schedules: only the record proves them ours (``_check_ours``, under the lock)
     if change.before is not None and owner_email and not manages(owner_email, change.before):
         return False
     if change.after is not None:
@@ -290,11 +297,13 @@ def apply_saved_plan(
 
 
 def _check_ours(config: Config, plan: Plan, record: ApplyRecord | None) -> None:
-    """Without owner_email, a delete is ours only if this project's record (read now) names the object."""
-    if config.owner_email:
-        return
+    """Without owner_email, a delete is ours only if this project's record (read now) names the object; for
+    kinds without an owner field (handlers, schedules) whatever owner_email says."""
+    from idflow.kinds.registry import spec
+
     applied = record.objects if record is not None else {}
     foreign = [c.key for c in plan.actionable if c.before is not None and c.after is None
+               and (not config.owner_email or not spec(c.kind).owner_field)
                and not manages(None, c.before, c.key, applied)]  # fmt: skip
     if foreign:
         raise PlanFileError(
@@ -319,7 +328,7 @@ def write_record(
     if not done:
         return
     try:
-        after = read_actual(remote)
+        after = read_actual(remote, {c.kind for c in done})
         remote_of = {s.kind: s.remote(after) for s in kinds()}
         held: dict[str, Any] = {}
         for change in done:

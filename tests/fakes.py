@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from idflow.errors import NotFound, RemoteError, ValidationRejected
+from idflow.errors import Conflict, NoScheduler, NotFound, RemoteError, ValidationRejected
 
 _clock = itertools.count(1)
 
@@ -18,6 +18,9 @@ class FakeRemote:
     def __init__(self) -> None:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.workflows: dict[tuple[str, int], dict[str, Any]] = {}
+        self.events: dict[str, dict[str, Any]] = {}
+        self.schedules: dict[str, dict[str, Any]] = {}
+        self.scheduler = True  # False: a server without a scheduler (its list answers 404)
         self.calls: list[str] = []
         # (call name, definition or name) -> an error to raise; `after` True means the write lands first.
         self.failures: dict[str, tuple[RemoteError, bool]] = {}
@@ -94,3 +97,59 @@ class FakeRemote:
         if (name, version) not in self.workflows:
             raise NotFound("no such workflow")
         del self.workflows[(name, version)]
+
+    # -- event handlers: as conductor-oss answers (a create of an existing name, an update or delete of
+    # an absent one: 500s that the real client turns into Conflict / NotFound)
+
+    def list_event_handlers(self) -> list[dict[str, Any]]:
+        self.calls.append("list_event_handlers")
+        return copy.deepcopy(list(self.events.values()))
+
+    def create_event_handler(self, handler: dict[str, Any]) -> None:
+        self.calls.append(f"create_event_handler:{handler['name']}")
+        if handler["name"] in self.events:
+            raise Conflict(f"EventHandler with name {handler['name']} already exists!", 500)
+        self._maybe_fail(
+            f"create_event:{handler['name']}", lambda: self.events.update({handler["name"]: copy.deepcopy(handler)})
+        )
+
+    def update_event_handler(self, handler: dict[str, Any]) -> None:
+        self.calls.append(f"update_event_handler:{handler['name']}")
+        if handler["name"] not in self.events:
+            raise NotFound(f"EventHandler with name {handler['name']} not found!", 500)
+        self._maybe_fail(
+            f"update_event:{handler['name']}", lambda: self.events.update({handler["name"]: copy.deepcopy(handler)})
+        )
+
+    def delete_event_handler(self, name: str) -> None:
+        self.calls.append(f"delete_event_handler:{name}")
+        if name not in self.events:
+            raise NotFound(f"EventHandler with name {name} not found!", 500)
+        self._maybe_fail(f"delete_event:{name}", lambda: self.events.pop(name))
+
+    # -- schedules: one POST creates or replaces; a DELETE of an absent one is fine
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        self.calls.append("list_schedules")
+        if not self.scheduler:
+            raise NoScheduler("this server has no scheduler (HTTP 404)", 404)
+        return copy.deepcopy(list(self.schedules.values()))
+
+    def _save_schedule(self, call: str, schedule: dict[str, Any]) -> None:
+        self.calls.append(f"{call}:{schedule['name']}")
+        if not self.scheduler:
+            raise NotFound("No static resource api/scheduler/schedules.", 404)
+        old = self.schedules.get(schedule["name"])
+        now = next(_clock)
+        stored = {**copy.deepcopy(schedule), "createTime": old["createTime"] if old else now, "updatedTime": now}
+        self._maybe_fail(f"{call}:{schedule['name']}", lambda: self.schedules.update({schedule["name"]: stored}))
+
+    def create_schedule(self, schedule: dict[str, Any]) -> None:
+        self._save_schedule("create_schedule", schedule)
+
+    def update_schedule(self, schedule: dict[str, Any]) -> None:
+        self._save_schedule("update_schedule", schedule)
+
+    def delete_schedule(self, name: str) -> None:
+        self.calls.append(f"delete_schedule:{name}")
+        self._maybe_fail(f"delete_schedule:{name}", lambda: self.schedules.pop(name, None))

@@ -143,7 +143,7 @@ def current_usage(plan: Plan, actual: ActualState) -> dict[str, str]:
         key = ObjectKey.parse(text)
         if key.kind not in indexes:
             indexes[key.kind] = server_usage(key.kind, actual)
-        current[text] = indexes[key.kind].fingerprint(key.name)
+        current[text] = indexes[key.kind].fingerprint(key)
     return current
 
 
@@ -166,7 +166,7 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
     for text, planned_usage in sorted(plan.usage_fingerprints.items()):
         if usage_now.get(text) != planned_usage:
             key = ObjectKey.parse(text)
-            users = server_usage(key.kind, actual).users_of(key.name)
+            users = server_usage(key.kind, actual).users_of(key)
             whom = "/".join(u.plural for u in users_of_kind(key.kind))
             reasons.append(f"the {whom} using {key.described} changed (now: {', '.join(users) or 'none'})")
     return reasons
@@ -174,7 +174,10 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
 
 def check_stale(plan: Plan, remote: Remote) -> ActualState:
     """Refuse the plan if the server changed since it was made; the server's state as read."""
-    actual = read_actual(remote)
+    # What the plan depends on: its kinds, and the users of the kinds it deletes (their usage fingerprints).
+    used = {ObjectKey.parse(k).kind for k in plan.usage_fingerprints}
+    wanted = {c.kind for c in plan.changes} | {u.kind for k in used for u in users_of_kind(k)}
+    actual = read_actual(remote, wanted)
     reasons = stale_reasons(plan, actual)
     if reasons:
         raise StalePlanError(
@@ -298,6 +301,9 @@ class Executor:
     def _run_step(self, step: Step) -> None:
         remote, spec = self.remote, step.spec
         match step.mode:
+            case Mode.CREATE if not spec.bulk_create:
+                create = getattr(remote, spec.create_call)
+                self._each(step.changes, lambda c: create(thaw(c.after)), parallel=True)
             case Mode.CREATE | Mode.UPSERT:
                 call = getattr(remote, spec.create_call if step.mode is Mode.CREATE else spec.upsert_call)
                 self._bulk(step.changes, call, lambda d: call([d]))
@@ -313,10 +319,10 @@ class Executor:
         (another idflow apply writing a user of these objects holds a claim on their ``uses:`` and waits for
         ours). A forced plan (made with --force) still deletes a used object, and the result says which
         objects use it now."""
-        now: dict[str, list[str]] | RemoteError | None = None
+        now: dict[Any, list[str]] | RemoteError | None = None
         if step.checks_usage and not self.should_stop():
             try:
-                now = users_now(self.remote, [c.name for c in step.changes], step.spec.kind)
+                now = users_now(self.remote, [c.object_key for c in step.changes], step.spec.kind)
             except RemoteError as exc:
                 now = exc
         for change in step.changes:
@@ -327,7 +333,7 @@ class Executor:
                 if isinstance(now, RemoteError):
                     self._record(change, Status.FAILED, f"could not re-check {_users_words(change.kind)} usage", now)
                     continue
-                users = (now or {}).get(change.name, [])
+                users = (now or {}).get(change.object_key, [])
                 if users and not self.plan.options.force:
                     self._record(change, Status.SKIPPED, "now used by " + ", ".join(users))
                     continue
@@ -346,12 +352,11 @@ def _users_words(kind: Kind) -> str:
     return "/".join(u.kind.value for u in users_of_kind(kind))
 
 
-def users_now(remote: Remote, names: Iterable[str], kind: Kind = Kind.TASK) -> dict[str, list[str]]:
-    """Which server objects use each object of ``kind`` now (one request per user kind):
-    ``{name: ["workflow w v1", ...]}``, used names only."""
+def users_now(remote: Remote, names: Iterable[Any], kind: Kind = Kind.TASK) -> dict[Any, list[str]]:
+    """Which server objects use each object of ``kind`` (a name or an ``ObjectKey``) now (one request per
+    user kind): ``{name: ["workflow w v1", "schedule s", ...]}``, used ones only."""
     usage = remote_usage(kind, remote)
-    what = _users_words(kind)
-    found = {name: [f"{what} {user}" for user in usage.users_of(name)] for name in names}
+    found = {name: usage.users_of(name) for name in names}
     return {name: users for name, users in found.items() if users}
 
 

@@ -190,6 +190,7 @@ LAZY_COMMANDS = {
     "diff": ("diff", "diff",
         "Compare two environments' servers (what promotion would change, what was edited by hand): objects "
         "either manages that the other lacks or holds differently, field by field."),
+    "events": ("listings", "events", "List event handlers, local and remote."),
     "export": ("adopt", "export",
         "Back up every definition on the server (any owner) into FOLDER: JSON files and a manifest."),
     "import": ("adopt", "import_",
@@ -199,6 +200,7 @@ LAZY_COMMANDS = {
         "List the last applies of this project to the "
         "server (when, who, commit, counts)."),
     "plan": ("plan", "plan", "Compare local definitions with the server and save what would change."),
+    "schedules": ("listings", "schedules", "List schedules, local and remote."),
     "schema": ("schema", "schema", "JSON Schemas (draft 2020-12) of workflow, stage and config files, for editors."),
     "server": ("server", "server",
         "Run a local Conductor server (conductor-oss on SQLite, or "

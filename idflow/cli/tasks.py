@@ -71,7 +71,7 @@ def _list_local(app: AppContext, fmt: str) -> None:
 def _list_remote(app: AppContext, fmt: str) -> None:
     from idflow.plan.inputs import read_actual
 
-    actual = read_actual(app.remote)
+    actual = read_actual(app.remote, ())
     names = sorted(actual.tasks)
     if fmt == "json":
         echo(json.dumps([dict(actual.tasks[n].definition) for n in names], indent=2, default=str), lines=True)

@@ -54,7 +54,7 @@ def list_workflows(app: AppContext, scope: str | None, fmt: str) -> None:
     elif scope == "remote":
         from idflow.plan.inputs import read_actual
 
-        actual = read_actual(app.remote)
+        actual = read_actual(app.remote, ())
         keys = sorted(actual.workflows)
         if fmt == "json":
             echo(json.dumps([dict(actual.workflows[k].definition) for k in keys], indent=2, default=str), lines=True)

@@ -21,7 +21,14 @@ class Kind(str):
         try:
             return cls._known[value]
         except (KeyError, TypeError):
-            raise ValueError(f"{value!r} is not a kind idflow manages ({', '.join(cls._known)})") from None
+            pass
+        if isinstance(value, str):  # a kind is defined when its module is imported: load the registry once
+            from idflow.kinds.registry import kinds
+
+            kinds()
+            if value in cls._known:
+                return cls._known[value]
+        raise ValueError(f"{value!r} is not a kind idflow manages ({', '.join(cls._known)})")
 
     @classmethod
     def define(cls, value: str, *, versioned: bool = False) -> Kind:

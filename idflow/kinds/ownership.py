@@ -11,6 +11,11 @@ project's only when this project's apply record (``idflow.apply.record``) says i
 folder pointed at a shared server deletes nothing of another team's, and a project whose objects idflow
 created can still prune and purge them. Objects on the server that the record does not name are left
 alone (unmanaged); setting ``owner_email`` manages by owner instead.
+
+Event handlers and schedules have no owner field, so for them the apply record is the only proof,
+with or without ``owner_email`` (``manages(None, ...)``): idflow deletes a handler or schedule only when
+this project's record says idflow applied it here. Another team's, one made by hand, or any when the
+record cannot be read, is left alone.
 """
 
 from __future__ import annotations

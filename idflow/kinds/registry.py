@@ -22,16 +22,18 @@ if TYPE_CHECKING:
     from idflow.config import Config
     from idflow.kinds.usage import UsageIndex
     from idflow.plan.inputs import ActualState, DesiredObject, DesiredState, RemoteObject
+    from idflow.repo.workflow_files import WorkflowTree
     from idflow.server.client import Remote
 
-_MODULES = ("idflow.kinds.task", "idflow.kinds.workflow")  # one line per kind
+_MODULES = ("idflow.kinds.task", "idflow.kinds.workflow", "idflow.kinds.event", "idflow.kinds.schedule")
 
 
 @dataclass(frozen=True)
 class KindSpec:
     """One managed kind. Remote calls are names of ``Remote`` methods (``idflow.server.client``).
 
-    * ``create_call``: bulk create (a list); ``update_call``: one definition per request, run in parallel;
+    * ``create_call``: bulk create (a list; with ``bulk_create=False`` one object per request, in
+      parallel); ``update_call``: one definition per request, run in parallel;
       ``upsert_call``: bulk create-or-update (a list) for kinds whose server has one; set either the first
       two or the third. Deletes call ``delete_call`` with the key's name (and version), one at a time.
     * ``requests``: per step (create, update, upsert, delete) what the dry run says is sent, with
@@ -40,8 +42,13 @@ class KindSpec:
       normalised definitions (who uses which object, where).
     * ``prune_option``: orphans on the server are deleted only when this ``PlanOptions`` flag is set.
     * ``read_local``: for kinds beyond tasks and workflows (which ``idflow.plan.inputs`` reads itself, with
-      their partial-reading rules): this kind's local objects (``desired.others[kind]``), delegating to a
-      reader in ``idflow.repo``; it raises ``DefinitionError`` with every problem at its file and line.
+      their partial-reading rules): this kind's local objects (``desired.others[kind]``), given the config
+      and what the workflows folder holds (which may carry this kind's files), delegating to a reader in
+      ``idflow.repo``; None when the project does not manage the kind; it raises ``DefinitionError`` with
+      every problem at its file and line.
+    * ``prepare``: once both sides are read (before planning, before any write), this kind's local objects
+      as the plan should compare them, and notes for the plan; it raises ``DefinitionError`` for local
+      objects that cannot work against this server (a schedule of a workflow defined nowhere).
     """
 
     kind: Kind
@@ -63,7 +70,15 @@ class KindSpec:
     usage: Callable[[Iterable[Any]], UsageIndex] | None = None
     prune_option: str | None = None
     owns: Callable[[str | None, Mapping[str, Any], str, Container[str]], bool] = manages
-    read_local: Callable[[Config], Mapping[ObjectKey, DesiredObject]] | None = None
+    read_local: Callable[[Config, WorkflowTree], Mapping[ObjectKey, DesiredObject] | None] | None = None
+    prepare: (
+        Callable[[Config, DesiredState, ActualState], tuple[Mapping[ObjectKey, DesiredObject], tuple[str, ...]]] | None
+    ) = None
+    bulk_create: bool = True
+    owner_field: bool = True  # objects carry ``ownerEmail`` (else only the apply record proves them ours)
+    since_view: Callable[[Any], Any] | None = None
+    """What of a body the three-way reasons (drift, conflict, "since the last apply") compare: schedules
+    leave out the fields operators own, which ``prepare`` already carried over from the server."""
 
     def key_of(self, raw: Mapping[str, Any]) -> ObjectKey:
         return ObjectKey.of(self.kind, str(raw.get("name")), raw.get("version"))
@@ -105,8 +120,9 @@ def kinds() -> tuple[KindSpec, ...]:
 
 
 def spec(kind: Kind | str) -> KindSpec:
+    specs = _specs()  # first: a kind exists once its module is imported
     kind = Kind(kind)
-    return next(s for s in _specs() if s.kind is kind)
+    return next(s for s in specs if s.kind is kind)
 
 
 def users_of_kind(kind: Kind) -> tuple[KindSpec, ...]:
@@ -119,13 +135,9 @@ def usage_index(kind: Kind, definitions: Mapping[Kind, Iterable[Any]]) -> UsageI
     one place that answers "which objects use X", for blockers, warnings, fingerprints and apply's re-check."""
     from idflow.kinds.usage import UsageIndex
 
-    users = users_of_kind(kind)
-    if not users:
-        return UsageIndex.of(())
-    assert len(users) == 1, "more than one kind using one kind: merge their indexes here"
-    user = users[0]
-    assert user.usage is not None
-    return user.usage(definitions.get(user.kind, ()))
+    # A user kind's ``usage`` indexes its uses of the one other kind it uses (workflows: task definitions).
+    indexes = [u.usage(definitions.get(u.kind, ())) for u in users_of_kind(kind) if u.usage is not None]
+    return indexes[0] if len(indexes) == 1 else UsageIndex.merged(indexes)
 
 
 def server_usage(kind: Kind, actual: ActualState) -> UsageIndex:
@@ -136,4 +148,29 @@ def server_usage(kind: Kind, actual: ActualState) -> UsageIndex:
 
 def remote_usage(kind: Kind, remote: Remote) -> UsageIndex:
     """The same, read from the server now: one list request per user kind."""
-    return usage_index(kind, {u.kind: getattr(remote, u.list_call)() for u in users_of_kind(kind)})
+    return usage_index(kind, {u.kind: list_objects(u, remote) for u in users_of_kind(kind)})
+
+
+def read_kinds(managed: Iterable[Kind], options: Any) -> set[Kind]:
+    """The kinds beyond tasks and workflows a plan needs from the server: those the project manages, and
+    every kind using a kind whose objects the plan may delete (a prune option set, or none needed), so that
+    blockers see every use."""
+    needed = set(managed)
+    for kind_spec in _specs():
+        if kind_spec.prune_option is None or getattr(options, kind_spec.prune_option, False):
+            needed.update(u.kind for u in users_of_kind(kind_spec.kind))
+    return needed
+
+
+def list_objects(kind_spec: KindSpec, remote: Remote) -> list[dict[str, Any]]:
+    """Every object of the kind on the server; none from a server without that service (a server without
+    a scheduler answers 404 for its schedules: ``NoScheduler``; ``KindSpec.prepare`` tells a project that
+    needs one)."""
+    from idflow.errors import NoScheduler, NotFound
+
+    try:
+        return getattr(remote, kind_spec.list_call)()
+    except (NoScheduler, NotFound):  # a server without that API has none of its objects
+        if kind_spec.kind.value in ("task", "workflow"):
+            raise
+        return []

@@ -208,6 +208,123 @@ WORKFLOW_DEF = _struct(
     maskedFields=Field("list[string]", []),
 )
 
+# -- event handlers (``/api/event``) ------------------------------------------------------------------
+# No audit fields at all: the server keeps nothing of its own on a handler (no createTime, no owner).
+
+#: The evaluators a handler's ``condition`` may name (conductor-oss' ``Evaluator`` components). Without
+#: one, the condition runs as JavaScript; an unknown name is stored and then silently run as JavaScript.
+EVALUATOR_TYPES = ("javascript", "graaljs", "python", "value-param")
+#: The ``type`` of ``event: "type:queue"`` that conductor-oss has providers for (core: ``conductor``; the
+#: others when their module is configured). The server stores any other type, but nothing delivers to it.
+EVENT_QUEUE_TYPES = ("conductor", "sqs", "amqp_queue", "amqp_exchange", "kafka", "nats", "nats_stream", "jsm")
+#: Every action type the server's model knows (``EventHandler.Action.Type``; anything else is a 500).
+ACTION_TYPES = (
+    "start_workflow",
+    "complete_task",
+    "fail_task",
+    "terminate_workflow",
+    "update_workflow_variables",
+    "start_agent",
+)
+
+EVENT_START_WORKFLOW = _struct(
+    "EventStartWorkflow",
+    name=Field(S),
+    version=Field(INT),
+    correlationId=Field(S),
+    input=Field(OBJ, {}),
+    taskToDomain=Field("map[string]"),
+)
+
+EVENT_TASK_DETAILS = _struct(
+    "EventTaskDetails",
+    workflowId=Field(S),
+    taskRefName=Field(S),
+    output=Field(OBJ, {}),
+    taskId=Field(S),
+    reasonForIncompletion=Field(S),
+)
+
+EVENT_TERMINATE_WORKFLOW = _struct("EventTerminateWorkflow", workflowId=Field(S), terminationReason=Field(S))
+
+EVENT_UPDATE_VARIABLES = _struct(
+    "EventUpdateWorkflowVariables", workflowId=Field(S), variables=Field(OBJ), appendArray=Field(B)
+)
+
+EVENT_START_AGENT = _struct(
+    "EventStartAgent",
+    name=Field(S),
+    version=Field(INT),
+    prompt=Field(S),
+    sessionId=Field(S),
+    media=Field("list[string]"),
+    context=Field(OBJ),
+    idempotencyKey=Field(S),
+)
+
+EVENT_ACTION = _struct(
+    "EventHandlerAction",
+    action=Field(S, choices=ACTION_TYPES, required=True),
+    start_workflow=Field("EventStartWorkflow"),
+    complete_task=Field("EventTaskDetails"),
+    fail_task=Field("EventTaskDetails"),
+    expandInlineJSON=Field(B, False),
+    terminate_workflow=Field("EventTerminateWorkflow"),
+    update_workflow_variables=Field("EventUpdateWorkflowVariables"),
+    start_agent=Field("EventStartAgent"),
+)
+
+EVENT_HANDLER = _struct(
+    "EventHandler",
+    name=Field(S, required=True),
+    event=Field(S, required=True),
+    condition=Field(S),
+    actions=Field("list[EventHandlerAction]", required=True),
+    active=Field(B, False),
+    evaluatorType=Field(S, choices=EVALUATOR_TYPES),
+)
+
+# -- schedules (``/api/scheduler/schedules``) ----------------------------------------------------------
+
+#: What the server sets on a schedule itself. ``nextRunTime`` is kept as sent but means nothing there
+#: (the scheduler keeps its next run elsewhere); ``createTime``/``createdBy`` are the first save's.
+SCHEDULE_OWNED = frozenset({"createTime", "updatedTime", "createdBy", "updatedBy", "nextRunTime"})
+
+START_WORKFLOW_REQUEST = _struct(
+    "StartWorkflowRequest",
+    # ``createdBy`` is kept as sent, but each run gets the schedule's own creator instead
+    frozenset({"createdBy"}),
+    name=Field(S, required=True),
+    version=Field(INT),
+    correlationId=Field(S),
+    input=Field(OBJ, {}),
+    taskToDomain=Field("map[string]", {}),
+    workflowDef=Field("WorkflowDef"),
+    externalInputPayloadStoragePath=Field(S),
+    priority=Field(INT, 0),
+    idempotencyKey=Field(S),
+    idempotencyStrategy=Field(S, choices=("FAIL", "RETURN_EXISTING", "FAIL_ON_RUNNING")),
+)
+
+CRON_SCHEDULE = _struct("CronSchedule", cronExpression=Field(S), zoneId=Field(S, "UTC"))
+
+WORKFLOW_SCHEDULE = _struct(
+    "WorkflowSchedule",
+    SCHEDULE_OWNED,
+    name=Field(S, required=True),
+    cronExpression=Field(S),
+    runCatchupScheduleInstances=Field(B, False),
+    paused=Field(B, False),
+    pausedReason=Field(S),
+    startWorkflowRequest=Field("StartWorkflowRequest", required=True),
+    zoneId=Field(S, "UTC"),
+    # more than one expression, each with its own zone; when set, it wins over cronExpression/zoneId
+    cronSchedules=Field("list[CronSchedule]", []),
+    scheduleStartTime=Field(INT),
+    scheduleEndTime=Field(INT),
+    description=Field(S),
+)
+
 #: Fields that real definition files carry and the server drops, beyond those of another structure
 #: (``tests/integration/test_server_model.py`` sends them and checks they are gone). The readers report
 #: every field a structure does not model; the JSON schemas (``idflow schema``) list these as deprecated.
@@ -216,6 +333,7 @@ DROPPED: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "WorkflowDef": ("retryCount", "retryLogic", "retryDelaySeconds", "responseTimeoutSeconds", "onStateChange"),
         "WorkflowTask": ("callbackFromWorker",),
         "TaskDef": ("version",),
+        "EventHandler": ("description",),  # the original idflow's event_handlers.json carry one
     }
 )
 
@@ -232,9 +350,40 @@ MODEL: Mapping[str, Struct] = MappingProxyType(
             CACHE_CONFIG,
             SCHEMA_DEF,
             STATE_CHANGE_EVENT,
+            EVENT_HANDLER,
+            EVENT_ACTION,
+            EVENT_START_WORKFLOW,
+            EVENT_TASK_DETAILS,
+            EVENT_TERMINATE_WORKFLOW,
+            EVENT_UPDATE_VARIABLES,
+            EVENT_START_AGENT,
+            WORKFLOW_SCHEDULE,
+            START_WORKFLOW_REQUEST,
+            CRON_SCHEDULE,
         )
     }
 )
+
+
+def reachable(root: Struct) -> frozenset[str]:
+    """The names of the structures a ``root`` structure holds, at any depth, itself included (the
+    workflow file's schema and its server check cover these, not the other kinds' structures)."""
+    seen: set[str] = set()
+    todo = [root.name]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for f in MODEL[name].fields.values():
+            for type_ in (f.type, *f.alternatives):
+                inner = element_type(type_)
+                while inner is not None:
+                    type_ = inner[1]
+                    inner = element_type(type_)
+                if type_ in MODEL:
+                    todo.append(type_)
+    return frozenset(seen)
 
 
 @cache

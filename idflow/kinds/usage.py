@@ -33,6 +33,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from idflow.kinds.key import Kind, ObjectKey
 from idflow.kinds.normal import content_hash
 
 #: Task types that pick their task names at run time.
@@ -56,6 +57,20 @@ class TaskUse:
     ref: str
     location: str
     needs_def: bool = True
+
+    used_version = None  # a task definition has no versions
+
+    @property
+    def used_name(self) -> str:
+        return self.task_name
+
+    @property
+    def user(self) -> ObjectKey:
+        return ObjectKey(Kind.WORKFLOW, self.workflow, self.version)
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        return self.workflow, self.version, self.location
 
 
 @dataclass(frozen=True)
@@ -276,37 +291,62 @@ def dynamic_uses(workflow: Any) -> list[RuntimeChoice]:
 
 @dataclass(frozen=True)
 class UsageIndex:
-    """Which workflows use which task definitions, computed once from a set of workflow definitions
-    (the same workflow key may come twice: the server's version and a local one). Everything that asks
-    "who uses task X" reads this: blockers, warnings, the stale check's fingerprints."""
+    """Which objects use which objects of one kind, computed once from a set of the users' definitions
+    (the same user may come twice: the server's version and a local one). Everything that asks "who uses
+    X" reads this: blockers, warnings, the stale check's fingerprints.
 
-    by_task: Mapping[str, tuple[TaskUse, ...]]
+    A use is a ``TaskUse`` (a workflow using a task definition) or a ``WorkflowStart`` use (an event
+    handler or schedule starting a workflow); each has ``user`` (an ``ObjectKey``), ``used_version``
+    (None: any version, for uses of unversioned kinds or of a workflow's latest), ``location``, ``ref`` and
+    ``identity`` (what the fingerprint hashes). ``by_name`` is keyed by the used object's name."""
+
+    by_name: Mapping[str, tuple[Any, ...]]
     choices: tuple[RuntimeChoice, ...]
 
     @classmethod
     def of(cls, workflows: Iterable[Any]) -> UsageIndex:
-        found: dict[str, set[TaskUse]] = defaultdict(set)
+        """Task uses among workflow definitions."""
+        uses: list[TaskUse] = []
         choices: set[RuntimeChoice] = set()
         for definition in workflows:
-            uses, runtime = _scan_shared(definition)
-            for one in uses:
-                found[one.task_name].add(one)
+            found, runtime = _scan_shared(definition)
+            uses.extend(found)
             choices.update(runtime)
+        return cls.of_uses(uses, choices)
+
+    @classmethod
+    def of_uses(cls, uses: Iterable[Any], choices: Iterable[RuntimeChoice] = ()) -> UsageIndex:
+        found: dict[str, set[Any]] = defaultdict(set)
+        for one in uses:
+            found[one.used_name].add(one)
         return cls(
             {name: tuple(sorted(uses, key=_use_order)) for name, uses in found.items()},
-            tuple(sorted(choices, key=lambda c: (c.workflow, c.version, c.location))),
+            tuple(sorted(set(choices), key=lambda c: (c.workflow, c.version, c.location))),
         )
 
-    def uses_of(self, task_name: str) -> tuple[TaskUse, ...]:
-        return self.by_task.get(task_name, ())
+    @classmethod
+    def merged(cls, indexes: Iterable[UsageIndex]) -> UsageIndex:
+        """One index of the uses of several user kinds."""
+        indexes = list(indexes)
+        uses = [u for index in indexes for found in index.by_name.values() for u in found]
+        return cls.of_uses(uses, [c for index in indexes for c in index.choices])
 
-    def users_of(self, task_name: str) -> list[str]:
-        """``name vN`` of each workflow version that uses the task, sorted."""
-        return sorted({f"{u.workflow} v{u.version}" for u in self.uses_of(task_name)})
+    def uses_of(self, used: Any) -> tuple[Any, ...]:
+        """The uses of ``used``: a name, or an ``ObjectKey`` (for a versioned kind, the uses of that version
+        and those of whichever version is the latest)."""
+        name, version = (used.name, used.version) if isinstance(used, ObjectKey) else (used, None)
+        found = self.by_name.get(name, ())
+        if version is None:
+            return found
+        return tuple(u for u in found if u.used_version in (None, version))
 
-    def fingerprint(self, task_name: str) -> str:
-        """Which workflows use the task, where: apply compares it to refuse deleting a task that became used."""
-        return content_hash(sorted({(u.workflow, u.version, u.location) for u in self.uses_of(task_name)}))
+    def users_of(self, used: Any) -> list[str]:
+        """``workflow name vN`` / ``schedule name`` of each object that uses it, sorted."""
+        return sorted({u.user.described for u in self.uses_of(used)})
+
+    def fingerprint(self, used: Any) -> str:
+        """Which objects use it, where: apply compares it to refuse deleting an object that became used."""
+        return content_hash(sorted({u.identity for u in self.uses_of(used)}))
 
 
 #: Within ``shared_scans()``: the scan of each definition object walked so far (by id, the object kept alive).
@@ -336,8 +376,9 @@ def _scan_shared(definition: Any) -> tuple[list[TaskUse], list[RuntimeChoice]]:
     return found[1]
 
 
-def _use_order(use: TaskUse) -> tuple[str, int, str, bool]:
-    return use.workflow, use.version, use.location, use.needs_def
+def _use_order(use: Any) -> tuple[str, str, int, str, bool]:
+    user = use.user
+    return user.kind.value, user.name, user.version or 0, use.location, getattr(use, "needs_def", True)
 
 
 def all_task_refs(workflow: Any) -> list[tuple[str, str]]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -13,7 +13,7 @@ from idflow.kinds.normal import content_hash, normalise_taskdef
 
 if TYPE_CHECKING:
     from idflow.config import Config
-    from idflow.errors import Problem
+    from idflow.errors import Problem, RemoteError
     from idflow.repo.task_files import LocalTask
     from idflow.server.client import Remote
 
@@ -80,6 +80,8 @@ class ActualState:
     """idflow's apply records on the server (raw, by version): never part of anyone's desired state."""
     others: Mapping[Kind, Mapping[ObjectKey, RemoteObject]] = field(default_factory=lambda: MappingProxyType({}))
     """Objects of the kinds registered after tasks and workflows (``KindSpec.remote`` reads them here)."""
+    unavailable: Mapping[Kind, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Kinds the server has no service for (no scheduler: ``NoScheduler``), with the error; read as none."""
 
 
 def fingerprint(normalised: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
@@ -126,13 +128,44 @@ def actual_from_server(
     )
 
 
-def read_actual(remote: Remote) -> ActualState:
-    """The whole actual state: one list request per kind."""
+def read_actual(remote: Remote, wanted: Iterable[Kind] | None = None) -> ActualState:
+    """The actual state: one list request per kind; with ``wanted``, task and workflow definitions and only
+    those further kinds (the others read as none: a project without handler files asks for no handlers)."""
+    from idflow.errors import NoScheduler, NotFound
     from idflow.kinds.registry import kinds
 
-    lists = {s.kind: getattr(remote, s.list_call)() for s in kinds()}
+    wanted = None if wanted is None else {Kind.TASK, Kind.WORKFLOW, *wanted}
+    lists: dict[Kind, list[dict[str, Any]]] = {}
+    unavailable: dict[Kind, RemoteError] = {}
+    for kind_spec in kinds():
+        if wanted is not None and kind_spec.kind not in wanted:
+            lists[kind_spec.kind] = []
+            continue
+        try:
+            lists[kind_spec.kind] = getattr(remote, kind_spec.list_call)()
+        except NoScheduler as exc:  # KindSpec.prepare tells a project that needs one
+            lists[kind_spec.kind], unavailable[kind_spec.kind] = [], exc
+        except NotFound as exc:  # a server without that API at all (not conductor-oss 3.x)
+            if kind_spec.kind in (Kind.TASK, Kind.WORKFLOW):
+                raise
+            lists[kind_spec.kind], unavailable[kind_spec.kind] = [], exc
     task_defs, workflow_defs = lists.pop(Kind.TASK), lists.pop(Kind.WORKFLOW)
-    return actual_from_server(task_defs, workflow_defs, lists)
+    actual = actual_from_server(task_defs, workflow_defs, lists)
+    return replace(actual, unavailable=MappingProxyType(unavailable)) if unavailable else actual
+
+
+def settle(config: Config, desired: DesiredState, actual: ActualState) -> DesiredState:
+    """The desired state as plans compare it against this server (``KindSpec.prepare`` of each kind
+    that has one): raises ``DefinitionError`` for local objects that cannot work here, before any write."""
+    from idflow.kinds.registry import kinds
+
+    others = dict(desired.others)
+    notes = list(desired.notes)
+    for kind_spec in kinds():
+        if kind_spec.prepare is not None and kind_spec.kind in others:
+            others[kind_spec.kind], more = kind_spec.prepare(config, desired, actual)
+            notes.extend(more)
+    return replace(desired, others=MappingProxyType(others), notes=tuple(notes))
 
 
 def load_desired(config: Config) -> DesiredState:
@@ -173,14 +206,7 @@ def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
     tree = read_workflow_tree(
         config.workflows_dir, variables=config.vars, owner_email=config.owner_email, root=config.root
     )
-    notes = []
-    if tree.event_handler_files:
-        count = sum(f.count for f in tree.event_handler_files)
-        files = ", ".join(f"{config.relative(f.path)} ({f.count})" for f in tree.event_handler_files)
-        notes.append(
-            f"{count} event handler{'s' if count != 1 else ''} under {config.relative(config.workflows_dir)} "
-            f"not managed by idflow yet (left alone, nothing is sent): {files}"
-        )
+    others = {s.kind: s.read_local(config, tree) for s in kinds() if s.read_local is not None}
     return DesiredState(
         tasks=MappingProxyType(
             {t.name: DesiredObject(t.definition, f"{config.relative(t.path)}:{t.line}") for t in tasks}
@@ -196,6 +222,5 @@ def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
             }
         ),
         manages_workflows=config.workflows_dir.is_dir(),
-        notes=tuple(notes),
-        others=MappingProxyType({s.kind: s.read_local(config) for s in kinds() if s.read_local is not None}),
+        others=MappingProxyType({kind: objects for kind, objects in others.items() if objects is not None}),
     )

@@ -74,18 +74,41 @@ class FieldDiff:
 
 @dataclass(frozen=True)
 class Blocker:
-    """A workflow (version) that uses a task planned for deletion, and where."""
+    """An object (``user``: a workflow version using a task, a handler or schedule starting a workflow)
+    that uses an object planned for deletion, and where."""
 
-    workflow: str
-    version: int
+    user: ObjectKey
     location: str
-    ref: str
+    ref: str = ""
 
     def __str__(self) -> str:
-        return f"used by workflow {self.workflow} v{self.version} at {self.location}"
+        return f"used by {self.user.described} at {self.location}"
+
+    @property
+    def workflow(self) -> str:
+        """The user's name (a workflow's, for a task's blocker)."""
+        return self.user.name
+
+    @property
+    def version(self) -> int | None:
+        return self.user.version
 
     def to_dict(self) -> dict[str, Any]:
-        return {"workflow": self.workflow, "version": self.version, "location": self.location, "ref": self.ref}
+        """``user`` is how renderings name it (``workflow wf v1``, ``schedule nightly``); a workflow user
+        also keeps the ``workflow`` key that earlier plan files had."""
+        found = {"kind": self.user.kind.value, "name": self.user.name, "version": self.user.version,
+                 "user": self.user.described, "location": self.location, "ref": self.ref}  # fmt: skip
+        if self.user.kind is Kind.WORKFLOW:
+            found["workflow"] = self.user.name
+        return found
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Blocker:
+        if "kind" in raw:
+            user = ObjectKey.of(Kind(raw["kind"]), str(raw["name"]), raw.get("version"))
+        else:  # written before blockers named a kind: always a workflow
+            user = ObjectKey.of(Kind.WORKFLOW, str(raw["workflow"]), int(raw["version"]))
+        return cls(user, str(raw["location"]), str(raw.get("ref") or ""))
 
 
 @dataclass(frozen=True)
@@ -168,10 +191,7 @@ class Change:
             before=_frozen(raw.get("before")),
             after=_frozen(raw.get("after")),
             diff=_diffs(raw.get("diff")),
-            blockers=tuple(
-                Blocker(b["workflow"], int(b["version"]), b["location"], b.get("ref", ""))
-                for b in raw.get("blockers") or ()
-            ),
+            blockers=tuple(Blocker.from_dict(b) for b in raw.get("blockers") or ()),
             warnings=tuple(raw.get("warnings") or ()),
             local_diff=_diffs(since.get("local")),
             server_diff=_diffs(since.get("server")),

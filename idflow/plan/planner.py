@@ -79,7 +79,8 @@ def build_plan(
     names = {k.name for s in specs for k in (*local_of[s.kind], *remote_of[s.kind])}
     for target in options.targets:
         if target not in names:
-            what = " or ".join(s.kind.value for s in specs)
+            values = [s.kind.value for s in specs]
+            what = " or ".join(values) if len(values) < 3 else f"{', '.join(values[:-1])} or {values[-1]}"
             warnings.append(f"--target {target}: no {what} of that name, locally or on the server")
     task_changes = by_kind[Kind.TASK]
     usage = indexes[Kind.TASK]  # the index of the blockers: users are planned before what they use
@@ -91,6 +92,8 @@ def build_plan(
         warnings.extend(
             note for (name, _v), local in sorted(desired.workflows.items()) if in_scope(name) for note in local.notes
         )
+    for objects in desired.others.values():  # what the files of further kinds say that the server ignores
+        warnings.extend(note for key, local in sorted(objects.items()) if in_scope(key.name) for note in local.notes)
 
     notes = list(desired.notes)
     changes = [c for s in specs for c in by_kind[s.kind]]
@@ -161,7 +164,7 @@ def _changes(
         local, remote, text = locals_.get(key), remotes.get(key), str(key)
         if local is not None:
             changes.append(_compare(spec.kind, key.name, key.version, local, remote, options.overwrite,
-                                    ctx.entries.get(text)))  # fmt: skip
+                                    ctx.entries.get(text), spec.since_view))  # fmt: skip
             continue
         assert remote is not None
         pruning = spec.prune_option is None or bool(getattr(options, spec.prune_option))
@@ -176,7 +179,7 @@ def _changes(
             reason = Reason.PRUNED
         else:
             reason = Reason.NEW_ON_SERVER if ctx.record is not None and text not in ctx.entries else Reason.ORPHANED
-        blockers = tuple(Blocker(u.workflow, u.version, u.location, u.ref) for u in uses.uses_of(key.name))
+        blockers = tuple(Blocker(u.user, u.location, u.ref) for u in uses.uses_of(key))
         changes.append(Change(spec.kind, key.name, Action.DELETE, reason, before=remote.definition,
                               version=key.version, blockers=blockers))  # fmt: skip
     return changes
@@ -190,8 +193,10 @@ def _compare(
     remote: RemoteObject | None,
     overwrite: bool,
     entry: Entry | None = None,
+    since_view: Callable[[Any], Any] | None = None,
 ) -> Change:
-    """Create, update or no-op for an object defined locally. ``entry``: what the last apply wrote (three-way)."""
+    """Create, update or no-op for an object defined locally. ``entry``: what the last apply wrote (three-way);
+    ``since_view``: what of a body the three-way reasons compare (``KindSpec.since_view``)."""
     if remote is None:
         reason = Reason.DELETED_ON_SERVER if entry is not None else Reason.NEW_LOCALLY
         return Change(kind, name, Action.CREATE, reason, after=local.definition, version=version,
@@ -202,17 +207,28 @@ def _compare(
                       version=version, source=local.source)  # fmt: skip
     reason, local_diff, server_diff = Reason.CHANGED if diff else Reason.FORCED, (), ()
     if diff and entry is not None:
-        server_moved = body_hash(thaw(remote.definition)) != entry.held
-        local_moved = body_hash(thaw(local.definition)) not in (entry.written, entry.held)
-        base = thaw(entry.body) if entry.body is not None else None
+        # The view needs the held body (a record past its size bound keeps only hashes): else whole bodies.
+        view = since_view if since_view is not None and entry.body is not None else _whole
+        written, held = entry.written, entry.held
+        if view is not _whole:
+            held = body_hash(view(thaw(entry.body)))
+            written = held if entry.written == entry.held else written
+        server_now, local_now = view(thaw(remote.definition)), view(thaw(local.definition))
+        server_moved = body_hash(server_now) != held
+        local_moved = body_hash(local_now) not in (written, held)
+        base = view(thaw(entry.body)) if entry.body is not None else None
         if server_moved:
             reason = Reason.CONFLICT if local_moved else Reason.CHANGED_ON_SERVER
             if base is not None:
-                server_diff = field_diffs(base, remote.definition)
-                local_diff = field_diffs(base, local.definition) if local_moved else ()
+                server_diff = field_diffs(base, server_now)
+                local_diff = field_diffs(base, local_now) if local_moved else ()
     return Change(kind, name, Action.UPDATE, reason, before=remote.definition, after=local.definition, diff=diff,
                   version=version, source=local.source, local_diff=tuple(local_diff),
                   server_diff=tuple(server_diff))  # fmt: skip
+
+
+def _whole(body: Any) -> Any:
+    return body
 
 
 def _fingerprints(
@@ -231,7 +247,7 @@ def _fingerprints(
         if change.action is Action.DELETE and users_of_kind(change.kind):
             if change.kind not in indexes:
                 indexes[change.kind] = server_usage(change.kind, actual)
-            usage[change.key] = indexes[change.kind].fingerprint(change.name)
+            usage[change.key] = indexes[change.kind].fingerprint(change.object_key)
     return found, usage
 
 
@@ -289,7 +305,7 @@ def _usage_warnings(
             f"workflow {use.workflow} v{use.version} uses task {use.task_name!r} at {use.location}, "
             "which is defined neither locally nor on the server",
         )
-        for name in sorted(usage.by_task)
+        for name in sorted(usage.by_name)
         if name not in known
         for use in usage.uses_of(name)
         if use.needs_def

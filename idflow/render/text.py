@@ -84,8 +84,7 @@ def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, lit
                     was, now = value_text(diff["before"]), value_text(diff["after"])
                     lines.append(style(f"        {diff['path']}: {was} -> {now}", " "))
         for blocker in change["blockers"]:
-            where = f"{blocker['workflow']} v{blocker['version']} at {blocker['location']}"
-            lines.append(style(f"      used by workflow {where}", " "))
+            lines.append(style(f"      used by {blocker['user']} at {blocker['location']}", " "))
         for warning in change["warnings"]:
             lines.append(style(f"      warning: {warning}", " "))
     if show_noop:

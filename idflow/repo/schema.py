@@ -17,7 +17,7 @@ import copy
 import json
 from typing import Any
 
-from idflow.kinds.server_model import DROPPED, MODEL, TASK_DEF, WORKFLOW_DEF, Struct, element_type
+from idflow.kinds.server_model import DROPPED, MODEL, TASK_DEF, WORKFLOW_DEF, Struct, element_type, reachable
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 #: Every kind of file with a schema: what it is, and the file name ``idflow schema -o DIR`` writes it to.
@@ -115,6 +115,7 @@ def workflow_schema() -> dict[str, Any]:
     a version >= 1, schemaVersion 2 at the top; a ``$schema`` key for editors)."""
     from idflow.repo.workflow_files import SCHEMA_KEY, SCHEMA_VERSION
 
+    in_workflow = reachable(WORKFLOW_DEF)
     return {
         "$schema": DRAFT,
         "title": "idflow workflow file",
@@ -128,7 +129,7 @@ def workflow_schema() -> dict[str, Any]:
             "version": {"type": ["integer", "null"], "minimum": 1, "default": 1},
             "schemaVersion": {"enum": [SCHEMA_VERSION, None], "default": SCHEMA_VERSION},
         },
-        "$defs": {name: _struct(struct) for name, struct in MODEL.items()},
+        "$defs": {name: _struct(MODEL[name]) for name in MODEL if name in in_workflow},
     }
 
 
@@ -151,7 +152,7 @@ def _config_keys(table: dict[str, tuple[tuple[type, ...], str]], prefix: str = "
 
 
 def config_schema() -> dict[str, Any]:
-    from idflow.config import _CONDUCTOR_BLOCK, _TOP_LEVEL
+    from idflow.config import _CONDUCTOR_BLOCK, _SCHEDULES_BLOCK, _TOP_LEVEL
 
     properties = _config_keys(_TOP_LEVEL)
     properties["conductor"] = _or_null(
@@ -171,6 +172,14 @@ def config_schema() -> dict[str, Any]:
             "additionalProperties": _or_null(
                 {"type": "object", "properties": _config_keys(_ENVIRONMENT_BLOCK), "additionalProperties": False}
             ),
+        }
+    )
+    properties["schedules"] = _or_null(
+        {
+            "type": "object",
+            "description": "how schedules are managed",
+            "properties": _config_keys(_SCHEDULES_BLOCK, "schedules."),
+            "additionalProperties": False,
         }
     )
     return {

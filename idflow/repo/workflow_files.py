@@ -74,7 +74,7 @@ class LocalWorkflow:
 @dataclass(frozen=True)
 class EventHandlerFile:
     """A file of event handlers in the workflows tree (the original idflow keeps them there, as
-    ``event_handlers.json``): recognised, counted, and not managed yet."""
+    ``event_handlers.json``): recognised and counted here, read by ``idflow.repo.event_files``."""
 
     path: Path
     count: int
@@ -312,7 +312,10 @@ def _looks_like(data: Any, fmt: str) -> str | None:
         return f"a {what} list ({items}), not one workflow definition (a mapping)"
     if isinstance(data, dict):
         if "cronExpression" in data or "startWorkflowRequest" in data:
-            return "looks like a schedule ('cronExpression', 'startWorkflowRequest'); idflow does not manage schedules"
+            return (
+                "looks like a schedule ('cronExpression', 'startWorkflowRequest'); schedule files go in "
+                "schedules_dir (idflow/schedules by default)"
+            )
         keys = _taskdef_keys(data)
         if keys:
             shown = ", ".join(repr(k) for k in keys[:3])

@@ -26,6 +26,7 @@ from idflow.config import Config
 from idflow.errors import (
     AuthError,
     Conflict,
+    NoScheduler,
     NotFound,
     RemoteError,
     RemoteTimeout,
@@ -35,7 +36,7 @@ from idflow.errors import (
     ServerUnreachable,
     ValidationRejected,
 )
-from idflow.kinds.server_model import TASK_DEF, WORKFLOW_DEF
+from idflow.kinds.server_model import EVENT_HANDLER, TASK_DEF, WORKFLOW_DEF, WORKFLOW_SCHEDULE
 from idflow.log import get_logger
 from idflow.masking import mask_text, register_secrets
 from idflow.server.answers import BadAnswer, check_json, check_list, check_object
@@ -60,6 +61,14 @@ class Remote(Protocol):
     def put_workflow_defs(self, definitions: list[dict[str, Any]]) -> None: ...
     def delete_workflow_def(self, name: str, version: int) -> None: ...
     def create_workflow_def(self, definition: dict[str, Any]) -> None: ...
+    def list_event_handlers(self) -> list[dict[str, Any]]: ...
+    def create_event_handler(self, handler: dict[str, Any]) -> None: ...
+    def update_event_handler(self, handler: dict[str, Any]) -> None: ...
+    def delete_event_handler(self, name: str) -> None: ...
+    def list_schedules(self) -> list[dict[str, Any]]: ...
+    def create_schedule(self, schedule: dict[str, Any]) -> None: ...
+    def update_schedule(self, schedule: dict[str, Any]) -> None: ...
+    def delete_schedule(self, name: str) -> None: ...
 
 
 class ConductorRemote:
@@ -219,6 +228,55 @@ class ConductorRemote:
         Not retried: a lost answer to a create that landed would come back as a Conflict.
         """
         self._call("POST", "/metadata/workflow", body=definition, retry_writes=False)
+
+    # -- event handlers --------------------------------------------------------------------------
+
+    def list_event_handlers(self) -> list[dict[str, Any]]:
+        """Every handler, active or not, in one request (``GET /event``)."""
+        path = "/event"
+        return self._checked("GET", path, self._call("GET", path), check_list, EVENT_HANDLER, "event handlers")
+
+    def create_event_handler(self, handler: dict[str, Any]) -> None:
+        """Create only (``POST /event``): Conflict when the name exists (the server answers 500).
+
+        Not retried: a lost answer to a create that landed would come back as a Conflict."""
+        self._call("POST", "/event", body=handler, retry_writes=False)
+
+    def update_event_handler(self, handler: dict[str, Any]) -> None:
+        """Replace the whole handler of that name (``PUT /event``); NotFound when there is none."""
+        self._call("PUT", "/event", body=handler)
+
+    def delete_event_handler(self, name: str) -> None:
+        self._call("DELETE", f"/event/{_seg(name)}", absent_ok_after_retry=True)
+
+    # -- schedules -------------------------------------------------------------------------------
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        """Every schedule in one request (``GET /scheduler/schedules``); ``NoScheduler`` when the server
+        has no scheduler (that path answers 404 then)."""
+        path = "/scheduler/schedules"
+        try:
+            answer = self._call("GET", path)
+        except NotFound as exc:
+            raise NoScheduler(
+                f"GET {self.url}{path}: this server has no scheduler (HTTP 404); conductor-oss runs one "
+                "when started with conductor.scheduler.enabled=true",
+                exc.status,
+            ) from None
+        return self._checked("GET", path, answer, check_list, WORKFLOW_SCHEDULE, "schedules")
+
+    def create_schedule(self, schedule: dict[str, Any]) -> None:
+        """``POST /scheduler/schedules``: the server has one call that creates or replaces by name (so a
+        retried write cannot do anything twice); the plan's stale check is what keeps a create a create."""
+        self._call("POST", "/scheduler/schedules", body=schedule)
+
+    def update_schedule(self, schedule: dict[str, Any]) -> None:
+        """The whole schedule, replaced by name (the same call as a create)."""
+        self._call("POST", "/scheduler/schedules", body=schedule)
+
+    def delete_schedule(self, name: str) -> None:
+        """``DELETE /scheduler/schedules/{name}``; an absent schedule answers 200 too."""
+        self._call("DELETE", f"/scheduler/schedules/{_seg(name)}")
 
     # -- running things --------------------------------------------------------------------------
 
@@ -411,10 +469,10 @@ class ConductorRemote:
             ]
             summary = "; ".join(e.split(": ", 1)[-1] for e in field_errors) or text
             return ValidationRejected(f"{where}: rejected by the server: {summary}", field_errors)
-        if status == 404 or (status == 500 and text.startswith("No such")):
+        if status == 404 or (status == 500 and (text.startswith("No such") or _absent_handler(text))):
             # conductor-oss answers a DELETE of an absent task def with 500 "No such task definition".
             return NotFound(f"{where}: not found ({text})", status)
-        if status == 409 or (status == 500 and _lost_create_race(text)):
+        if status == 409 or (status == 500 and (_lost_create_race(text) or _existing_handler(text))):
             return Conflict(f"{where}: conflict ({text})", status)
         if status in TRANSIENT_STATUSES:
             return ServerUnavailable(f"{where}: server unavailable (HTTP {status})", status)
@@ -438,6 +496,16 @@ def _lost_create_race(text: str) -> bool:
     return "duplicate key value violates unique constraint" in text or (
         text.startswith("Workflow with ") and text.endswith("already exists!")
     )
+
+
+def _absent_handler(text: str) -> bool:
+    """A PUT or DELETE of an event handler that does not exist: 500 "EventHandler with name X not found!"."""
+    return text.startswith("EventHandler with name ") and text.endswith(" not found!")
+
+
+def _existing_handler(text: str) -> bool:
+    """A POST of an event handler whose name exists: 500 "EventHandler with name X already exists!"."""
+    return text.startswith("EventHandler with name ") and text.endswith(" already exists!")
 
 
 def _cause(exc: BaseException, kind: type[BaseException]) -> Any:

@@ -68,10 +68,16 @@ def test_the_docflow_example_end_to_end(tmp_path, conductor_url, remote, unique)
     try:
         result = cli("plan", "--detailed-exitcode")
         assert result.exit_code == 2, result.output
-        assert "Plan: 6 to create, 0 to update, 0 to delete." in result.stdout
+        assert "Plan: 8 to create, 0 to update, 0 to delete." in result.stdout  # 5 tasks, a workflow,
+        assert f"+ event {unique}_docflow_ingest_requested" in result.stdout  # a handler
+        assert f"+ schedule {unique}_docflow_nightly_sample" in result.stdout  # and a schedule
         result = cli("apply", "-y")
         assert result.exit_code == 0, result.output
-        assert "Apply: 6 applied, 0 failed, 0 skipped." in result.stdout
+        assert "Apply: 8 applied, 0 failed, 0 skipped." in result.stdout
+        schedule = next(s for s in remote.list_schedules() if s["name"] == f"{unique}_docflow_nightly_sample")
+        assert schedule["paused"] is True and schedule["zoneId"] == "Europe/Berlin"
+        listed = cli("schedules", "list", "--sync")
+        assert listed.exit_code == 0 and f"{unique}_docflow_nightly_sample" in listed.stdout, listed.output
         assert remote.get_task_def(names["normalize"])["totalTimeoutSeconds"] == 600
         assert cli("plan", "--detailed-exitcode").exit_code == 0
 

@@ -15,6 +15,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def cleanup(remote, unique):
     yield
+    for handler in remote.list_event_handlers():
+        if str(handler.get("name", "")).startswith(unique):
+            remote.delete_event_handler(handler["name"])
     for workflow in remote.list_workflow_defs():
         if str(workflow.get("name", "")).startswith(unique):
             remote.delete_workflow_def(workflow["name"], workflow["version"])
@@ -206,13 +209,13 @@ def test_the_original_idflow_layout_with_event_handlers_plans_and_applies(cli_pr
 
     plan = cli_project("plan")
     assert plan.exit_code == 0, plan.output
-    notes = [line for line in plan.stdout.splitlines() if line.startswith("Note: ")]
-    assert len(notes) == 1
-    assert "3 event handlers" in notes[0] and "not managed by idflow yet" in notes[0]
-    assert "idflow/workflows/wrap/event_handlers.json (2)" in notes[0]
-    assert "idflow/workflows/trigger/event_handlers.json (1)" in notes[0]
+    for name in ("a", "b", "c"):  # the original's handlers are planned like everything else
+        assert f"+ event {unique}_{name}  (new-locally)" in plan.stdout
+    assert "idflow/workflows/wrap/event_handlers.json:" in plan.stdout  # their 'description' is ignored: said
 
     assert cli_project("apply", "-y").exit_code == 0
+    on_server = {h["name"] for h in remote.list_event_handlers()}
+    assert {f"{unique}_a", f"{unique}_b", f"{unique}_c"} <= on_server
     assert remote.get_workflow_def(f"{unique}_wrap", 1) is not None
     assert remote.get_workflow_def(f"{unique}_trigger", 1) is not None
     assert cli_project("plan", "--detailed-exitcode").exit_code == 0

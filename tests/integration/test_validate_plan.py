@@ -81,5 +81,5 @@ def test_plan_github_prints_the_text_plan_and_warnings_as_annotations(cli_projec
     result = cli_project("plan", "--format", "github", "--target", task, "--target", f"{unique}_missing")
     assert result.exit_code == 0, result.output
     assert f"+ task {task}" in result.stdout and "Plan: 1 to create" in result.stdout
-    assert f"::warning::--target {unique}_missing: no task or workflow of that name" in result.stdout
+    assert f"::warning::--target {unique}_missing: no task, workflow, event or schedule of that name" in result.stdout
     assert "Saved the plan to" in result.stderr

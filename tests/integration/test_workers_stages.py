@@ -144,6 +144,12 @@ def forget_workflows(remote, workflow_ids) -> None:
 
 
 def forget_definitions(remote, prefix: str) -> None:
+    for schedule in remote.list_schedules():
+        if schedule["name"].startswith(prefix):
+            remote.delete_schedule(schedule["name"])
+    for handler in remote.list_event_handlers():
+        if handler["name"].startswith(prefix):
+            remote.delete_event_handler(handler["name"])
     for workflow in remote.list_workflow_defs():
         if workflow["name"].startswith(prefix):
             remote.delete_workflow_def(workflow["name"], workflow["version"])

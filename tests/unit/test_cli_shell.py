@@ -29,7 +29,8 @@ def test_idflow_error_is_one_line_and_traceback_only_with_debug(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"Error: {bad}:1: unknown key 'colour' (known keys: conductor, "
         "conductor_api_key_env_var, conductor_api_secret_env_var, "
-        "conductor_server_url, default_environment, environments, ignore, owner_email, project, stages_dir, "
+        "conductor_server_url, default_environment, environments, events_dir, ignore, owner_email, project, "
+        "schedules, schedules_dir, stages_dir, "
         "state_dir, tasks_dir, vars, workflows_dir)"
     ]
     debug = run("--debug", "--config", str(bad), "tasks", "list", "--local")

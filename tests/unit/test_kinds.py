@@ -37,7 +37,7 @@ def test_the_fake_has_every_protocol_method_with_the_same_signature():
 def test_every_remote_call_a_kind_names_is_on_the_protocol():
     methods = _protocol_methods()
     registered = kinds()
-    assert {s.kind for s in registered} == {Kind.TASK, Kind.WORKFLOW}
+    assert {s.kind for s in registered} == {Kind.TASK, Kind.WORKFLOW, Kind("event"), Kind("schedule")}
     for kind_spec in registered:
         calls = [kind_spec.list_call, kind_spec.delete_call, kind_spec.create_call, kind_spec.update_call,
                  kind_spec.upsert_call]  # fmt: skip
@@ -53,7 +53,7 @@ def test_object_keys_round_trip(key):
     assert ObjectKey.parse(str(key)) == key
 
 
-@pytest.mark.parametrize("text", ["workflow:w", "workflow:w:latest", "schedule:s", "uses:t"])
+@pytest.mark.parametrize("text", ["workflow:w", "workflow:w:latest", "stage:s", "uses:t"])
 def test_a_key_of_no_kind_or_without_its_version_is_refused(text):
     with pytest.raises(ValueError):
         ObjectKey.parse(text)
@@ -69,7 +69,11 @@ def test_apply_order_follows_uses_edges_whatever_the_registration_order():
     task, flow = spec(Kind.TASK), spec(Kind.WORKFLOW)
     assert [s.kind for s in _dependency_order([flow, task])] == [Kind.TASK, Kind.WORKFLOW]
     assert [s.kind for s in users_of_kind(Kind.TASK)] == [Kind.WORKFLOW]
-    assert users_of_kind(Kind.WORKFLOW) == ()  # sub-workflows go in the same bulk request
+    # Sub-workflows go in the same bulk request; handlers and schedules start workflows.
+    assert [s.kind for s in users_of_kind(Kind.WORKFLOW)] == [Kind("event"), Kind("schedule")]
+    events, schedules = spec("event"), spec("schedule")
+    order = [s.kind for s in _dependency_order([schedules, events, flow, task])]
+    assert order.index(Kind.TASK) < order.index(Kind.WORKFLOW) < min(order.index("event"), order.index("schedule"))
 
 
 def test_deletes_run_in_reverse_order_of_creates():

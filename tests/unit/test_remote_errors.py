@@ -32,6 +32,11 @@ def answer(status: int, message: str):
         (500, "No such task definition", NotFound),  # SQLite's answer to deleting an absent task def
         (404, "No such task definition", NotFound),  # PostgreSQL's
         (500, "something else broke", ServerError),
+        # conductor-oss 3.32.3's answers for event handlers: a POST of a name that exists, a PUT or DELETE of one
+        # that does not
+        (500, "EventHandler with name on_doc.x already exists!", Conflict),
+        (500, "EventHandler with name on_doc.x not found!", NotFound),
+        (500, "EventHandler with name x is broken", ServerError),
     ],
 )
 def test_error_answers_are_named(remote, status, message, kind):

@@ -56,7 +56,7 @@ def test_plan_warnings_of_a_change_point_at_its_source_and_the_plan_ones_have_no
     out = render_plan_warnings(plan, base=tmp_path / "proj", repo_root=tmp_path).splitlines()
     assert out == [
         "::warning file=proj/tasks/a.py,line=1::task a: may be used at run time, 100%25",
-        "::warning::--target nothing: no task or workflow of that name, locally or on the server",
+        "::warning::--target nothing: no task, workflow, event or schedule of that name, locally or on the server",
     ]
 
 

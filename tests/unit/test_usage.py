@@ -429,7 +429,7 @@ def test_usage_index_counts_each_place_once_and_fingerprints_who_uses_a_task() -
         ("wf", "tasks[0] (r1)"),
         ("wf", "tasks[1] (r2)"),
     ]
-    assert index.users_of("resize") == ["other v2", "wf v1"] and index.uses_of("nothing") == ()
+    assert index.users_of("resize") == ["workflow other v2", "workflow wf v1"] and index.uses_of("nothing") == ()
     assert index.fingerprint("resize") == UsageIndex.of([other, local]).fingerprint("resize")
     assert index.fingerprint("resize") != UsageIndex.of([server]).fingerprint("resize")
     assert UsageIndex.of([]).fingerprint("resize") == UsageIndex.of([server]).fingerprint("absent")
