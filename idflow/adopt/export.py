@@ -134,9 +134,10 @@ def _json(safefile: Any, path: Path, folder: Path) -> Any:
 def desired_from_export(config: Config, folder: Path) -> tuple[DesiredState, list[str]]:
     """The export as the desired state of a plan (a restore), and notes. With owner_email set, only that
     owner's definitions (and those of no owner, which get it) are restored: this project writes no other."""
+    from idflow.kinds.key import Kind, ObjectKey
     from idflow.plan.inputs import DesiredObject, DesiredState
 
-    _manifest, found = read_export(folder)
+    manifest, found = read_export(folder)
     notes: list[str] = []
     left_out = 0
     objects: dict[str, dict[Any, DesiredObject]] = {kind: {} for kind in KINDS}
@@ -148,7 +149,7 @@ def desired_from_export(config: Config, folder: Path) -> tuple[DesiredState, lis
             if config.owner_email and owner not in (None, config.owner_email):
                 left_out += 1
                 continue
-            if config.owner_email:
+            if config.owner_email and kind in ("task", "workflow"):  # handlers and schedules have no owner field
                 definition["ownerEmail"] = config.owner_email
             key = spec.name(raw) if spec.version(raw) is None else (spec.name(raw), spec.version(raw))
             objects[kind][key] = DesiredObject(definition, f"{os.path.abspath(path)}:1")
@@ -157,11 +158,20 @@ def desired_from_export(config: Config, folder: Path) -> tuple[DesiredState, lis
             f"{left_out} definition(s) of other owners in the export are left out of this restore (owner_email "
             f"is {config.owner_email!r}); restore them from a project without owner_email"
         )
+    # Handlers and schedules are restored when the export has them (one of an older idflow does not: the
+    # server's are then left alone); they are this project's once the restore's apply records them.
+    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    others = {
+        Kind(kind): MappingProxyType({ObjectKey(Kind(kind), name): obj for name, obj in objects[kind].items()})
+        for kind in KINDS
+        if kind not in ("task", "workflow") and kind in counts
+    }
     return (
         DesiredState(
             tasks=MappingProxyType(objects["task"]),
             workflows=MappingProxyType(objects["workflow"]),
             manages_workflows=True,
+            others=MappingProxyType(others),
             notes=tuple(notes),
         ),
         notes,

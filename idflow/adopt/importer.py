@@ -45,12 +45,12 @@ def import_objects(
 ) -> ImportOutcome:
     if not names and not everything:
         raise IdflowError("name the objects to import (idflow import NAME...), or give --all")
-    for folder in (config.tasks_dir, config.workflows_dir):
+    for folder in _folders(config):
         check_inside(config.root, folder / "x")
     kinds = [KINDS[kind]] if kind else list(KINDS.values())
     selected = _select(config, remote, kinds, names, everything)
     ctx = WriteContext(config, fmt, _existing(config))
-    for folder in (config.tasks_dir, config.workflows_dir):
+    for folder in _folders(config):
         ctx.taken(folder).update(_entries(folder))
     outcome = ImportOutcome()
     planned: list[tuple[Imported, dict[str, Any]]] = []
@@ -76,6 +76,13 @@ def import_objects(
     return outcome
 
 
+def _folders(config: Config) -> tuple[Path, ...]:
+    from idflow.adopt.event_writer import events_dir
+    from idflow.adopt.schedule_writer import schedules_dir
+
+    return (config.tasks_dir, config.workflows_dir, events_dir(config), schedules_dir(config))
+
+
 def _skip(outcome: ImportOutcome, why: str, named: bool) -> None:
     outcome.skipped.append(why)
     outcome.named_skipped = outcome.named_skipped or named
@@ -93,7 +100,9 @@ def _select(
             if name in names:
                 found.append((spec, raw))
             elif everything and not names:
-                if config.owner_email and raw.get("ownerEmail") != config.owner_email:
+                # handlers and schedules have no owner field: the next apply's record makes them this project's
+                owned = spec.kind in (Kind.TASK.value, Kind.WORKFLOW.value)
+                if owned and config.owner_email and raw.get("ownerEmail") != config.owner_email:
                     continue
                 if any(fnmatch.fnmatchcase(name, pattern) for pattern in config.ignore):
                     continue
@@ -123,7 +132,33 @@ def _existing(config: Config) -> dict[str, Path]:
     except DefinitionError:
         return found  # a broken file: import writes new files beside it, never over it (exists: refused)
     found.update({object_key(Kind.WORKFLOW, w.name, w.version): w.path for w in tree.workflows})
+    local, _problems = _local_others(config, tree)
+    found.update({key: path for key, (_definition, path) in local.items()})
     return found
+
+
+def _local_others(config: Config, tree: Any) -> tuple[dict[str, tuple[Any, Path]], list[Any]]:
+    """The project's handlers and schedules (``key -> (definition, file)``), and the problems of their files."""
+    from idflow.adopt.event_writer import events_dir
+    from idflow.adopt.schedule_writer import schedules_dir
+    from idflow.repo.event_files import read_event_handlers
+    from idflow.repo.schedule_files import read_schedules
+
+    found: dict[str, tuple[Any, Path]] = {}
+    problems: list[Any] = []
+    lists = [f.path for f in tree.event_handler_files] if tree is not None else []
+    try:
+        handlers = read_event_handlers(events_dir(config), handler_lists=lists, variables=config.vars,
+                                       workflows_dir=config.workflows_dir, root=config.root)  # fmt: skip
+        found.update({object_key("event", h.name): (h.definition, h.path) for h in handlers})
+    except DefinitionError as exc:
+        problems += exc.problems
+    try:
+        schedules = read_schedules(schedules_dir(config), variables=config.vars, root=config.root)
+        found.update({object_key("schedule", s.name): (s.definition, s.path) for s in schedules})
+    except DefinitionError as exc:
+        problems += exc.problems
+    return found, problems
 
 
 def _entries(folder: Path) -> set[str]:
@@ -149,12 +184,17 @@ def _read_back(config: Config, written: list[tuple[Imported, dict[str, Any]]]) -
     local.update({object_key(Kind.TASK, t.name): t.definition for t in tasks})
     paths = {item.path for item, _raw in written}
     problems += [str(p) for p in task_problems if Path(p.path) in paths]
+    tree = None
     try:
         tree = read_workflow_tree(config.workflows_dir, variables=config.vars, owner_email=config.owner_email,
                                   root=config.root)  # fmt: skip
         local.update({object_key(Kind.WORKFLOW, w.name, w.version): w.definition for w in tree.workflows})
     except DefinitionError as exc:
         problems += [str(p) for p in exc.problems if Path(p.path) in paths]
+    if any(item.kind not in (Kind.TASK.value, Kind.WORKFLOW.value) for item, _raw in written):
+        others, other_problems = _local_others(config, tree)
+        local.update({key: definition for key, (definition, _path) in others.items()})
+        problems += [str(p) for p in other_problems if Path(p.path) in paths]
     for item, raw in written:
         expected = KINDS[item.kind].normalise(raw)
         try:

@@ -1,6 +1,6 @@
 """The kinds import and export know, one entry each: how to list the server's objects of the kind, how to
 name one, its normal form (what restore plans with), and its import writer. Event handlers and schedules
-(issue 15) add an entry here with a writer module of their own."""
+have an entry each with a writer module of their own; a server without a scheduler has no schedules."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from idflow.adopt.event_writer import write_event
+from idflow.adopt.schedule_writer import write_schedule
 from idflow.adopt.task_writer import write_task
 from idflow.adopt.types import Imported, WriteContext
 from idflow.adopt.workflow_writer import write_workflow
@@ -56,6 +58,29 @@ def _normalise_workflow(raw: dict[str, Any]) -> dict[str, Any]:
     return normalise_workflowdef(raw)
 
 
+def _registered(kind: str) -> Callable[[Remote], list[dict[str, Any]]]:
+    """The server's objects of a registered kind: none from a server without that API (no scheduler)."""
+
+    def fetch(remote: Remote) -> list[dict[str, Any]]:
+        from idflow.kinds.registry import list_objects, spec
+
+        return list_objects(spec(kind), remote)
+
+    return fetch
+
+
+def _normalise_event(raw: dict[str, Any]) -> dict[str, Any]:
+    from idflow.kinds.event_normal import normalise_event_handler
+
+    return normalise_event_handler(raw)
+
+
+def _normalise_schedule(raw: dict[str, Any]) -> dict[str, Any]:
+    from idflow.kinds.schedule_normal import normalise_schedule
+
+    return normalise_schedule(raw)
+
+
 KINDS: dict[str, AdoptKind] = {
     Kind.TASK.value: AdoptKind(
         Kind.TASK.value, "tasks", lambda remote: remote.list_task_defs(), lambda raw: str(raw.get("name")),
@@ -64,5 +89,13 @@ KINDS: dict[str, AdoptKind] = {
     Kind.WORKFLOW.value: AdoptKind(
         Kind.WORKFLOW.value, "workflows", _workflows, lambda raw: str(raw.get("name")),
         lambda raw: int(raw.get("version") or 1), _normalise_workflow, write_workflow,
+    ),
+    "event": AdoptKind(
+        "event", "events", _registered("event"), lambda raw: str(raw.get("name")), lambda _raw: None,
+        _normalise_event, write_event,
+    ),
+    "schedule": AdoptKind(
+        "schedule", "schedules", _registered("schedule"), lambda raw: str(raw.get("name")), lambda _raw: None,
+        _normalise_schedule, write_schedule,
     ),
 }  # fmt: skip
