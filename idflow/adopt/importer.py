@@ -50,8 +50,11 @@ def import_objects(
     kinds = [KINDS[kind]] if kind else list(KINDS.values())
     selected = _select(config, remote, kinds, names, everything)
     ctx = WriteContext(config, fmt, _existing(config))
-    for folder in _folders(config):
-        ctx.taken(folder).update(_entries(folder))
+    for index, folder in enumerate(_folders(config)):
+        entries = _entries(folder)
+        if index >= 2:  # one file per handler or schedule: a file's stem is a name taken ("a.yaml.j2": "a")
+            entries |= {Path(e).stem for e in entries} | {Path(Path(e).stem).stem for e in entries}
+        ctx.taken(folder).update(entries)
     outcome = ImportOutcome()
     planned: list[tuple[Imported, dict[str, Any]]] = []
     for spec, raw in selected:
@@ -201,7 +204,7 @@ def _read_back(config: Config, written: list[tuple[Imported, dict[str, Any]]]) -
             owner = owner_to_write(config.owner_email, expected.get("ownerEmail"))
         except ForeignOwner:
             owner = expected.get("ownerEmail")
-        if owner is not None:
+        if owner is not None and item.kind in (Kind.TASK.value, Kind.WORKFLOW.value):  # the others have none
             expected["ownerEmail"] = owner
         got = local.get(item.key)
         if got is None:

@@ -129,7 +129,7 @@ def test_an_export_is_read_back_checked_and_restores_only_this_owner(tmp_path):
     ])  # fmt: skip
     config = load_config(cwd=root, environ={})
     out = tmp_path / "backup"
-    assert export(config, remote, out).counts == {"task": 2, "workflow": 1}
+    assert export(config, remote, out).counts == {"task": 2, "workflow": 1, "event": 0, "schedule": 0}
     manifest, found = read_export(out)
     assert manifest["server_url"] == config.server_url and len(found["task"]) == 2
     desired, notes = desired_from_export(config, out)
@@ -198,3 +198,118 @@ def test_a_revert_refuses_other_servers_old_reports_and_masked_values(tmp_path):
     revert = plan_revert(config, masked, actual(now))
     assert revert.count == 0 and "masks a secret-looking value" in revert.refused[0]
     assert "inputTemplate.token" in revert.refused[0]
+
+
+HANDLER = {  # shaped like conductor-oss's EventHandler answers (GET /api/event)
+    "name": "on_order",
+    "event": "conductor:orders:placed",
+    "condition": "$.kind == 'digital'",
+    "evaluatorType": "javascript",
+    "active": True,
+    "actions": [{"action": "start_workflow", "expectWildcard": False,
+                 "start_workflow": {"name": "fulfil", "version": 2, "input": {"order": "${order_id}"},
+                                    "taskToDomain": {}}}],
+}  # fmt: skip
+SCHEDULE = {  # shaped like GET /api/scheduler/schedules: server-owned times and users included
+    "name": "nightly",
+    "cronExpression": "0 0 2 * * ?",
+    "zoneId": "Europe/Berlin",
+    "paused": True,
+    "runCatchupScheduleInstances": False,
+    "cronSchedules": [],
+    "startWorkflowRequest": {"name": "fulfil", "version": 2, "input": {"batch": True}, "taskToDomain": {},
+                             "priority": 0},
+    "createTime": 1700000000000, "updatedTime": 1700000000001, "createdBy": "ops", "updatedBy": "ops",
+    "nextRunTime": 1700000099999, "description": "the nightly batch",
+}  # fmt: skip
+
+
+def test_handlers_and_schedules_are_written_one_file_each_and_read_back_the_same(tmp_path):
+    from idflow.kinds.event_normal import normalise_event_handler
+    from idflow.kinds.schedule_normal import normalise_schedule
+    from idflow.repo.event_files import read_event_handlers
+    from idflow.repo.schedule_files import read_schedules
+
+    root = project(tmp_path)
+    remote = FakeRemote()
+    remote.put_workflow_defs([{"name": "fulfil", "version": 2, "tasks": []}])
+    remote.events["on_order"] = dict(HANDLER)
+    remote.events["on order/2"] = {**HANDLER, "name": "on order/2"}  # no file name, no name a file can keep
+    remote.schedules["nightly"] = dict(SCHEDULE)
+    config = load_config(cwd=root, environ={})
+    outcome = import_objects(config, remote, everything=True)
+    assert outcome.readback == [], outcome.readback
+    written = {i.key: i.path.relative_to(root).as_posix() for i in outcome.written if i.kind in ("event", "schedule")}
+    assert written == {
+        "event:on_order": "idflow/events/on_order.yaml",
+        "schedule:nightly": "idflow/schedules/nightly.yaml",
+    }
+    assert any("event handler 'on order/2' cannot be kept" in s for s in outcome.skipped), outcome.skipped
+    text = (root / "idflow" / "schedules" / "nightly.yaml").read_text()
+    assert text.startswith("name: nightly\ncronExpression:") and "zoneId: Europe/Berlin" in text
+    for owned in ("createTime", "updatedTime", "createdBy", "updatedBy", "nextRunTime", "priority", "cronSchedules"):
+        assert owned not in text, owned
+    assert "paused: true" in text  # the server's state is what the file creates it in
+    handler = (root / "idflow" / "events" / "on_order.yaml").read_text()
+    assert handler.startswith("name: on_order\nevent: conductor:orders:placed\n") and "taskToDomain" not in handler
+    [local] = read_event_handlers(root / "idflow" / "events", variables={}, root=root)
+    assert local.definition == normalise_event_handler(HANDLER)
+    [schedule] = read_schedules(root / "idflow" / "schedules", variables={}, root=root)
+    assert schedule.definition == normalise_schedule(SCHEDULE)
+
+    again = import_objects(config, remote, ("nightly",), kind="schedule", force=True, fmt="json")
+    assert [i.path.name for i in again.written] == ["nightly.yaml"]  # rewritten in place, in its own format
+    assert (root / "idflow" / "schedules" / "nightly.yaml").read_text() == text
+
+
+def test_handlers_and_schedules_in_json_and_under_a_safe_file_name(tmp_path):
+    root = project(tmp_path)
+    (root / "idflow" / "events").mkdir(parents=True)
+    (root / "idflow" / "events" / "ON_ORDER.txt").write_text("not a handler file")  # takes the name, any case
+    remote = FakeRemote()
+    remote.put_workflow_defs([{"name": "fulfil", "version": 2, "tasks": []}])
+    remote.events["on_order"] = dict(HANDLER)
+    outcome = import_objects(load_config(cwd=root, environ={}), remote, ("on_order",), fmt="json")
+    assert outcome.readback == [] and [i.path.name for i in outcome.written] == ["on_order_2.json"]
+    assert "written under the file name 'on_order_2' (that name is taken)" in outcome.notes[0]
+    data = json.loads((root / "idflow" / "events" / "on_order_2.json").read_text())
+    assert list(data)[:2] == ["name", "event"] and "$schema" not in data
+
+
+def test_with_owner_email_all_takes_handlers_and_schedules_which_have_no_owner(tmp_path):
+    root = project(tmp_path, "owner_email: me@x\n")
+    remote = FakeRemote()
+    remote.put_workflow_defs([{"name": "fulfil", "version": 2, "ownerEmail": "me@x", "tasks": []}])
+    remote.events["on_order"] = dict(HANDLER)
+    remote.schedules["nightly"] = dict(SCHEDULE)
+    outcome = import_objects(load_config(cwd=root, environ={}), remote, everything=True)
+    assert {i.key for i in outcome.written} == {"workflow:fulfil:2", "event:on_order", "schedule:nightly"}
+    assert outcome.readback == [], outcome.readback
+
+
+def test_an_export_restores_handlers_and_schedules_and_a_server_without_a_scheduler_has_none(tmp_path):
+    from idflow.kinds.event_normal import normalise_event_handler
+    from idflow.kinds.key import Kind as Kinds
+    from idflow.kinds.key import ObjectKey
+    from idflow.kinds.schedule_normal import normalise_schedule
+
+    root = project(tmp_path / "p", "owner_email: me@x\n")
+    config = load_config(cwd=root, environ={})
+    remote = FakeRemote()
+    remote.events["on_order"] = dict(HANDLER)
+    remote.schedules["nightly"] = dict(SCHEDULE)
+    out = tmp_path / "backup"
+    assert export(config, remote, out).counts == {"task": 0, "workflow": 0, "event": 1, "schedule": 1}
+    assert (out / "events" / "on_order.json").is_file() and (out / "schedules" / "nightly.json").is_file()
+    desired, _notes = desired_from_export(config, out)
+    event, schedule = Kinds("event"), Kinds("schedule")
+    assert desired.others[event][ObjectKey(event, "on_order")].definition == normalise_event_handler(HANDLER)
+    got = desired.others[schedule][ObjectKey(schedule, "nightly")].definition
+    assert got == normalise_schedule(SCHEDULE) and "ownerEmail" not in got  # no owner field to set
+
+    remote.scheduler = False
+    bare = tmp_path / "bare"
+    assert export(config, remote, bare).counts["schedule"] == 0
+    assert not (bare / "schedules").exists()
+    desired, _notes = desired_from_export(config, bare)
+    assert dict(desired.others[schedule]) == {}
