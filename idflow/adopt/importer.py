@@ -97,15 +97,14 @@ def _select(
     """The server's objects to import, sorted: those named, or with ``--all`` every one this project
     would manage (its owner_email, when set) and does not ignore."""
     found: list[tuple[AdoptKind, dict[str, Any]]] = []
+    owners: dict[tuple[str, int], Any] = {}
     for spec in kinds:
         for raw in spec.fetch(remote):
             name = spec.name(raw)
             if name in names:
                 found.append((spec, raw))
             elif everything and not names:
-                # handlers and schedules have no owner field: the next apply's record makes them this project's
-                owned = spec.kind in (Kind.TASK.value, Kind.WORKFLOW.value)
-                if owned and config.owner_email and raw.get("ownerEmail") != config.owner_email:
+                if config.owner_email and not _this_owners(config.owner_email, spec, raw, remote, owners):
                     continue
                 if any(fnmatch.fnmatchcase(name, pattern) for pattern in config.ignore):
                     continue
@@ -116,6 +115,28 @@ def _select(
         raise IdflowError(f"no {what} named {', '.join(map(repr, missing))} on the server; nothing was written")
     return sorted(found, key=lambda item: (list(KINDS).index(item[0].kind), item[0].name(item[1]),
                                            item[0].version(item[1]) or 0))  # fmt: skip
+
+
+def _this_owners(
+    configured: str, spec: AdoptKind, raw: dict[str, Any], remote: Remote, owners: dict[tuple[str, int], Any]
+) -> bool:
+    """Whether ``--all`` takes the object for a project with owner_email: a task's or workflow's owner field;
+    a handler or schedule has none, so it is taken when it starts workflows and every one is this owner's
+    (on a shared server the others' handlers stay theirs: name one to import it anyway)."""
+    from idflow.kinds.workflow_starts import handler_starts, schedule_starts
+
+    if spec.kind in (Kind.TASK.value, Kind.WORKFLOW.value):
+        return raw.get("ownerEmail") == configured
+    if not owners:
+        owners.update({(str(w.get("name")), int(w.get("version") or 1)): w.get("ownerEmail")
+                       for w in remote.list_workflow_defs()})  # fmt: skip
+        owners.setdefault(("", 0), None)  # read once, even from a server without workflows
+    starts = list((handler_starts if spec.kind == "event" else schedule_starts)(spec.normalise(raw)))
+    return bool(starts) and all(
+        any(o == configured for (n, v), o in owners.items() if n == s.name and s.version in (None, v))
+        and all(o == configured for (n, v), o in owners.items() if n == s.name and s.version in (None, v))
+        for s in starts
+    )
 
 
 def _existing(config: Config) -> dict[str, Path]:

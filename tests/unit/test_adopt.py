@@ -276,15 +276,23 @@ def test_handlers_and_schedules_in_json_and_under_a_safe_file_name(tmp_path):
     assert list(data)[:2] == ["name", "event"] and "$schema" not in data
 
 
-def test_with_owner_email_all_takes_handlers_and_schedules_which_have_no_owner(tmp_path):
+def test_with_owner_email_all_takes_the_handlers_and_schedules_that_start_only_that_owners_workflows(tmp_path):
     root = project(tmp_path, "owner_email: me@x\n")
     remote = FakeRemote()
-    remote.put_workflow_defs([{"name": "fulfil", "version": 2, "ownerEmail": "me@x", "tasks": []}])
+    remote.put_workflow_defs([{"name": "fulfil", "version": 2, "ownerEmail": "me@x", "tasks": []},
+                              {"name": "theirs", "version": 1, "ownerEmail": "t@x", "tasks": []}])  # fmt: skip
     remote.events["on_order"] = dict(HANDLER)
+    theirs = {"action": "start_workflow", "start_workflow": {"name": "theirs", "version": 1}}
+    remote.events["mixed"] = {**HANDLER, "name": "mixed", "actions": [*HANDLER["actions"], theirs]}
+    remote.events["no_start"] = {**HANDLER, "name": "no_start", "actions": [{"action": "complete_task",
+                                 "complete_task": {"workflowId": "${wf}", "taskRefName": "r"}}]}  # fmt: skip
     remote.schedules["nightly"] = dict(SCHEDULE)
-    outcome = import_objects(load_config(cwd=root, environ={}), remote, everything=True)
+    config = load_config(cwd=root, environ={})
+    outcome = import_objects(config, remote, everything=True)
     assert {i.key for i in outcome.written} == {"workflow:fulfil:2", "event:on_order", "schedule:nightly"}
     assert outcome.readback == [], outcome.readback
+    named = import_objects(config, remote, ("mixed",), kind="event")  # named: imported whatever it starts
+    assert [i.key for i in named.written] == ["event:mixed"] and named.readback == []
 
 
 def test_an_export_restores_handlers_and_schedules_and_a_server_without_a_scheduler_has_none(tmp_path):
