@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from idflow.adopt.kinds import KINDS
+from idflow.adopt.kinds import KINDS, starts_only_owners
 from idflow.adopt.names import file_stem
 from idflow.adopt.safewrite import write_new
 from idflow.errors import DefinitionError, FileWriteError, IdflowError, Problem
@@ -133,7 +133,8 @@ def _json(safefile: Any, path: Path, folder: Path) -> Any:
 
 def desired_from_export(config: Config, folder: Path) -> tuple[DesiredState, list[str]]:
     """The export as the desired state of a plan (a restore), and notes. With owner_email set, only that
-    owner's definitions (and those of no owner, which get it) are restored: this project writes no other."""
+    owner's definitions (and those of no owner, which get it) are restored: this project writes no other; of
+    the handlers and schedules (no owner field) those that start only that owner's workflows."""
     from idflow.kinds.key import Kind, ObjectKey
     from idflow.plan.inputs import DesiredObject, DesiredState
 
@@ -141,12 +142,19 @@ def desired_from_export(config: Config, folder: Path) -> tuple[DesiredState, lis
     notes: list[str] = []
     left_out = 0
     objects: dict[str, dict[Any, DesiredObject]] = {kind: {} for kind in KINDS}
+    owners = {
+        (str(raw.get("name")), int(raw.get("version") or 1)): raw.get("ownerEmail") for _p, raw in found["workflow"]
+    }
     for kind, files in found.items():
         spec = KINDS[kind]
         for path, raw in files:
             definition = spec.normalise(raw)
             owner = definition.get("ownerEmail")
             if config.owner_email and owner not in (None, config.owner_email):
+                left_out += 1
+                continue
+            if (config.owner_email and kind not in ("task", "workflow")
+                    and not starts_only_owners(kind, definition, owners, config.owner_email)):  # fmt: skip
                 left_out += 1
                 continue
             if config.owner_email and kind in ("task", "workflow"):  # handlers and schedules have no owner field

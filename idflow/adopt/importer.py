@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from idflow.adopt.kinds import KINDS, AdoptKind
+from idflow.adopt.kinds import KINDS, AdoptKind, starts_only_owners
 from idflow.adopt.safewrite import check_inside, write_new
 from idflow.adopt.types import Imported, Refused, WriteContext
 from idflow.errors import DefinitionError, FileWriteError, IdflowError
@@ -120,23 +120,14 @@ def _select(
 def _this_owners(
     configured: str, spec: AdoptKind, raw: dict[str, Any], remote: Remote, owners: dict[tuple[str, int], Any]
 ) -> bool:
-    """Whether ``--all`` takes the object for a project with owner_email: a task's or workflow's owner field;
-    a handler or schedule has none, so it is taken when it starts workflows and every one is this owner's
-    (on a shared server the others' handlers stay theirs: name one to import it anyway)."""
-    from idflow.kinds.workflow_starts import handler_starts, schedule_starts
-
+    """Whether ``--all`` takes the object for a project with owner_email (``starts_only_owners``)."""
     if spec.kind in (Kind.TASK.value, Kind.WORKFLOW.value):
         return raw.get("ownerEmail") == configured
     if not owners:
         owners.update({(str(w.get("name")), int(w.get("version") or 1)): w.get("ownerEmail")
                        for w in remote.list_workflow_defs()})  # fmt: skip
         owners.setdefault(("", 0), None)  # read once, even from a server without workflows
-    starts = list((handler_starts if spec.kind == "event" else schedule_starts)(spec.normalise(raw)))
-    return bool(starts) and all(
-        any(o == configured for (n, v), o in owners.items() if n == s.name and s.version in (None, v))
-        and all(o == configured for (n, v), o in owners.items() if n == s.name and s.version in (None, v))
-        for s in starts
-    )
+    return starts_only_owners(spec.kind, spec.normalise(raw), owners, configured)
 
 
 def _existing(config: Config) -> dict[str, Path]:

@@ -81,6 +81,23 @@ def _normalise_schedule(raw: dict[str, Any]) -> dict[str, Any]:
     return normalise_schedule(raw)
 
 
+def starts_only_owners(
+    kind: str, definition: dict[str, Any], owners: dict[tuple[str, int], Any], configured: str
+) -> bool:
+    """Whether a handler or schedule (normalised) is a project's with owner_email ``configured``: they have
+    no owner field, so it is when it starts workflows and every one is that owner's (``owners``: the owner
+    of each workflow version). On a shared server the other teams' handlers stay theirs."""
+    from idflow.kinds.workflow_starts import handler_starts, schedule_starts
+
+    starts = list((handler_starts if kind == "event" else schedule_starts)(definition))
+
+    def owned(name: str, version: int | None) -> bool:
+        found = [o for (n, v), o in owners.items() if n == name and version in (None, v)]
+        return bool(found) and all(o == configured for o in found)
+
+    return bool(starts) and all(owned(s.name, s.version) for s in starts)
+
+
 KINDS: dict[str, AdoptKind] = {
     Kind.TASK.value: AdoptKind(
         Kind.TASK.value, "tasks", lambda remote: remote.list_task_defs(), lambda raw: str(raw.get("name")),

@@ -304,13 +304,22 @@ def test_an_export_restores_handlers_and_schedules_and_a_server_without_a_schedu
     root = project(tmp_path / "p", "owner_email: me@x\n")
     config = load_config(cwd=root, environ={})
     remote = FakeRemote()
+    remote.put_workflow_defs([{"name": "fulfil", "version": 2, "ownerEmail": "me@x", "tasks": []},
+                              {"name": "theirs", "version": 1, "ownerEmail": "t@x", "tasks": []}])  # fmt: skip
     remote.events["on_order"] = dict(HANDLER)
+    remote.events["their_handler"] = {
+        **HANDLER,
+        "name": "their_handler",
+        "actions": [{"action": "start_workflow", "start_workflow": {"name": "theirs"}}],
+    }
     remote.schedules["nightly"] = dict(SCHEDULE)
     out = tmp_path / "backup"
-    assert export(config, remote, out).counts == {"task": 0, "workflow": 0, "event": 1, "schedule": 1}
+    assert export(config, remote, out).counts == {"task": 0, "workflow": 2, "event": 2, "schedule": 1}
     assert (out / "events" / "on_order.json").is_file() and (out / "schedules" / "nightly.json").is_file()
-    desired, _notes = desired_from_export(config, out)
+    desired, notes = desired_from_export(config, out)
+    assert "2 definition(s) of other owners" in notes[0]  # the workflow and the handler that starts it
     event, schedule = Kinds("event"), Kinds("schedule")
+    assert set(desired.others[event]) == {ObjectKey(event, "on_order")}
     assert desired.others[event][ObjectKey(event, "on_order")].definition == normalise_event_handler(HANDLER)
     got = desired.others[schedule][ObjectKey(schedule, "nightly")].definition
     assert got == normalise_schedule(SCHEDULE) and "ownerEmail" not in got  # no owner field to set
