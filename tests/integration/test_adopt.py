@@ -232,6 +232,88 @@ def test_export_wipe_and_restore_give_back_identical_definitions(cli_project, re
     assert tampered.exit_code == 1 and "changed since the export" in tampered.stderr
 
 
+@pytest.fixture
+def with_starts(remote, populated, unique):
+    """A handler with a start_workflow action and a paused schedule of the populated workflow, created by
+    raw API calls as conductor-oss stores them (removed afterwards)."""
+    _owner, _names, workflow = populated
+    handler = {
+        "name": f"{unique}_on_order",
+        "event": f"conductor:{unique}_orders:placed",
+        "condition": "$.kind == 'digital'",
+        "evaluatorType": "javascript",
+        "active": True,
+        "actions": [{"action": "start_workflow",
+                     "start_workflow": {"name": workflow, "version": 2, "input": {"order_id": "${order_id}"}}}],
+    }  # fmt: skip
+    schedule = {
+        "name": f"{unique}_nightly",
+        "cronExpression": "0 0 2 * * ?",
+        "zoneId": "Europe/Berlin",
+        "paused": True,
+        "description": "the nightly batch",
+        "startWorkflowRequest": {"name": workflow, "version": 1, "input": {"kind": "physical"}},
+    }
+    remote.create_event_handler(handler)
+    remote.create_schedule(schedule)
+    yield handler["name"], schedule["name"]
+    for item in remote.list_event_handlers():
+        if item["name"].startswith(unique):
+            remote.delete_event_handler(item["name"])
+    for item in remote.list_schedules():
+        if item["name"].startswith(unique):
+            remote.delete_schedule(item["name"])
+
+
+def handlers_and_schedules(remote, unique: str) -> dict:
+    from idflow.kinds.event_normal import normalise_event_handler
+    from idflow.kinds.schedule_normal import normalise_schedule
+
+    found = {f"event:{h['name']}": normalise_event_handler(h) for h in remote.list_event_handlers()
+             if h["name"].startswith(unique)}  # fmt: skip
+    found |= {f"schedule:{s['name']}": normalise_schedule(s) for s in remote.list_schedules()
+              if s["name"].startswith(unique)}  # fmt: skip
+    return found
+
+
+def test_a_handler_and_a_schedule_are_imported_unchanged_and_restored_from_an_export(
+    cli_project, remote, populated, with_starts, unique, tmp_path
+):
+    handler, schedule = with_starts
+    before = handlers_and_schedules(remote, unique)
+    assert set(before) == {f"event:{handler}", f"schedule:{schedule}"}
+    result = cli_project("import", "--all")
+    assert result.exit_code == 0 and "Imported 7 object(s)" in result.stderr, result.output
+    root = cli_project.root
+    handler_file = (root / "idflow" / "events" / f"{handler}.yaml").read_text()
+    schedule_file = (root / "idflow" / "schedules" / f"{schedule}.yaml").read_text()
+    assert handler_file.startswith(f"name: {handler}\nevent: ") and "start_workflow:" in handler_file
+    assert "createTime" not in schedule_file and "updatedBy" not in schedule_file and "paused: true" in schedule_file
+
+    plan = cli_project("plan", "--detailed-exitcode", "--format", "json")
+    assert plan.exit_code == 0, plan.output
+    changes = {(c["kind"], c["name"]): c["action"] for c in json.loads(plan.stdout)["changes"]}
+    assert changes[("event", handler)] == "no-op" and changes[("schedule", schedule)] == "no-op", changes
+
+    folder = tmp_path / "backup"
+    exported = cli_project("export", str(folder))
+    assert exported.exit_code == 0, exported.output
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["counts"]["event"] >= 1 and manifest["counts"]["schedule"] >= 1
+    assert {(e["kind"], e["name"]) for e in manifest["files"].values()} >= {("event", handler), ("schedule", schedule)}
+    remote.delete_event_handler(handler)
+    remote.delete_schedule(schedule)
+    assert handlers_and_schedules(remote, unique) == {}
+
+    restore = cli_project("plan", "--from", str(folder), "--format", "json")
+    assert restore.exit_code == 0, restore.output
+    created = {(c["kind"], c["name"]) for c in json.loads(restore.stdout)["changes"] if c["action"] == "create"}
+    assert created == {("event", handler), ("schedule", schedule)}, created
+    applied = cli_project("apply", str(cli_project.root / "state" / "plan.json"), "-y")
+    assert applied.exit_code == 0, applied.output
+    assert handlers_and_schedules(remote, unique) == before
+
+
 def _report(output: str) -> str:
     return re.search(r"Report: (\S+)", output).group(1)
 
