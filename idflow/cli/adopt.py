@@ -12,7 +12,7 @@ from idflow.cli.context import AppContext, pass_app
 
 @click.command("import")
 @click.argument("names", nargs=-1, metavar="[NAME]...")
-@click.option("--kind", type=click.Choice(["task", "workflow"]), help="Only objects of this kind.")
+@click.option("--kind", type=click.Choice(["task", "workflow", "event", "schedule"]), help="Only objects of this kind.")
 @click.option("--all", "everything", is_flag=True, help="Every object this project manages (owner_email, ignore).")
 @click.option("--force", is_flag=True, help="Replace files that exist (never through a symbolic link).")
 @click.option(
@@ -21,15 +21,16 @@ from idflow.cli.context import AppContext, pass_app
     type=click.Choice(["yaml", "json"]),
     default="yaml",
     show_default=True,
-    help="Format of workflow files.",
+    help="Format of workflow, event handler and schedule files.",
 )
 @pass_app
 def import_(app: AppContext, names: tuple[str, ...], kind: str | None, everything: bool, force: bool, fmt: str) -> None:
-    """Write project files for definitions on the server (tasks as worker stubs, workflows as files).
+    """Write project files for definitions on the server (tasks as worker stubs; workflows, event handlers and
+    schedules as files).
 
     \b
     idflow import --all               everything of this project's owner_email (minus ignore)
-    idflow import send_email order    those names (tasks and workflows; every version)
+    idflow import send_email order    those names (of any kind; every version of a workflow)
 
     Files read back to exactly what the server holds, so the next `idflow plan` shows no change for them.
     """
