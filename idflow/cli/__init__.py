@@ -194,7 +194,8 @@ LAZY_COMMANDS = {
     "export": ("adopt", "export",
         "Back up every definition on the server (any owner) into FOLDER: JSON files and a manifest."),
     "import": ("adopt", "import_",
-        "Write project files for definitions on the server (tasks as worker stubs, workflows as files)."),
+        "Write project files for definitions on the server (tasks as worker stubs; workflows, event handlers "
+        "and schedules as files)."),
     "completion": ("completion", "completion", "Print the shell completion script for SHELL."),
     "history": ("history", "history",
         "List the last applies of this project to the "
