@@ -68,6 +68,43 @@ def _holder(definition: dict[str, Any] | None) -> dict[str, Any]:
         return {}
 
 
+class Leftovers:
+    """The tokens of locks and claims this checkout took (or tried to) and could not release, kept in
+    ``state/.server-lock``. The caller holds the checkout's own lock, so no apply from here is running:
+    their holders are dead, and the next apply breaks them. ``path`` None keeps nothing."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def tokens(self) -> set[str]:
+        if self.path is None:
+            return set()
+        try:
+            return set(read_state_text(self.path).split())
+        except OSError:
+            return set()
+
+    def remember(self, token: str) -> None:
+        if self.path is not None:
+            write_state_text(self.path, "".join(t + "\n" for t in sorted(self.tokens() | {token})))
+
+    def forget(self, token: str) -> None:
+        if self.path is None:
+            return
+        remaining = self.tokens() - {token}
+        if remaining:
+            write_state_text(self.path, "".join(t + "\n" for t in sorted(remaining)))
+        else:
+            self.path.unlink(missing_ok=True)
+
+
+def _expired(holder: dict[str, Any], now: datetime) -> bool:
+    try:
+        return datetime.fromisoformat(str(holder["expires"])) < now
+    except (KeyError, ValueError):
+        return True  # a lock whose holder cannot be read is treated as abandoned
+
+
 class ServerLock:
     """``with ServerLock(remote, purpose):`` holds the server's apply lock, waiting up to ``wait`` seconds.
 
@@ -99,7 +136,7 @@ class ServerLock:
         self._checkpoint = checkpoint
         self.token = uuid.uuid4().hex
         self.held = False
-        self._leftovers = leftovers
+        self._leftovers = Leftovers(leftovers)
 
     def __enter__(self) -> ServerLock:
         return self.acquire()
@@ -108,7 +145,7 @@ class ServerLock:
         self.release()
 
     def acquire(self) -> ServerLock:
-        self._remember(self.token)
+        self._leftovers.remember(self.token)
         try:
             self._acquire(time.monotonic() + self.wait)
         except BaseException:
@@ -136,13 +173,15 @@ class ServerLock:
             if current is not None and holder.get("token") == self.token:
                 self.held = True  # our own create landed; its answer was lost
                 return
-            abandoned = current is not None and (self._expired(holder) or holder.get("token") in self._abandoned())
+            abandoned = current is not None and (
+                _expired(holder, self._clock()) or holder.get("token") in self._leftovers.tokens()
+            )
             out_of_time = time.monotonic() >= deadline
             if abandoned and (broken == 0 or not out_of_time):
                 log.warning("breaking an abandoned server lock", holder=holder.get("holder"), since=holder.get("since"))
                 self._checkpoint()
                 self.remote.delete_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)
-                self._forget(str(holder.get("token")))
+                self._leftovers.forget(str(holder.get("token")))
                 broken += 1
                 if broken > 1:  # the delete did not take: do not hammer the server while the deadline runs
                     self._sleep(self.poll)
@@ -175,37 +214,8 @@ class ServerLock:
         except RemoteError as error:
             log.warning("could not release the server lock; the next apply from here breaks it", error=str(error))
         else:
-            self._forget(self.token)
+            self._leftovers.forget(self.token)
         self.held = False
-
-    def _abandoned(self) -> set[str]:
-        """Tokens of locks this checkout took (or tried to) and could not release. The caller holds the
-        checkout's own lock, so no apply from here is running: those holders are dead."""
-        if self._leftovers is None:
-            return set()
-        try:
-            return set(read_state_text(self._leftovers).split())
-        except OSError:
-            return set()
-
-    def _remember(self, token: str) -> None:
-        if self._leftovers is not None:
-            write_state_text(self._leftovers, "".join(t + "\n" for t in sorted(self._abandoned() | {token})))
-
-    def _forget(self, token: str) -> None:
-        if self._leftovers is None:
-            return
-        remaining = self._abandoned() - {token}
-        if remaining:
-            write_state_text(self._leftovers, "".join(t + "\n" for t in sorted(remaining)))
-        else:
-            self._leftovers.unlink(missing_ok=True)
-
-    def _expired(self, holder: dict[str, Any]) -> bool:
-        try:
-            return datetime.fromisoformat(str(holder["expires"])) < self._clock()
-        except (KeyError, ValueError):
-            return True  # a lock whose holder cannot be read is treated as abandoned
 
 
 def claim_keys(plan: Any, record: str | None = None) -> set[str]:
@@ -264,7 +274,7 @@ class ObjectLock:
         self._clock = clock
         self._sleep = sleep
         self._checkpoint = checkpoint
-        self._leftovers = leftovers
+        self._leftovers = Leftovers(leftovers)
         self._mutex_args = {"leftovers": leftovers, "poll": poll, "clock": clock, "sleep": sleep,
                             "checkpoint": checkpoint}  # fmt: skip
         self.token = uuid.uuid4().hex
@@ -278,12 +288,7 @@ class ObjectLock:
         self.release()
 
     def acquire(self) -> ObjectLock:
-        # The same bookkeeping as ServerLock's, in the same file: a claim whose answer was lost is broken
-        # by the next apply from this checkout.
-        books = ServerLock(self.remote, self.purpose, leftovers=self._leftovers, clock=self._clock)
-        books.token = self.token
-        books._remember(self.token)
-        self._books = books
+        self._leftovers.remember(self.token)  # a claim whose answer was lost is broken by the next apply
         try:
             self._acquire(time.monotonic() + self.wait)
         except BaseException:
@@ -307,11 +312,11 @@ class ObjectLock:
                         self.version = int(claim.get("version") or self.version)
                         self.held = True  # our own create landed; its answer was lost
                         return
-                    if self._books._expired(holder) or holder.get("token") in self._books._abandoned():
+                    if _expired(holder, self._clock()) or holder.get("token") in self._leftovers.tokens():
                         log.warning("breaking an abandoned claim", holder=holder.get("holder"))
                         self._checkpoint()
                         self.remote.delete_workflow_def(CLAIM_WORKFLOW, int(claim.get("version") or 1))
-                        self._books._forget(str(holder.get("token")))
+                        self._leftovers.forget(str(holder.get("token")))
                         continue
                     if blocking is None and mine & set(holder.get("objects") or ()):
                         blocking = holder
@@ -347,7 +352,5 @@ class ObjectLock:
         except RemoteError as error:
             log.warning("could not release the apply's claim; the next apply from here breaks it", error=str(error))
         else:
-            books = getattr(self, "_books", None)
-            if books is not None:
-                books._forget(self.token)
+            self._leftovers.forget(self.token)
         self.held = False
