@@ -764,18 +764,12 @@ class _FileReader:
             else:
                 self._read_task_def(task_def, aliases, fields, where, failed)
 
-        taskdef_name = fields.get("name") if "name" not in failed else None
         name: Any = None
         if name_node is None:
             self.problem(decorator, "task_definition_name is missing")
             failed.add("name")
         else:
-            ok, name = self._value("task_definition_name", name_node)
-            if not ok:
-                failed.add("name")
-            elif taskdef_name is not None and taskdef_name != name:
-                self._overridden_name(where["name"], taskdef_name, name)
-            where["name"] = name_node
+            name = self._task_name(name_node, fields, where, failed)
         fields["name"] = name
         self._finish(
             fields,
@@ -805,6 +799,18 @@ class _FileReader:
         except (NotStatic, RecursionError):
             return UNKNOWN_DOMAIN
         return value if isinstance(value, str) or value is None else UNKNOWN_DOMAIN
+
+    def _task_name(self, name_node: ast.expr, fields: dict[str, Any], where: dict[str, Any], failed: set[str]) -> Any:
+        """``task_definition_name``'s value; a ``TaskDef(name=...)`` read before that differs is a note (the
+        SDK overrides it)."""
+        taskdef_name = fields.get("name") if "name" not in failed else None
+        ok, name = self._value("task_definition_name", name_node)
+        if not ok:
+            failed.add("name")
+        elif taskdef_name is not None and taskdef_name != name:
+            self._overridden_name(where["name"], taskdef_name, name)
+        where["name"] = name_node
+        return name
 
     def _finish(
         self,
@@ -899,17 +905,11 @@ class _FileReader:
                 close = difflib.get_close_matches(arg_name, _WORKER_PARAMETERS, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 self.problem(at, f"unknown keyword argument {arg_name!r} of Worker{hint}")
-        taskdef_name = fields.get("name") if "name" not in failed else None
         name: Any = None
         if name_node is None:
             self.problem(call, "Worker(...): task_definition_name is missing")
         else:
-            ok, name = self._value("task_definition_name", name_node)
-            if not ok:
-                failed.add("name")
-            elif taskdef_name is not None and taskdef_name != name:
-                self._overridden_name(where["name"], taskdef_name, name)
-            where["name"] = name_node
+            name = self._task_name(name_node, fields, where, failed)
         fields["name"] = name
         symbol = execute.id if isinstance(execute, ast.Name) else None
         doc_node = self._functions.get(symbol) if symbol else None
