@@ -20,10 +20,15 @@ def minimal(struct: Struct, value: Any) -> Any:
         if field is None:
             result[key] = item
             continue
-        if item is None or (field.has_default and item == field.default):
+        if item is None or (field.has_default and _is_default(item, field.default)):
             continue
         result[key] = _typed(field.type, item)
     return result
+
+
+def _is_default(item: Any, default: Any) -> bool:
+    """``item == default``, also for a frozen body's list (a tuple) against a list default."""
+    return item == default or (isinstance(item, tuple) and isinstance(default, list) and list(item) == default)
 
 
 def _typed(type_: str, value: Any) -> Any:
@@ -32,7 +37,7 @@ def _typed(type_: str, value: Any) -> Any:
     container = element_type(type_)
     if container is not None:
         kind, inner = container
-        if kind == "list" and isinstance(value, list):
+        if kind == "list" and isinstance(value, list | tuple):  # a frozen body's lists are tuples
             return [_typed(inner, item) for item in value]
         if kind == "map" and isinstance(value, dict):
             return {k: _typed(inner, item) for k, item in value.items()}

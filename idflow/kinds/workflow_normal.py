@@ -40,13 +40,10 @@ def normalise_workflowdef(definition: Any, ignored: list[Ignored] | None = None)
     ``ignored`` (when given) gets every field the server would drop, as ``(path, structure)``."""
     if not isinstance(definition, dict):
         return copy.deepcopy(definition)
-    found: list[Ignored] = []
-    result = normalise_struct(WORKFLOW_DEF, definition, ignored=found)
+    result = normalise_struct(WORKFLOW_DEF, definition, ignored=ignored)
     for tasks in _task_lists(result):
         for task in tasks:
             _sub_workflow_names(task)
-    if ignored is not None:
-        ignored.extend(found)
     return result
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from idflow.kinds.normal import canonical_json
+from idflow.plan.frozen import is_frozen
 from idflow.plan.model import FieldDiff, thaw
 
 
@@ -45,6 +46,8 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
     means equal as canonical JSON, so ``1``, ``1.0`` and ``True`` stay different (as for DeepDiff). Unlike
     one DeepDiff of two definitions that share few keys, the top level is never reported as one
     ``(root)`` change: each key that differs is named."""
+    if before == after and _json(before) == _json(after):
+        return ()  # the common case (in sync), decided by two C-speed dumps instead of one per field
     found: list[FieldDiff] = []
     nested: list[str] = []
     for key in _keys(before, after):
@@ -52,7 +55,7 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
         if old is _ABSENT or new is _ABSENT:
             found.append(FieldDiff(key, None if old is _ABSENT else thaw(old), None if new is _ABSENT else thaw(new)))
         elif _containers(old, new):
-            if old != new or canonical_json(thaw(old)) != canonical_json(thaw(new)):
+            if old != new or _json(old) != _json(new):
                 nested.append(key)
         elif type(old) is not type(new) or old != new:
             found.append(FieldDiff(key, thaw(old), thaw(new)))
@@ -62,6 +65,11 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
 
 
 _ABSENT: Any = object()
+
+
+def _json(value: Any) -> str:
+    """Canonical JSON: frozen and plain bodies are JSON-ready as they are (any other mapping is thawed)."""
+    return canonical_json(value if is_frozen(value) or type(value) in (dict, list) else thaw(value))
 
 
 def _keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:

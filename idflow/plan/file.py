@@ -35,7 +35,7 @@ from typing import Any
 from idflow.errors import FileWriteError, PlanFileError
 from idflow.kinds.key import ObjectKey
 from idflow.kinds.normal import canonical_json
-from idflow.plan.model import FORMAT_VERSION, Action, Plan
+from idflow.plan.model import FORMAT_VERSION, Action, Plan, thaw
 from idflow.repo import safefile
 
 SUPPORTED_MAJOR = FORMAT_VERSION.split(".")[0]
@@ -70,7 +70,7 @@ SHORT_BODY = "before_is_minimal"
 
 def _stored(plan: Plan) -> dict[str, Any]:
     """The plan's dict as the file stores it: a no-op's body once, and short (see the module's docstring)."""
-    doc = plan.to_dict()
+    doc = plan.to_dict(thawed=False)  # frozen bodies are JSON-ready: no copy of every body to write it
     for change in doc["changes"]:
         if change["action"] == Action.NOOP.value and change["after"] is not None:
             change["after"] = None
@@ -92,7 +92,7 @@ def _short_body(kind: str, body: Any) -> Any:
     if struct is None or not isinstance(body, dict):
         return None
     short = minimal(struct, body)
-    return short if spec(kind).normalise(short) == body else None
+    return short if canonical_json(spec(kind).normalise(thaw(short))) == canonical_json(body) else None
 
 
 def _restored(doc: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 from idflow.errors import Problem
 from idflow.kinds.key import Kind as Kind
 from idflow.kinds.key import ObjectKey
+from idflow.plan.frozen import freeze, thaw
 
 # 1.3: usage fingerprints in their own field (1.2 kept them among the objects' as "uses:<task>").
 # 1.4: a no-op's body short (before_is_minimal: without the server's defaults), where that round-trips.
@@ -131,8 +132,8 @@ class Change:
     overrides: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:  # deep-frozen however it was built: nothing can edit a planned body
-        object.__setattr__(self, "before", _frozen(self.before))
-        object.__setattr__(self, "after", _frozen(self.after))
+        object.__setattr__(self, "before", freeze(self.before))
+        object.__setattr__(self, "after", freeze(self.after))
 
     @property
     def object_key(self) -> ObjectKey:
@@ -157,8 +158,10 @@ class Change:
         ``forced``: then it is executed, and shown as the delete it is)."""
         return _glyph(self.action.value, self.blocked)
 
-    def to_dict(self, bodies: bool = True) -> dict[str, Any]:
-        """JSON-ready; ``bodies=False`` leaves ``before``/``after`` out (None), for views that do not show them."""
+    def to_dict(self, bodies: bool = True, *, thawed: bool = True) -> dict[str, Any]:
+        """JSON-ready; ``bodies=False`` leaves ``before``/``after`` out (None), for views that do not show them;
+        ``thawed=False`` keeps the bodies frozen (JSON-ready as they are: the plan file writer's form)."""
+        body = thaw if thawed else _same
         return {
             "kind": self.kind.value,
             "name": self.name,
@@ -166,8 +169,8 @@ class Change:
             "action": self.action.value,
             "reason": self.reason.value,
             "source": self.source,
-            "before": _plain(self.before) if bodies else None,
-            "after": _plain(self.after) if bodies else None,
+            "before": body(self.before) if bodies else None,
+            "after": body(self.after) if bodies else None,
             "diff": [d.to_dict() for d in self.diff],
             "blockers": [b.to_dict() for b in self.blockers],
             "warnings": list(self.warnings),
@@ -188,8 +191,8 @@ class Change:
             action=Action(raw["action"]),
             reason=Reason(raw["reason"]),
             source=raw.get("source"),
-            before=_frozen(raw.get("before")),
-            after=_frozen(raw.get("after")),
+            before=freeze(raw.get("before")),
+            after=freeze(raw.get("after")),
             diff=_diffs(raw.get("diff")),
             blockers=tuple(Blocker.from_dict(b) for b in raw.get("blockers") or ()),
             warnings=tuple(raw.get("warnings") or ()),
@@ -197,6 +200,10 @@ class Change:
             server_diff=_diffs(since.get("server")),
             overrides=MappingProxyType({str(k): str(v) for k, v in (raw.get("overrides") or {}).items()}),
         )
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _diffs(raw: Any) -> tuple[FieldDiff, ...]:
@@ -294,7 +301,7 @@ class Plan:
         object.__setattr__(self, "fingerprints", MappingProxyType(dict(self.fingerprints)))
         object.__setattr__(self, "usage_fingerprints", MappingProxyType(dict(self.usage_fingerprints)))
 
-    def to_dict(self, noop_bodies: bool = True) -> dict[str, Any]:
+    def to_dict(self, noop_bodies: bool = True, *, thawed: bool = True) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "idflow_version": self.idflow_version,
@@ -302,7 +309,9 @@ class Plan:
             "server_url": self.server_url,
             "options": self.options.to_dict(),
             "summary": self.counts(),
-            "changes": [c.to_dict(bodies=noop_bodies or c.action is not Action.NOOP) for c in self.changes],
+            "changes": [
+                c.to_dict(bodies=noop_bodies or c.action is not Action.NOOP, thawed=thawed) for c in self.changes
+            ],
             "fingerprints": dict(sorted(self.fingerprints.items())),
             "usage_fingerprints": dict(sorted(self.usage_fingerprints.items())),
             "unmanaged": list(self.unmanaged),
@@ -369,25 +378,3 @@ class Shown:
         blocked = change["action"] == Action.DELETE.value and bool(change.get("blockers"))
         key = ObjectKey(Kind(change["kind"]), str(change["name"]), change.get("version"))
         return cls(_glyph(str(change["action"]), blocked and not forced), key.label, blocked)
-
-
-def _frozen(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """Back from the frozen form to JSON-ready dicts and lists."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """A mutable copy of a frozen definition, for sending to the server."""
-    return _plain(value)

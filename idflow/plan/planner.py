@@ -26,6 +26,7 @@ from idflow.kinds.key import Kind, ObjectKey
 from idflow.kinds.registry import KindSpec, kinds, server_usage, usage_index, users_of_kind
 from idflow.kinds.usage import UsageIndex, shared_scans
 from idflow.plan.diffing import field_diffs
+from idflow.plan.frozen import freeze
 from idflow.plan.inputs import ActualState, DesiredObject, DesiredState, RemoteObject, WorkflowKey
 from idflow.plan.model import Action, Blocker, Change, Plan, PlanOptions, Reason, thaw
 
@@ -202,9 +203,10 @@ def _compare(
         return Change(kind, name, Action.CREATE, reason, after=local.definition, version=version,
                       source=local.source)  # fmt: skip
     diff = field_diffs(remote.definition, local.definition)
-    if not diff and not overwrite:
-        return Change(kind, name, Action.NOOP, Reason.IN_SYNC, before=remote.definition, after=local.definition,
-                      version=version, source=local.source)  # fmt: skip
+    if not diff and not overwrite:  # the two are the same body: frozen once, held as both (as plan files do)
+        body = freeze(remote.definition)
+        return Change(kind, name, Action.NOOP, Reason.IN_SYNC, before=body, after=body, version=version,
+                      source=local.source)  # fmt: skip
     reason, local_diff, server_diff = Reason.CHANGED if diff else Reason.FORCED, (), ()
     if diff and entry is not None:
         # The view needs the held body (a record past its size bound keeps only hashes): else whole bodies.
@@ -270,7 +272,7 @@ def _after_apply(
         if change.action is Action.DELETE:
             result.pop(change.object_key, None)
         elif change.after is not None:
-            result[change.object_key] = [thaw(change.after)]
+            result[change.object_key] = [change.after]  # frozen: the usage walks read any mapping and sequence
     for key, local in locals_.items():
         if key not in planned:
             result.setdefault(key, []).append(local.definition)

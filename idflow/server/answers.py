@@ -10,6 +10,8 @@ not checked (a newer server may send more).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from idflow.kinds.server_model import MODEL, Struct, element_type
@@ -29,6 +31,8 @@ def check_list(answer: Any, struct: Struct, what: str) -> list[dict[str, Any]]:
     """``answer`` as a list of ``struct`` objects (``what``: 'task definitions'), or BadAnswer."""
     if answer is None:
         return []
+    if type(answer) is list and all(_named(item) and _fits(struct.name)(item, 2) for item in answer):
+        return answer  # the common case, decided without building a path for every value
     _check_depth(answer)
     if not isinstance(answer, list):
         raise BadAnswer(f"{_describe(answer)} (expected a JSON list of {what})")
@@ -39,6 +43,8 @@ def check_list(answer: Any, struct: Struct, what: str) -> list[dict[str, Any]]:
 
 def check_object(answer: Any, struct: Struct, what: str) -> dict[str, Any]:
     """``answer`` as one ``struct`` object (``what``: 'a task definition'), or BadAnswer."""
+    if _named(answer) and _fits(struct.name)(answer, 1):
+        return answer
     _check_depth(answer)
     if not isinstance(answer, dict):
         raise BadAnswer(f"{_describe(answer)} (expected {what} as a JSON object)")
@@ -129,6 +135,95 @@ def _check_value(value: Any, type_: str, path: str) -> None:
         if type_ == "WorkflowDef" and isinstance(value, str):
             return  # subWorkflowParam.workflowDefinition may be a ${...} expression
         _check_object(value, MODEL[type_], path)
+
+
+# -- the fast check: whether an answer is right, without saying where it is wrong -----------------------
+# One compiled function per type of the model: ``fits(value, depth) -> bool``, ``depth`` the value's own
+# (the answer is 1). It accepts exactly what the checks above accept (tests/unit/test_server_boundary.py
+# compares the two on every shape it refuses); when it says no, those run and name the first wrong place.
+
+_Fits = Callable[[Any, int], bool]
+_CONTAINERS = (dict, list)
+
+
+def _named(item: Any) -> bool:
+    if type(item) is not dict:
+        return False
+    name = item.get("name")
+    return type(name) is str and name != ""
+
+
+def _shallow(value: Any, depth: int) -> bool:
+    """Whether ``value`` (at ``depth``) nests no deeper than MAX_DEPTH (any JSON; without recursion)."""
+    if type(value) not in _CONTAINERS:
+        return True
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level > MAX_DEPTH:
+            return False
+        for child in item.values() if type(item) is dict else item:
+            if type(child) in _CONTAINERS:
+                stack.append((child, level + 1))
+    return True
+
+
+_PRIMITIVE_FITS: dict[str, _Fits] = {
+    "string": lambda v, _d: type(v) is str,
+    "integer": lambda v, _d: type(v) is int,
+    "boolean": lambda v, _d: type(v) is bool,
+    "object": lambda v, d: type(v) is dict and _shallow(v, d),
+    "any": _shallow,
+}
+
+
+@cache
+def _fits(type_: str) -> _Fits:
+    primitive = _PRIMITIVE_FITS.get(type_)
+    if primitive is not None:
+        return primitive
+    container = element_type(type_)
+    if container is not None:
+        kind, inner = container
+        if kind == "list":
+            if inner == "any":
+                return lambda v, d: type(v) is list and _shallow(v, d)
+            return lambda v, d: type(v) is list and d <= MAX_DEPTH and all(
+                x is None or _fits(inner)(x, d + 1) for x in v
+            )
+        if inner == "any":
+            return lambda v, d: type(v) is dict and _shallow(v, d)
+        return lambda v, d: type(v) is dict and d <= MAX_DEPTH and all(
+            x is None or _fits(inner)(x, d + 1) for x in v.values()
+        )
+    return _struct_fits(type_)
+
+
+def _struct_fits(name: str) -> _Fits:
+    fields = MODEL[name].fields
+    checks: dict[str, _Fits] = {}  # filled on first use: structures nest themselves (a task's tasks)
+    expression_allowed = name == "WorkflowDef"  # subWorkflowParam.workflowDefinition may be a ${...}
+
+    def fits(value: Any, depth: int) -> bool:
+        if type(value) is not dict:
+            return expression_allowed and type(value) is str
+        if depth > MAX_DEPTH:
+            return False
+        if not checks:
+            checks.update({key: _fits(field.type) for key, field in fields.items()})
+        inner = depth + 1
+        for key, item in value.items():
+            if item is None:
+                continue
+            check = checks.get(key)
+            if check is None:  # a field the model does not know: not checked, but not too deep either
+                if type(item) in _CONTAINERS and not _shallow(item, inner):
+                    return False
+            elif not check(item, inner):
+                return False
+        return True
+
+    return fits
 
 
 def _short(value: Any) -> str:

@@ -9,7 +9,8 @@ from deepdiff.helper import NotPresent
 
 from idflow.kinds.normal import canonical_json
 from idflow.plan.diffing import _sort_key, field_diffs, format_path
-from idflow.plan.model import FieldDiff, _frozen
+from idflow.plan.frozen import freeze
+from idflow.plan.model import FieldDiff
 
 
 def whole_deepdiff(before, after):  # type: ignore[no-untyped-def]
@@ -68,7 +69,7 @@ CASES = [
 @pytest.mark.parametrize(("before", "after"), [pytest.param(b, a, id=i) for i, b, a in CASES])
 def test_the_same_diffs_as_one_deepdiff_of_the_whole(before, after):
     expected = whole_deepdiff(before, after)
-    assert field_diffs(_frozen(before), _frozen(after)) == expected
+    assert field_diffs(freeze(before), freeze(after)) == expected
     assert field_diffs(before, after) == expected
 
 
@@ -86,7 +87,7 @@ def test_random_edits_agree_with_one_deepdiff():
             after[f"k{rng.randint(0, 6)}"] = rng.choice(values)
         expected = whole_deepdiff(before, after)
         differing += bool(expected)
-        assert field_diffs(_frozen(before), _frozen(after)) == expected, (before, after)
+        assert field_diffs(freeze(before), freeze(after)) == expected, (before, after)
     assert differing > 100  # the edits made real differences, not only equal pairs
 
 

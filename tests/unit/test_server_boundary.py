@@ -245,3 +245,56 @@ def test_reads_without_credentials_never_import_the_sdk(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["unreachable 2 GET http", "sdk after reads False", "sdk after a write True"]
+
+
+def _slow_accepts(answer, struct) -> bool:
+    from idflow.server import answers
+
+    try:
+        answers._check_depth(answer)
+        for index, item in enumerate(answer):
+            answers._check_object(item, struct, f"[{index}]", named=True)
+    except BadAnswer:
+        return False
+    return True
+
+
+def _wrong_values():
+    """Every modelled field of the real workflow and task, at any depth, set to a value of each wrong
+    type (and to a container nested near and past the depth limit)."""
+    import copy
+
+    from idflow.kinds.normal import model_values
+
+    deep: list = []
+    for _ in range(answers_max_depth() + 2):
+        deep = [deep]
+    replacements = ["text", 7, True, 1.5, [], {}, [None], {"k": [1]}, deep]
+    for struct, real in ((WORKFLOW_DEF, REAL_WORKFLOW), (TASK_DEF, REAL_TASK)):
+        for path, _name, _value in list(model_values(struct, real)):
+            for value in replacements:
+                changed = copy.deepcopy(real)
+                node = changed
+                for part in path[:-1]:
+                    node = node[part]
+                node[path[-1]] = value
+                yield struct, changed
+
+
+def answers_max_depth() -> int:
+    from idflow.server.answers import MAX_DEPTH
+
+    return MAX_DEPTH
+
+
+def test_the_fast_check_accepts_exactly_what_the_naming_check_accepts():
+    from idflow.server.answers import _fits, _named
+
+    cases = list(_wrong_values())
+    assert len(cases) > 200
+    refused = 0
+    for struct, item in cases:
+        fast = _named(item) and _fits(struct.name)(item, 2)
+        assert fast == _slow_accepts([item], struct), item
+        refused += not fast
+    assert refused > 100  # most of the replacements are of a wrong type

@@ -94,3 +94,68 @@ def test_inline_sub_workflows_get_their_names_in_every_kind_of_nested_list() -> 
     assert [(t["subWorkflowParam"]["name"], t["subWorkflowParam"]["version"]) for t in nested] == [
         ("inline_case", 3), ("inline_default", 3), ("inline_fork", 3), ("inline_loop", 3),
     ]  # fmt: skip
+
+
+def _kitchen_sink() -> dict:
+    """A definition using every nesting the model has, shaped like conductor-oss's kitchensink."""
+    leaf = {"name": "work", "taskReferenceName": "w", "inputParameters": {"a": "${workflow.input.a}", "n": None}}
+    return {
+        "name": "sink", "version": 2, "ownerEmail": "team@example.com", "createTime": 1, "inputParameters": ["a"],
+        "outputParameters": {"o": "${w.output}"}, "timeoutSeconds": 60, "variables": {"v": [1, {"x": None}]},
+        "inputSchema": {"name": "s", "version": 1, "type": "JSON"}, "rateLimitConfig": {"rateLimitKey": "k"},
+        "tasks": [
+            leaf,
+            {"name": "sw", "taskReferenceName": "sw", "type": "SWITCH", "evaluatorType": "value-param",
+             "expression": "k", "decisionCases": {"a": [dict(leaf, taskReferenceName="w2")], "b": []},
+             "defaultCase": [dict(leaf, taskReferenceName="w3", optional=True)]},
+            {"name": "fork", "taskReferenceName": "f", "type": "FORK_JOIN",
+             "forkTasks": [[dict(leaf, taskReferenceName="f1")], [dict(leaf, taskReferenceName="f2")]]},
+            {"name": "loop", "taskReferenceName": "l", "type": "DO_WHILE", "loopCondition": "false",
+             "loopOver": [dict(leaf, taskReferenceName="l1", taskDefinition={"name": "work", "retryCount": 1,
+                                                                             "createTime": 3})]},
+            {"name": "sub", "taskReferenceName": "s", "type": "SUB_WORKFLOW",
+             "subWorkflowParam": {"name": "x", "workflowDefinition": {"name": "inner", "tasks": [leaf]}}},
+            {"name": "dyn", "taskReferenceName": "d", "type": "FORK_JOIN_DYNAMIC", "dynamicForkTasksParam": "t",
+             "callbackFromWorker": True},
+        ],
+    }  # fmt: skip
+
+
+TASK = {"name": "work", "retryCount": 2, "ownerEmail": "team@example.com", "inputKeys": ["a"], "createTime": 3,
+        "inputTemplate": {"a": None}, "rateLimitPerFrequency": 0, "runtimeMetadata": {"x": 1}, "version": 4,
+        "inputSchema": {"name": "s", "type": "JSON", "data": {}}, "description": ""}  # fmt: skip
+
+
+def _variants(struct, base):
+    """``base``, and ``base`` with each of its modelled fields, at any depth, set to each kind of value."""
+    import copy
+
+    from idflow.kinds.normal import model_values
+
+    yield base
+    for path, _struct, _value in list(model_values(struct, base)):
+        for value in (None, "", [], {}, "text", 7, True, 1.5, [None], {"x": 1}, [{"name": "t"}]):
+            changed = copy.deepcopy(base)
+            node = changed
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = value
+            yield changed
+
+
+def test_the_compiled_normal_form_is_the_rule_by_rule_one():
+    """Server answers take the compiled path (no ``ignored`` list), files the rule-by-rule one: both
+    must give the same body for every shape, or a file and its server copy would never converge."""
+    from idflow.kinds.normal import TASKDEF_NOT_SETTABLE, normalise_struct
+    from idflow.kinds.server_model import TASK_DEF, WORKFLOW_DEF
+
+    workflows = list(_variants(WORKFLOW_DEF, _kitchen_sink()))
+    tasks = list(_variants(TASK_DEF, TASK))
+    assert len(workflows) > 300 and len(tasks) > 100
+    for variant in workflows:
+        assert normalise_struct(WORKFLOW_DEF, variant) == normalise_struct(WORKFLOW_DEF, variant, ignored=[]), variant
+    skip = TASKDEF_NOT_SETTABLE | {"name"}
+    for variant in tasks:
+        assert normalise_struct(TASK_DEF, variant, skip=skip) == normalise_struct(
+            TASK_DEF, variant, ignored=[], skip=skip
+        ), variant
