@@ -301,7 +301,9 @@ class Plan:
         object.__setattr__(self, "fingerprints", MappingProxyType(dict(self.fingerprints)))
         object.__setattr__(self, "usage_fingerprints", MappingProxyType(dict(self.usage_fingerprints)))
 
-    def to_dict(self, noop_bodies: bool = True, *, thawed: bool = True) -> dict[str, Any]:
+    def to_dict(self, noop_bodies: bool = True, *, thawed: bool = True, changed_bodies: bool = True) -> dict[str, Any]:
+        """``noop_bodies``/``changed_bodies`` False: no-ops' / updates' and deletes' bodies left out (None), for
+        views that show only field diffs (a create's body stays: its overridden fields are shown)."""
         return {
             "format_version": self.format_version,
             "idflow_version": self.idflow_version,
@@ -310,7 +312,7 @@ class Plan:
             "options": self.options.to_dict(),
             "summary": self.counts(),
             "changes": [
-                c.to_dict(bodies=noop_bodies or c.action is not Action.NOOP, thawed=thawed) for c in self.changes
+                c.to_dict(bodies=self._bodies(c, noop_bodies, changed_bodies), thawed=thawed) for c in self.changes
             ],
             "fingerprints": dict(sorted(self.fingerprints.items())),
             "usage_fingerprints": dict(sorted(self.usage_fingerprints.items())),
@@ -325,6 +327,12 @@ class Plan:
             # only when there are any: a plan with problems is refused, and plans without keep their form
             **({"problems": [asdict(p) for p in self.problems]} if self.problems else {}),
         }
+
+    @staticmethod
+    def _bodies(change: Change, noop_bodies: bool, changed_bodies: bool) -> bool:
+        if change.action is Action.NOOP:
+            return noop_bodies
+        return changed_bodies or change.action is Action.CREATE
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Plan:

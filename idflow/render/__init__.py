@@ -20,10 +20,13 @@ def _path_is_secret(path: str) -> bool:
     return any(is_secret_key(part) for part in re.split(r"[.\[\]]+", path) if part)
 
 
-def plan_view(plan: Plan, literals: tuple[str, ...] = (), noop_bodies: bool = True) -> dict[str, Any]:
+def plan_view(
+    plan: Plan, literals: tuple[str, ...] = (), noop_bodies: bool = True, changed_bodies: bool = True
+) -> dict[str, Any]:
     """The plan as a JSON-ready dict with secret-looking values masked. Renderers that do not show
-    unchanged definitions pass ``noop_bodies=False``: no-op changes then carry no before/after."""
-    view = plan.to_dict(noop_bodies=noop_bodies)
+    unchanged definitions pass ``noop_bodies=False``: no-op changes then carry no before/after; those that
+    show only field diffs pass ``changed_bodies=False`` too (updates and deletes carry none either)."""
+    view = plan.to_dict(noop_bodies=noop_bodies, changed_bodies=changed_bodies)
     view["server_url"] = redact_urls(view["server_url"])  # an older plan file may hold a password there
     for change in view["changes"]:
         change["before"] = mask_secrets(change["before"], literals)

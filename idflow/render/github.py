@@ -58,7 +58,7 @@ def render_problems(problems: Iterable[Problem], level: str = "error") -> str:
 def render_plan_warnings(plan: Plan, *, base: Path, repo_root: Path, literals: tuple[str, ...] = ()) -> str:
     """The plan's warnings: a change's at its local file and line (its ``source``), the plan's own with no
     file (the runner lists them on the run's summary)."""
-    view = plan_view(plan, literals, noop_bodies=False)
+    view = plan_view(plan, literals, noop_bodies=False, changed_bodies=False)
     lines = []
     for change in view["changes"]:
         source = change.get("source")

@@ -138,7 +138,7 @@ def _plan_units(
     plan: Plan, literals: tuple[str, ...], show_noop: bool, heading: str
 ) -> list[tuple[str, str, str | None]]:
     env = _environment()
-    view = plan_view(plan, literals, noop_bodies=show_noop)
+    view = plan_view(plan, literals, noop_bodies=show_noop, changed_bodies=False)
     forced = view["options"]["force"]
     summary = env.get_template("summary.md.j2").render(
         view=view,

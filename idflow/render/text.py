@@ -43,7 +43,7 @@ def change_texts(before: Any, after: Any, limit: int = 120) -> tuple[str, str]:
 
 
 def render_text(plan: Plan, *, color: bool = False, show_noop: bool = False, literals: tuple[str, ...] = ()) -> str:
-    view = plan_view(plan, literals, noop_bodies=show_noop)
+    view = plan_view(plan, literals, noop_bodies=show_noop, changed_bodies=False)
     force = view["options"]["force"]
     lines: list[str] = [one_line(environment_line(view))] if view.get("environment") else []
 
