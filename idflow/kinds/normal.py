@@ -71,7 +71,7 @@ Ignored = tuple[Path, str]
 
 
 def _is_empty(value: Any) -> bool:
-    return isinstance(value, str | dict | list) and not value
+    return not value and isinstance(value, str | dict | list)
 
 
 def normalise_struct(

@@ -55,7 +55,7 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
         if old is _ABSENT or new is _ABSENT:
             found.append(FieldDiff(key, None if old is _ABSENT else thaw(old), None if new is _ABSENT else thaw(new)))
         elif _containers(old, new):
-            if old != new or _json(old) != _json(new):
+            if old != new or ((old or new) and _json(old) != _json(new)):  # two empties are the same JSON
                 nested.append(key)
         elif type(old) is not type(new) or old != new:
             found.append(FieldDiff(key, thaw(old), thaw(new)))

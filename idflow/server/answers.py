@@ -185,18 +185,24 @@ def _fits(type_: str) -> _Fits:
     container = element_type(type_)
     if container is not None:
         kind, inner = container
-        if kind == "list":
-            if inner == "any":
-                return lambda v, d: type(v) is list and _shallow(v, d)
-            return lambda v, d: type(v) is list and d <= MAX_DEPTH and all(
-                x is None or _fits(inner)(x, d + 1) for x in v
-            )
+        shape = list if kind == "list" else dict
         if inner == "any":
-            return lambda v, d: type(v) is dict and _shallow(v, d)
-        return lambda v, d: type(v) is dict and d <= MAX_DEPTH and all(
-            x is None or _fits(inner)(x, d + 1) for x in v.values()
-        )
+            return lambda v, d: type(v) is shape and _shallow(v, d)
+        return _container_fits(shape, inner)
     return _struct_fits(type_)
+
+
+def _container_fits(shape: type, inner: str) -> _Fits:
+    def fits(value: Any, depth: int) -> bool:
+        if type(value) is not shape or depth > MAX_DEPTH:
+            return False
+        item_fits, inner_depth = _fits(inner), depth + 1
+        for item in value if shape is list else value.values():
+            if item is not None and not item_fits(item, inner_depth):
+                return False
+        return True
+
+    return fits
 
 
 def _struct_fits(name: str) -> _Fits:
