@@ -251,7 +251,9 @@ def test_tasks_list_into_head_ends_quietly(cli_project, conductor_url, tmp_path_
     """`idflow tasks list | head -1` on a plan-backed listing: exit 141 as git, nothing on stderr."""
     from tests.factories import write_task_file
 
-    for index in range(700):
+    # More output than a pipe holds (64 KiB): the listing is still writing when head closes it. With less,
+    # a fast listing may write everything before the close and exit 0.
+    for index in range(2000):
         write_task_file(cli_project.root, f"gallery_thumbnail_variant_{index:04d}_local_only", package=True)
     elsewhere = tmp_path_factory.mktemp("cwd")  # the project's idflow/ folder would shadow the package
     process = subprocess.Popen(
