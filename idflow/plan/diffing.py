@@ -46,7 +46,7 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
     means equal as canonical JSON, so ``1``, ``1.0`` and ``True`` stay different (as for DeepDiff). Unlike
     one DeepDiff of two definitions that share few keys, the top level is never reported as one
     ``(root)`` change: each key that differs is named."""
-    if before == after and _json(before) == _json(after):
+    if before is after or (before == after and _json(before) == _json(after)):
         return ()  # the common case (in sync), decided by two C-speed dumps instead of one per field
     found: list[FieldDiff] = []
     nested: list[str] = []

@@ -191,8 +191,8 @@ class Change:
             action=Action(raw["action"]),
             reason=Reason(raw["reason"]),
             source=raw.get("source"),
-            before=freeze(raw.get("before")),
-            after=freeze(raw.get("after")),
+            before=(before := freeze(raw.get("before"))),
+            after=before if raw.get("after") is raw.get("before") else freeze(raw.get("after")),  # a no-op's one body
             diff=_diffs(raw.get("diff")),
             blockers=tuple(Blocker.from_dict(b) for b in raw.get("blockers") or ()),
             warnings=tuple(raw.get("warnings") or ()),
