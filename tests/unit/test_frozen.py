@@ -48,3 +48,24 @@ def test_copies_and_pickles_keep_the_frozen_body():
     assert copy.deepcopy(frozen) is frozen and copy.copy(frozen) is frozen
     again = pickle.loads(pickle.dumps(frozen))
     assert again == frozen and type(again) is FrozenDict
+
+
+def test_a_no_op_holds_one_frozen_body_in_the_plan_and_after_a_plan_file_round_trip(tmp_path):
+    from factories import actual, desired, plan_of, simple, workflow
+
+    from idflow.plan.file import read_plan, write_plan
+    from idflow.plan.model import Action
+
+    wf = workflow("w", 1, [simple("t")])
+    plan = plan_of(desired({"name": "t"}, workflows=[wf]), actual({"name": "t"}, workflows=[wf]))
+    noops = [c for c in plan.changes if c.action is Action.NOOP]
+    assert noops
+    for change in noops:
+        assert change.before is change.after and is_frozen(change.before)
+    path = write_plan(plan, tmp_path / "plan.json", key=None)
+    again, _applied = read_plan(path, key=None)
+    read_noops = [c for c in again.changes if c.action is Action.NOOP]
+    assert len(read_noops) == len(noops)
+    for change in read_noops:
+        assert change.before is change.after and is_frozen(change.before)
+    assert [thaw(c.before) for c in again.changes] == [thaw(c.before) for c in plan.changes]
