@@ -279,5 +279,14 @@ def _short(text: str, limit: int) -> str:
     return make_default_short_help(text, limit)
 
 
+#: Python's cycle collector, tuned for a command that builds large acyclic data once: with the default
+#: thresholds (700, 10, 10) a plan of 10,000 tasks spends about half its planning time in full
+#: collections that find nothing. Cycles are still collected, less often.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def main() -> None:
+    import gc
+
+    gc.set_threshold(*GC_THRESHOLDS)
     cli.main(prog_name="idflow")
