@@ -251,7 +251,10 @@ _Normalise = Callable[[Any], Any]
 @cache
 def _normaliser(name: str, skip: frozenset[str]) -> _Normalise:
     """``normalise_struct(MODEL[name], value, skip=skip)`` without ``ignored`` and ``path``, compiled once
-    per structure: the field rules are looked up once here rather than for every value."""
+    per structure: the field rules are looked up once here rather than for every value. Unlike it, the
+    result shares the free-form values (``inputParameters``, ``variables``...: the model's ``object`` and
+    ``any``) with ``value`` instead of copying them: neither a server answer nor a normal form is changed
+    in place below its top level (plans freeze what they keep)."""
     struct = MODEL[name]
     dropped = struct.server_owned | skip
     empty_is_unset = frozenset(k for k, f in struct.fields.items() if not f.has_default and f.type not in MODEL)
@@ -279,11 +282,17 @@ def _normaliser(name: str, skip: frozenset[str]) -> _Normalise:
     return normalise
 
 
+def _shared(value: Any) -> Any:
+    return value
+
+
 @cache
 def _converter(type_: str) -> _Normalise:
     """What ``_typed(type_, value, ...)`` does, for one type."""
     if type_ in MODEL:
         return _normaliser(type_, frozenset())
+    if type_ in ("object", "any"):
+        return _shared
     container = element_type(type_)
     if container is None:
         return json_copy
