@@ -262,7 +262,7 @@ def _normaliser(name: str, skip: frozenset[str]) -> _Normalise:
     converters: dict[str, _Normalise] = {}  # filled on first use: structures nest themselves (a task's tasks)
 
     def normalise(value: Any) -> Any:
-        if type(value) is not dict:
+        if type(value) is not dict and not isinstance(value, dict):  # a frozen body is a dict too
             return json_copy(value)
         if not converters:
             converters.update({k: _converter(f.type) for k, f in struct.fields.items() if k not in dropped})
