@@ -195,11 +195,12 @@ def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
 
 def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
     from idflow.kinds.registry import kinds
-    from idflow.log import get_logger
     from idflow.repo.workflow_files import read_workflow_tree
 
     for task in tasks:
         for note in task.notes:  # accepted, but worth knowing (a TaskDef name the SDK overrides)
+            from idflow.log import get_logger  # (only then: structlog's import is most of a validate's)
+
             where = f"{config.relative(Path(note.path))}:{note.line}:{note.col}"
             get_logger("idflow.desired").warning(f"note: {where}: {note.message}", task=task.name)
 
