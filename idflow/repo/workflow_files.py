@@ -214,7 +214,7 @@ def _load_file(
         return _start_line(text)
 
     owners = []
-    for where, struct, owner in _owners(data):
+    for where, struct, owner in _owners(data, _nested_owner_possible(fmt, source, data)):
         try:
             written = owner_to_write(owner_email, owner)
         except ForeignOwner as exc:
@@ -241,10 +241,21 @@ def _load_file(
     return LocalWorkflow(name, version, definition, path, _start_line(text), notes)
 
 
-def _owners(data: dict[str, Any]) -> Iterable[tuple[tuple[str | int, ...], str, Any]]:
-    """Where the file sets an owner: the workflow, and any embedded task definition or inline
-    sub-workflow in it (``(path, structure, value)``, the workflow's own always first)."""
+def _nested_owner_possible(fmt: str, source: str, data: dict[str, Any]) -> bool:
+    """Whether a mapping below the workflow may have an ``ownerEmail`` key, from the text: each such key
+    is written out in it (JSON has no aliases; a YAML alias repeats a node whose key is written once), unless
+    spelt with escapes. False spares the walk of the whole workflow."""
+    if fmt == "json":
+        return "\\u" in source or source.count("ownerEmail") > ("ownerEmail" in data)
+    return "\\" in source or "ownerEmail" in source
+
+
+def _owners(data: dict[str, Any], nested: bool = True) -> Iterable[tuple[tuple[str | int, ...], str, Any]]:
+    """Where the file sets an owner: the workflow, and (unless ``nested`` is False) any embedded task
+    definition or inline sub-workflow in it (``(path, structure, value)``, the workflow's own always first)."""
     yield (), "WorkflowDef", data.get("ownerEmail")
+    if not nested:
+        return
     for where, struct, value in model_values(WORKFLOW_DEF, data):
         if where and where[-1] == "ownerEmail" and struct in ("TaskDef", "WorkflowDef") and len(where) > 1:
             yield where[:-1], struct, value
