@@ -145,10 +145,10 @@ class ModuleScope:
         return value
 
 
-_LOOPS = frozenset({ast.If, ast.For, ast.AsyncFor, ast.While})
+_BODY_AND_ELSE = frozenset({ast.If, ast.For, ast.AsyncFor, ast.While})
 _WITHS = frozenset({ast.With, ast.AsyncWith})
 _TRIES = frozenset({ast.Try, ast.TryStar})
-_BLOCKS = _LOOPS | _WITHS | _TRIES
+_BLOCKS = _BODY_AND_ELSE | _WITHS | _TRIES
 
 
 def iter_module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -158,7 +158,7 @@ def iter_module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
         kind = type(stmt)
         if kind not in _BLOCKS:  # (exact types: the parser makes no subclasses) most statements
             continue
-        if kind in _LOOPS:
+        if kind in _BODY_AND_ELSE:
             yield from iter_module_statements(stmt.body)  # type: ignore[attr-defined]
             yield from iter_module_statements(stmt.orelse)  # type: ignore[attr-defined]
         elif kind in _WITHS:
