@@ -1,4 +1,8 @@
-"""structlog set-up: human lines (default) or JSON lines on stderr, with secrets masked."""
+"""structlog set-up: human lines (default) or JSON lines on stderr, with secrets masked.
+
+structlog is imported (and configured as ``configure_logging`` last asked) on the first ``get_logger``:
+a command that logs nothing (``idflow validate``) does not pay for its import.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ import os
 import sys
 from typing import Any
 
-import structlog
-
 from idflow.masking import known_secrets, mask_secrets, mask_text
+
+_asked: tuple[int, str] | None = None  # (level, format) of the last configure_logging
+_structlog_ready = False
 
 
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -29,7 +34,26 @@ def configure_logging(level: str = "info", fmt: str = "text", debug: bool = Fals
     """Configure idflow's structlog output; with ``stdlib``, also route standard-library logging (the SDK
     logs there, under names like ``[1234] conductor.client...``) to stderr, masked, errors only unless
     debugging."""
+    global _asked
     numeric = logging.DEBUG if debug else getattr(logging, level.upper(), logging.INFO)
+    _asked = (numeric, fmt)
+    if _structlog_ready:
+        _configure_structlog(numeric, fmt)
+    if stdlib:
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+            root.removeHandler(handler)
+        handler = _StderrHandler()
+        handler.setLevel(logging.DEBUG if debug else logging.ERROR)
+        handler.addFilter(_MaskFilter())
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _configure_structlog(numeric: int, fmt: str) -> None:
+    import structlog
+
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -47,16 +71,6 @@ def configure_logging(level: str = "info", fmt: str = "text", debug: bool = Fals
         logger_factory=lambda *args: _StderrLogger(),
         cache_logger_on_first_use=False,
     )
-    if stdlib:
-        root = logging.getLogger()
-        for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
-            root.removeHandler(handler)
-        handler = _StderrHandler()
-        handler.setLevel(logging.DEBUG if debug else logging.ERROR)
-        handler.addFilter(_MaskFilter())
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -79,9 +93,14 @@ def _no_color() -> bool:
 
 
 def get_logger(name: str = "idflow") -> Any:
+    global _structlog_ready
+    import structlog
+
+    if not _structlog_ready:
+        _structlog_ready = True
+        if _asked is not None:
+            _configure_structlog(*_asked)
+        elif not structlog.is_configured():
+            # Used as a library without the CLI: warnings and errors on stderr, never debug lines on stdout.
+            _configure_structlog(logging.WARNING, "text")
     return structlog.get_logger(name)
-
-
-if not structlog.is_configured():
-    # Used as a library without the CLI: warnings and errors on stderr, never debug lines on stdout.
-    configure_logging(level="warning", stdlib=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -195,11 +196,12 @@ def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
 
 def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
     from idflow.kinds.registry import kinds
-    from idflow.log import get_logger
     from idflow.repo.workflow_files import read_workflow_tree
 
     for task in tasks:
         for note in task.notes:  # accepted, but worth knowing (a TaskDef name the SDK overrides)
+            from idflow.log import get_logger  # (only then: structlog's import is most of a validate's)
+
             where = f"{config.relative(Path(note.path))}:{note.line}:{note.col}"
             get_logger("idflow.desired").warning(f"note: {where}: {note.message}", task=task.name)
 
@@ -207,16 +209,20 @@ def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
         config.workflows_dir, variables=config.vars, owner_email=config.owner_email, root=config.root
     )
     others = {s.kind: s.read_local(config, tree) for s in kinds() if s.read_local is not None}
+    inside = f"{config.root}{os.sep}"
+
+    def relative(path: Path) -> str:  # config.relative, without a Path per file for those inside the root
+        text = str(path)
+        return text[len(inside) :] if text.startswith(inside) else config.relative(path)
+
     return DesiredState(
-        tasks=MappingProxyType(
-            {t.name: DesiredObject(t.definition, f"{config.relative(t.path)}:{t.line}") for t in tasks}
-        ),
+        tasks=MappingProxyType({t.name: DesiredObject(t.definition, f"{relative(t.path)}:{t.line}") for t in tasks}),
         workflows=MappingProxyType(
             {
                 (w.name, w.version): DesiredObject(
                     w.definition,
-                    f"{config.relative(w.path)}:{w.line}",
-                    tuple(f"{config.relative(w.path)}:{n.line}: {n.message}" for n in w.notes),
+                    f"{relative(w.path)}:{w.line}",
+                    tuple(f"{relative(w.path)}:{n.line}: {n.message}" for n in w.notes),
                 )
                 for w in tree.workflows
             }

@@ -58,7 +58,10 @@ def _integral(value: Any) -> Any:
 
 
 class ModuleScope:
-    """The module-level names of one file, and which of them are constants."""
+    """The module-level names of one file, and which of them are constants.
+
+    ``statements`` are the file's module-level statements with the names each binds (``bound``), in
+    order: computed once here for every reader of the file."""
 
     def __init__(self, tree: ast.Module):
         self._bindings: dict[str, list[ast.stmt]] = {}
@@ -69,8 +72,12 @@ class ModuleScope:
         self._measured: list[Any] = []
         self._spent = 0
         self._top_level = {id(stmt) for stmt in tree.body}
-        for stmt in iter_module_statements(tree.body):
-            for name in bound_names(stmt):
+        self.statements: list[ast.stmt] = list(iter_module_statements(tree.body))
+        self.bound: list[tuple[str, ...]] = []
+        for stmt in self.statements:
+            names = _bound_tuple(stmt)
+            self.bound.append(names)
+            for name in names:
                 self._bindings.setdefault(name, []).append(stmt)
 
     def constant_node(self, name: str, use: ast.AST) -> ast.expr:
@@ -138,22 +145,31 @@ class ModuleScope:
         return value
 
 
+_BODY_AND_ELSE = frozenset({ast.If, ast.For, ast.AsyncFor, ast.While})
+_WITHS = frozenset({ast.With, ast.AsyncWith})
+_TRIES = frozenset({ast.Try, ast.TryStar})
+_BLOCKS = _BODY_AND_ELSE | _WITHS | _TRIES
+
+
 def iter_module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
     """Module-level statements, including those inside if/try/with/for/while blocks (not defs)."""
     for stmt in body:
         yield stmt
-        if isinstance(stmt, ast.If | ast.For | ast.AsyncFor | ast.While):
-            yield from iter_module_statements(stmt.body)
-            yield from iter_module_statements(stmt.orelse)
-        elif isinstance(stmt, ast.With | ast.AsyncWith):
-            yield from iter_module_statements(stmt.body)
-        elif isinstance(stmt, ast.Try | ast.TryStar):
-            yield from iter_module_statements(stmt.body)
-            for handler in stmt.handlers:
+        kind = type(stmt)
+        if kind not in _BLOCKS:  # (exact types: the parser makes no subclasses) most statements
+            continue
+        if kind in _BODY_AND_ELSE:
+            yield from iter_module_statements(stmt.body)  # type: ignore[attr-defined]
+            yield from iter_module_statements(stmt.orelse)  # type: ignore[attr-defined]
+        elif kind in _WITHS:
+            yield from iter_module_statements(stmt.body)  # type: ignore[attr-defined]
+        else:
+            yield from iter_module_statements(stmt.body)  # type: ignore[attr-defined]
+            for handler in stmt.handlers:  # type: ignore[attr-defined]
                 yield handler  # type: ignore[misc]  # binds `except E as name`
                 yield from iter_module_statements(handler.body)
-            yield from iter_module_statements(stmt.orelse)
-            yield from iter_module_statements(stmt.finalbody)
+            yield from iter_module_statements(stmt.orelse)  # type: ignore[attr-defined]
+            yield from iter_module_statements(stmt.finalbody)  # type: ignore[attr-defined]
 
 
 def _target_names(target: ast.expr) -> Iterator[str]:
@@ -190,6 +206,16 @@ def bound_names(stmt: ast.AST) -> Iterator[str]:
             yield from _target_names(target)
     elif isinstance(stmt, ast.ExceptHandler) and stmt.name:
         yield stmt.name
+
+
+_BINDS_NOTHING = frozenset({ast.Expr, ast.Pass, ast.Return, ast.Raise, ast.Assert, ast.Global, ast.Nonlocal})
+
+
+def _bound_tuple(stmt: ast.AST) -> tuple[str, ...]:
+    """``bound_names`` as a tuple; the statements that bind nothing (most of a module) without a walk."""
+    if type(stmt) in _BINDS_NOTHING:
+        return ()
+    return tuple(bound_names(stmt))
 
 
 def evaluate(node: ast.AST, scope: ModuleScope) -> Any:

@@ -45,7 +45,7 @@ from idflow.kinds.normal import (
 )
 from idflow.kinds.ownership import ForeignOwner, owner_to_write
 from idflow.repo import safefile
-from idflow.repo.static import ModuleScope, NotStatic, bound_names, evaluate, iter_module_statements
+from idflow.repo.static import ModuleScope, NotStatic, evaluate
 
 MAX_FILE_BYTES = safefile.TASK_FILE_LIMIT
 MAX_NAME_LENGTH = 200
@@ -158,9 +158,12 @@ class FieldIssue(NamedTuple):
     message: str
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _has_surrogate(value: Any) -> bool:
     if isinstance(value, str):
-        return any("\ud800" <= ch <= "\udfff" for ch in value)
+        return not value.isascii() and _SURROGATE.search(value) is not None
     if isinstance(value, dict):
         return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
     if isinstance(value, list | tuple):
@@ -463,6 +466,19 @@ def _is_module_name(part: str) -> bool:
     return part.isidentifier() and not keyword.iskeyword(part)
 
 
+_SIMPLE_VALUES = (ast.Constant, ast.Name)
+
+
+def _holds_no_call(stmt: ast.stmt) -> bool:
+    """Whether a module-level statement obviously holds no call (a docstring, ``X = 60``, ``pass``): most
+    of a module, not walked for ``Worker(...)`` calls."""
+    if isinstance(stmt, ast.Expr):
+        return isinstance(stmt.value, _SIMPLE_VALUES)
+    if isinstance(stmt, ast.Assign):
+        return isinstance(stmt.value, _SIMPLE_VALUES) and all(isinstance(t, ast.Name) for t in stmt.targets)
+    return isinstance(stmt, ast.Pass | ast.Global | ast.Nonlocal)
+
+
 class _Found(NamedTuple):
     """A worker read from one file: ``fields`` is empty when it has problems (kept to find duplicates)."""
 
@@ -494,11 +510,8 @@ class _FileReader:
         self._lines: list[str] | None = None
         self._handled: set[int] = set()  # ids of the worker nodes read (the rest are refused)
         self._bases: set[str] = set()  # this file's WorkerInterface subclasses without execute()
-        self._functions = {
-            stmt.name: stmt
-            for stmt in iter_module_statements(tree.body)
-            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
-        }
+        functions = ast.FunctionDef | ast.AsyncFunctionDef
+        self._functions = {stmt.name: stmt for stmt in self.scope.statements if isinstance(stmt, functions)}
 
     def problem(self, node: ast.AST | None, message: str) -> None:
         self.problems.append(self._at(node, message))
@@ -526,7 +539,7 @@ class _FileReader:
     def read(self) -> None:
         aliases: dict[str, str] = {}
         imported: dict[str, str] = {}  # every module-level import, also those rebound later (for refusals)
-        for stmt in iter_module_statements(self.tree.body):
+        for stmt, bound in zip(self.scope.statements, self.scope.bound, strict=True):
             if isinstance(stmt, ast.Import):
                 for alias in stmt.names:
                     if alias.asname:
@@ -553,9 +566,9 @@ class _FileReader:
                 self._read_decorated(stmt, aliases, stmt.name)
             elif isinstance(stmt, ast.ClassDef):
                 self._read_class(stmt, aliases)
-            elif not isinstance(stmt, ast.ExceptHandler):
+            elif not isinstance(stmt, ast.ExceptHandler) and not _holds_no_call(stmt):
                 self._read_worker_objects(stmt, aliases)
-            for name in bound_names(stmt):
+            for name in bound:
                 aliases.pop(name, None)
         self._refuse_the_rest(imported)
 
@@ -631,7 +644,7 @@ class _FileReader:
         lines = self._lines
         known = dict(aliases)
         pending: list[ast.AST] = [
-            stmt for stmt in iter_module_statements(self.tree.body)
+            stmt for stmt in self.scope.statements
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
         ]  # fmt: skip
         while pending:
@@ -1070,7 +1083,7 @@ class _Discovery:
         self.placed: list[_Placed] = []
         self.base_module: tuple[str, ...] | None = None
 
-    def problem(self, path: Path, message: str, line: int = 0, col: int = 0) -> None:
+    def problem(self, path: Path | str, message: str, line: int = 0, col: int = 0) -> None:
         self.problems.append(Problem(str(path), line, col, message))
 
     def run(self) -> tuple[list[LocalTask], list[Problem]]:
@@ -1085,22 +1098,21 @@ class _Discovery:
         for entry in entries:
             if entry.name.startswith(".") or entry.name in _SKIPPED_FOLDERS:
                 continue
-            path = Path(entry.path)
             try:
                 is_dir = entry.is_dir()
             except OSError as exc:
-                self.problem(path, f"cannot read: {exc.strerror or exc}")
+                self.problem(entry.path, f"cannot read: {exc.strerror or exc}")
                 continue
             if is_dir and self._leaves(entry):
                 continue
             if is_dir and entry.name.startswith("_"):
-                self._tree(path, (), None)  # shared code, not a task folder: read, no layout rule
+                self._tree(entry.path, (entry.name,), (), None)  # shared code, not a task folder: no layout rule
             elif is_dir:
-                self._folder(path)
+                self._folder(entry)
             elif entry.is_symlink() and not os.path.exists(entry.path):
-                self.problem(path, "is a broken symbolic link")
+                self.problem(entry.path, "is a broken symbolic link")
             elif entry.name.endswith(".py") and not _is_test_file(entry.name):
-                self._file(path, (), None)
+                self._file(entry.path, (entry.name[:-3],), (), None)
         tasks = self._tasks()
         return tasks, sorted(self.problems, key=lambda p: (p.path, p.line, p.col, p.message))
 
@@ -1119,45 +1131,65 @@ class _Discovery:
                 return None
         return relative.parts
 
-    def _folder(self, folder: Path) -> None:
-        try:
-            names = {entry.name for entry in os.scandir(folder)}
-        except OSError as exc:
-            self.problem(folder, f"cannot read the task folder: {exc.strerror or exc}")
+    def _folder(self, folder: os.DirEntry[str]) -> None:
+        entries = self._entries(folder.path, "cannot read the task folder")
+        if entries is None:
             return
+        names = {entry.name for entry in entries}
         if f"{folder.name}.py" not in names:
-            self.problem(folder, f"a task folder must hold {folder.name}.py (the worker's module)")
+            self.problem(folder.path, f"a task folder must hold {folder.name}.py (the worker's module)")
         requirements: tuple[str, ...] = ()
         requirements_path: Path | None = None
         if "requirements.txt" in names:
-            requirements_path = folder / "requirements.txt"
-            data = self._read(requirements_path)
+            requirements_path = Path(folder.path, "requirements.txt")
+            data = self._read(str(requirements_path))
             if data is not None:
                 requirements, problems = parse_requirements(requirements_path, data)
                 self.problems.extend(problems)
-        self._tree(folder, requirements, requirements_path)
+        self._tree(folder.path, (folder.name,), requirements, requirements_path, entries)
 
-    def _tree(self, folder: Path, requirements: tuple[str, ...], requirements_path: Path | None) -> None:
-        """Every ``.py`` under ``folder`` (subfolders too), test files, hidden folders and caches excepted."""
+    def _entries(self, folder: str, cannot: str) -> list[os.DirEntry[str]] | None:
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            return sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            self.problem(folder, f"cannot read the folder: {exc.strerror or exc}")
-            return
+            self.problem(folder, f"{cannot}: {exc.strerror or exc}")
+            return None
+
+    def _tree(
+        self,
+        folder: str,
+        parts: tuple[str, ...],
+        requirements: tuple[str, ...],
+        requirements_path: Path | None,
+        entries: list[os.DirEntry[str]] | None = None,
+    ) -> None:
+        """Every ``.py`` under ``folder`` (subfolders too), test files, hidden folders and caches excepted.
+        ``parts``: the folder's path below the tasks folder (its module path)."""
+        if entries is None:
+            entries = self._entries(folder, "cannot read the folder")
+            if entries is None:
+                return
         for entry in entries:
-            if entry.name.startswith(".") or entry.name in _SKIPPED_FOLDERS:
+            name = entry.name
+            if name.startswith(".") or name in _SKIPPED_FOLDERS:
                 continue
-            try:
-                is_dir = entry.is_dir()
-            except OSError as exc:
-                self.problem(Path(entry.path), f"cannot read: {exc.strerror or exc}")
-                continue
-            if is_dir and self._leaves(entry):
-                continue
-            if is_dir:
-                self._tree(Path(entry.path), requirements, requirements_path)
-            elif entry.name.endswith(".py") and not _is_test_file(entry.name):
-                self._file(Path(entry.path), requirements, requirements_path)
+            if name.endswith(".py") and not _is_test_file(name):
+                try:
+                    is_dir = entry.is_dir()
+                except OSError as exc:
+                    self.problem(entry.path, f"cannot read: {exc.strerror or exc}")
+                    continue
+                if not is_dir:
+                    self._file(entry.path, (*parts, name[:-3]), requirements, requirements_path)
+                    continue
+            else:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError as exc:
+                    self.problem(entry.path, f"cannot read: {exc.strerror or exc}")
+                    continue
+            if is_dir and not self._leaves(entry):
+                self._tree(entry.path, (*parts, name), requirements, requirements_path)
 
     def _leaves(self, entry: os.DirEntry[str]) -> bool:
         """Whether a folder entry is a link to a folder outside the project (a problem; not walked)."""
@@ -1166,10 +1198,10 @@ class _Discovery:
         real = os.path.realpath(entry.path)
         if any(real == os.path.realpath(f) or real.startswith(os.path.realpath(f) + os.sep) for f in self.within):
             return False
-        self.problem(Path(entry.path), "is a symbolic link to a folder outside the project; not read")
+        self.problem(entry.path, "is a symbolic link to a folder outside the project; not read")
         return True
 
-    def _read(self, path: Path) -> bytes | None:
+    def _read(self, path: str) -> bytes | None:
         try:
             return safefile.read_bytes(path, limit=MAX_FILE_BYTES, within=self.within, parents_checked=True)
         except safefile.UnsafeFile as exc:
@@ -1179,9 +1211,12 @@ class _Discovery:
             self.problem(path, f"cannot read: {exc.strerror or exc}")
             return None
 
-    def _file(self, path: Path, requirements: tuple[str, ...], requirements_path: Path | None) -> None:
+    def _file(
+        self, path: str, parts: tuple[str, ...], requirements: tuple[str, ...], requirements_path: Path | None
+    ) -> None:
+        """One ``.py`` file; ``parts``: its path below the tasks folder, without ``.py`` (its module path)."""
         data = self._read(path)
-        if data is None:
+        if not data:  # unreadable (a problem already), or empty: nothing to parse
             return
         try:
             text = data.decode("utf-8")
@@ -1193,7 +1228,7 @@ class _Discovery:
         text = text.removeprefix("\ufeff")
         # Every file is parsed: one that does not parse cannot be imported either, and may hold a worker.
         try:
-            tree = ast.parse(text, filename=str(path))
+            tree = ast.parse(text, filename=path)
         except SyntaxError as exc:
             self.problem(path, f"syntax error: {exc.msg}", exc.lineno or 0, exc.offset or 0)
             return
@@ -1202,21 +1237,21 @@ class _Discovery:
             return
         if not any(marker in data for marker in _FILE_MARKERS):
             return
-        reader = _FileReader(path, text, tree, self.owner_email)
+        file_path = Path(path)
+        reader = _FileReader(file_path, text, tree, self.owner_email)
         reader.read()
         self.problems.extend(reader.problems)
         if not reader.tasks:
             return
-        module = self._module(path)
+        module = self._module(path, parts)
         for found in reader.tasks:
-            self.placed.append(_Placed(found, path, module, requirements, requirements_path))
+            self.placed.append(_Placed(found, file_path, module, requirements, requirements_path))
 
-    def _module(self, path: Path) -> str | None:
+    def _module(self, path: str, parts: tuple[str, ...]) -> str | None:
         """The dotted import path of a task file; None (with a problem) if it cannot be imported so."""
         if self.base_module is None:
             return None
-        relative = path.relative_to(self.tasks_dir).with_suffix("").parts
-        bad = [part for part in relative if part != "__init__" and not _is_module_name(part)]
+        bad = [part for part in parts if part != "__init__" and not _is_module_name(part)]
         if bad:
             self.problem(
                 path,
@@ -1224,8 +1259,7 @@ class _Discovery:
                 "rename it (letters, digits and '_')",
             )
             return None
-        parts = list(relative[:-1] if relative[-1] == "__init__" else relative)
-        return ".".join([*self.base_module, *parts])
+        return ".".join([*self.base_module, *(parts[:-1] if parts[-1] == "__init__" else parts)])
 
     def _tasks(self) -> list[LocalTask]:
         """One task per name: its workers (one per domain) must agree on the definition."""

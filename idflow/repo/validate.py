@@ -7,6 +7,7 @@ files (templates rendered) and stage files with the same readers plan uses.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,6 +93,10 @@ def validate_local(config: Config) -> LocalCheck:
 
 def _check_stages(stages_dir: Path) -> tuple[int, list[Problem]]:
     """Read every stage file as `idflow stage run` does (templates compiled); one problem per bad file."""
+    try:
+        os.stat(stages_dir)
+    except FileNotFoundError:  # no stages (as stage_files says), and no import of their reader and jinja2
+        return 0, []
     from idflow.run.stages import read_stage, stage_files
 
     try:

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from idflow.errors import DefinitionError, Problem
 from idflow.kinds.normal import Ignored, model_values, type_problems
 from idflow.kinds.ownership import ForeignOwner, owner_to_write
@@ -35,7 +33,6 @@ from idflow.kinds.usage import (
 )
 from idflow.kinds.workflow_normal import normalise_workflowdef
 from idflow.repo import safefile, yamlfile
-from idflow.repo.templates import BoundedSandbox
 
 #: Suffixes of workflow files, with the format each holds and whether it is a template.
 WORKFLOW_SUFFIXES: dict[str, tuple[str, bool]] = {
@@ -217,7 +214,7 @@ def _load_file(
         return _start_line(text)
 
     owners = []
-    for where, struct, owner in _owners(data):
+    for where, struct, owner in _owners(data, _nested_owner_possible(fmt, source, data)):
         try:
             written = owner_to_write(owner_email, owner)
         except ForeignOwner as exc:
@@ -244,10 +241,21 @@ def _load_file(
     return LocalWorkflow(name, version, definition, path, _start_line(text), notes)
 
 
-def _owners(data: dict[str, Any]) -> Iterable[tuple[tuple[str | int, ...], str, Any]]:
-    """Where the file sets an owner: the workflow, and any embedded task definition or inline
-    sub-workflow in it (``(path, structure, value)``, the workflow's own always first)."""
+def _nested_owner_possible(fmt: str, source: str, data: dict[str, Any]) -> bool:
+    """Whether a mapping below the workflow may have an ``ownerEmail`` key, from the text: each such key
+    is written out in it (JSON has no aliases; a YAML alias repeats a node whose key is written once), unless
+    spelt with escapes. False spares the walk of the whole workflow."""
+    if fmt == "json":
+        return "\\u" in source or source.count("ownerEmail") > ("ownerEmail" in data)
+    return "\\" in source or "ownerEmail" in source
+
+
+def _owners(data: dict[str, Any], nested: bool = True) -> Iterable[tuple[tuple[str | int, ...], str, Any]]:
+    """Where the file sets an owner: the workflow, and (unless ``nested`` is False) any embedded task
+    definition or inline sub-workflow in it (``(path, structure, value)``, the workflow's own always first)."""
     yield (), "WorkflowDef", data.get("ownerEmail")
+    if not nested:
+        return
     for where, struct, value in model_values(WORKFLOW_DEF, data):
         if where and where[-1] == "ownerEmail" and struct in ("TaskDef", "WorkflowDef") and len(where) > 1:
             yield where[:-1], struct, value
@@ -337,6 +345,10 @@ def _taskdef_keys(data: dict[str, Any]) -> list[str]:
 
 
 def _render(path: Path, text: str, variables: dict[str, Any]) -> str:
+    import jinja2  # only for templates: most projects' workflow files are plain JSON or YAML
+
+    from idflow.repo.templates import BoundedSandbox
+
     env = BoundedSandbox(keep_trailing_newline=True)
     filename = str(path)
     try:
@@ -447,13 +459,13 @@ def validate_workflows(
     sources = _Sources()
     problems: list[Problem] = []
     for workflow in workflows:
-        problems.extend(_validate_one(workflow, sources.text(workflow.path), known_task_names, names, pairs))
+        problems.extend(_validate_one(workflow, sources, known_task_names, names, pairs))
     return problems
 
 
 def _validate_one(
     workflow: LocalWorkflow,
-    text: str,
+    sources: _Sources,
     known_task_names: set[str] | None,
     names: set[str] | None,
     pairs: set[tuple[str, int]],
@@ -462,38 +474,47 @@ def _validate_one(
     label = f"workflow {workflow.name!r} version {workflow.version}"
     problems: list[Problem] = []
 
+    def text() -> str:  # the file, read again only when a problem needs its line
+        return sources.text(workflow.path)
+
     def problem(line: int, message: str) -> None:
         problems.append(Problem(str(workflow.path), line, 1, f"{label}: {message}"))
 
     def task_line(task: dict[str, Any]) -> int:
         ref = task.get("taskReferenceName")
-        lines = _ref_lines(text, ref) if isinstance(ref, str) and ref else []
+        lines = _ref_lines(text(), ref) if isinstance(ref, str) and ref else []
         return lines[0] if lines else workflow.line
+
+    def key_line(key: str) -> int:
+        return _key_line(text(), key, workflow.line)
+
+    tasks_walked = list(iter_tasks(definition))  # walked once for every check below
+    inlines = inline_workflows(definition)
 
     if definition.get("name") != workflow.name or definition.get("version") != workflow.version:
         problem(workflow.line, "'name' and 'version' of the definition do not match the file's")
     schema_version = definition.get("schemaVersion", SCHEMA_VERSION)
     if schema_version != SCHEMA_VERSION:
         problem(
-            _key_line(text, "schemaVersion", workflow.line),
+            key_line("schemaVersion"),
             f"'schemaVersion' must be {SCHEMA_VERSION} (the only one Conductor accepts), not {schema_version!r}",
         )
 
-    for tasks, where in _task_lists(definition):
+    for tasks, where in _task_lists(definition, inlines):
         if not isinstance(tasks, list) or not tasks:
-            problem(_key_line(text, "tasks", workflow.line), f"{where} must be a non-empty list of tasks")
+            problem(key_line("tasks"), f"{where} must be a non-empty list of tasks")
             continue
         for index, task in enumerate(tasks):
             if not isinstance(task, dict):
                 problem(workflow.line, f"{where}[{index}] must be a mapping (a task), not {_kind(task)}")
 
     if isinstance(definition.get("name"), str) and not SAFE_NAME.fullmatch(definition["name"]):
-        problem(_key_line(text, "name", workflow.line), f"the workflow name {NAME_RULE}")
-    for inline, where in inline_workflows(definition):
+        problem(key_line("name"), f"the workflow name {NAME_RULE}")
+    for inline, where in inlines:
         inline_name = inline.get("name")
         if isinstance(inline_name, str) and not SAFE_NAME.fullmatch(inline_name):
             problem(workflow.line, f"the name {inline_name!r} of the inline sub-workflow at {where} {NAME_RULE}")
-    for task, location in iter_tasks(definition):
+    for task, location in tasks_walked:
         for field in ("name", "taskReferenceName"):
             value = task.get(field)
             if not isinstance(value, str) or not value.strip():
@@ -508,43 +529,40 @@ def _validate_one(
                         f"{location} > {step}[{index}] must be a mapping (a task), not {_kind(item)}",
                     )
 
-    scopes = [(definition, "")]
-    for inline, where in inline_workflows(definition):
-        scopes.append((inline, f" in the inline sub-workflow at {where}"))
+    scopes = [(definition, ""), *((inline, f" in the inline sub-workflow at {where}") for inline, where in inlines)]
     for scope, scope_label in scopes:
         by_ref: dict[str, list[str]] = defaultdict(list)
         for ref, location in all_task_refs(scope):
             by_ref[ref].append(location)
         for ref, locations in by_ref.items():
             if len(locations) > 1:
-                lines = _ref_lines(text, ref)
+                lines = _ref_lines(text(), ref)
                 line = lines[1] if len(lines) > 1 else (lines[0] if lines else workflow.line)
                 problem(
                     line,
                     f"taskReferenceName {ref!r} is used {len(locations)} times{scope_label}: " + "; ".join(locations),
                 )
 
-    for use in task_uses(definition):
-        if known_task_names is not None and use.needs_def and use.task_name not in known_task_names:
-            lines = _ref_lines(text, use.ref) if use.ref else []
+    for use in task_uses(definition) if known_task_names is not None else ():  # (no server asked: not checked)
+        if use.needs_def and use.task_name not in known_task_names:
+            lines = _ref_lines(text(), use.ref) if use.ref else []
             problem(
                 lines[0] if lines else workflow.line,
                 f"task {use.ref!r} ({use.location}) uses task definition {use.task_name!r}, "
                 "which is neither defined locally nor on the server",
             )
-    for task, location in iter_tasks(definition):
-        ref = task.get("taskReferenceName")
+    for task, location in tasks_walked:
         if isinstance(task.get("type"), str) and task["type"].upper() == "SUB_WORKFLOW":
             message = _check_subworkflow(task, names, pairs)
             if message:
-                problem(task_line(task), f"task {ref!r} ({location}) {message}")
+                problem(task_line(task), f"task {task.get('taskReferenceName')!r} ({location}) {message}")
     return problems
 
 
-def _task_lists(definition: dict[str, Any]) -> Iterable[tuple[Any, str]]:
+def _task_lists(definition: dict[str, Any], inlines: list[tuple[dict[str, Any], str]]) -> Iterable[tuple[Any, str]]:
     """The top-level task list of the workflow and of each inline sub-workflow, with a label."""
     yield definition.get("tasks"), "'tasks'"
-    for inline, where in inline_workflows(definition):
+    for inline, where in inlines:
         yield inline.get("tasks"), f"'tasks' of the inline sub-workflow at {where}"
 
 

@@ -48,3 +48,28 @@ def test_worker_task_still_imports_from_the_package():
     from idflow.decorator import worker_task as direct
 
     assert worker_task is direct
+
+
+def test_validate_of_json_workflows_imports_neither_structlog_nor_jinja2(tmp_path):
+    """A command that logs nothing does not pay for structlog's import, nor plain workflow files for jinja2's."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "idflow.yml").write_text("owner_email: team@example.com\n")
+    task = tmp_path / "idflow" / "tasks" / "hello"
+    task.mkdir(parents=True)
+    (task / "hello.py").write_text(
+        "from idflow import worker_task\n\n\n@worker_task(task_definition_name='hello')\ndef hello(task):\n"
+        "    return {}\n"
+    )
+    (tmp_path / "idflow" / "workflows").mkdir()
+    (tmp_path / "idflow" / "workflows" / "wf.json").write_text(
+        '{"name": "wf", "tasks": [{"name": "hello", "taskReferenceName": "h"}]}'
+    )
+    code = (
+        "import sys, runpy; sys.argv = ['idflow', 'validate']\n"
+        "try:\n    runpy.run_module('idflow.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', sorted(m for m in ('structlog', 'jinja2', 'idflow.repo.task_files') if m in sys.modules),"
+        " file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert "OK: 1 task, 1 workflow" in done.stdout, done.stdout + done.stderr
+    assert done.stderr.split("LOADED", 1)[1].strip() == "['idflow.repo.task_files']", done.stderr

@@ -465,3 +465,84 @@ def test_a_module_level_worker_under_if_is_read_once_and_a_call_form_decorator_i
     assert [(p.line, p.message.split(",")[0]) for p in problems] == [
         (line_of(path, "wrapped ="), "this worker_task(...) is not a decorator of a module-level function"),
     ]
+
+
+def test_worker_objects_in_every_module_level_statement_form_are_read(tasks_dir: Path) -> None:
+    """Discovery skips statements that obviously hold no call (``X = 60``, docstrings); every form that
+    can hold a ``Worker(...)`` is still searched."""
+    write(
+        tasks_dir,
+        "forms",
+        """
+        \"\"\"Workers made in every kind of module-level statement.\"\"\"
+        from conductor.client.worker.worker import Worker
+
+        LIMIT = 60
+        ALIAS = LIMIT
+        pass
+
+
+        def run(task):
+            return {}
+
+
+        assigned = Worker("form_assign", run)
+        annotated: Worker = Worker("form_annotated", run)
+        listed = [Worker("form_list", run)]
+        first, second = Worker("form_tuple_a", run), Worker("form_tuple_b", run)
+        print(Worker("form_expression", run))
+        registry = {}
+        registry["x"] = Worker("form_subscript", run)
+        registry[Worker("form_in_target", run).task_definition_name] = LIMIT
+        total = 0
+        total += len([Worker("form_augmented", run)])
+        for _ in [Worker("form_for", run)]:
+            pass
+        with open(__file__) as handle:
+            looped = Worker("form_with", run)
+        try:
+            tried = Worker("form_try", run)
+        except Exception:
+            caught = Worker("form_except", run)
+        """,
+    )
+    assert [t.name for t in discover_tasks(tasks_dir)] == sorted([
+        "form_assign", "form_annotated", "form_list", "form_tuple_a", "form_tuple_b", "form_expression",
+        "form_subscript", "form_in_target", "form_augmented", "form_for", "form_with", "form_try", "form_except",
+    ])  # fmt: skip
+
+
+def test_files_without_a_worker_api_are_still_syntax_checked_and_empty_files_are_fine(tasks_dir: Path) -> None:
+    write(
+        tasks_dir,
+        "checked",
+        """
+        from idflow import worker_task
+
+
+        @worker_task(task_definition_name="checked_task")
+        def checked(task):
+            return {}
+        """,
+    )
+    (tasks_dir / "checked" / "__init__.py").write_text("")
+    broken = write(tasks_dir, "checked", "def helper(x):\n    return x +\n", filename="helpers.py")
+    (tasks_dir / "checked" / "sub" / "deeper").mkdir(parents=True)
+    deep = write(tasks_dir, "checked", "VALUE = (1,\n", filename="sub/deeper/util.py")
+    (tasks_dir / "checked" / "sub" / "__init__.py").write_text("")
+    write(
+        tasks_dir,
+        "checked",
+        "from idflow import worker_task\n\n\n@worker_task(task_definition_name='nested_task')\ndef nested(task):\n"
+        "    return {}\n",
+        filename="sub/nested.py",
+    )
+    tasks, problems = discover_tasks_partial(tasks_dir, import_root=tasks_dir.parent.parent)
+    assert {t.name: t.module for t in tasks} == {
+        "checked_task": "idflow.tasks.checked.checked",
+        "nested_task": "idflow.tasks.checked.sub.nested",
+    }
+    assert [(p.path, p.line, p.message.split(":")[0]) for p in problems] == [
+        (str(broken), 2, "syntax error"),
+        (str(deep), 1, "syntax error"),
+    ]
