@@ -258,7 +258,10 @@ class Bench:
     def __init__(self, args: argparse.Namespace, url: str, base: Path):
         self.args, self.url, self.base = args, url, base
         self.raw = Raw(url)
-        self.env = {**os.environ, "CONDUCTOR_SERVER_URL": url, "NO_COLOR": "1", "IDFLOW_LOG_LEVEL": "warning"}
+        # Bytecode cached, as an installed idflow has it: with PYTHONDONTWRITEBYTECODE (set in some CI images)
+        # every process would compile idflow's sources again, and the figures would be of the compiler.
+        inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        self.env = {**inherited, "CONDUCTOR_SERVER_URL": url, "NO_COLOR": "1", "IDFLOW_LOG_LEVEL": "warning"}
         self.rows: list[Row] = []
         self.figures: dict[str, Any] = {}
         self.tag = "b" + uuid.uuid4().hex[:5]
