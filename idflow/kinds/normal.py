@@ -86,8 +86,10 @@ def normalise_struct(
     are left out (and added to ``ignored``), server-owned fields too, defaults are filled in. A null
     counts as unset, and so does an empty string, map or list in a field without a default. Values
     that are not of the model's shape are kept as they are (the readers report them)."""
-    if ignored is None and not path and MODEL.get(struct.name) is struct:
-        return _normaliser(struct.name, skip)(value)  # the same, compiled: what server answers go through
+    if not path and MODEL.get(struct.name) is struct:  # the same, compiled once per structure
+        if ignored is not None:
+            _unmodelled(struct.name, skip)(value, (), ignored)
+        return _normaliser(struct.name, skip)(value)
     if not isinstance(value, dict):
         return json_copy(value)
     result: dict[str, Any] = {}
@@ -280,6 +282,60 @@ def _normaliser(name: str, skip: frozenset[str]) -> _Normalise:
         return result
 
     return normalise
+
+
+_Find = Callable[[Any, Path, list[Ignored]], None]
+
+
+@cache
+def _unmodelled(name: str, skip: frozenset[str]) -> _Find:
+    """What ``normalise_struct(MODEL[name], value, ignored=found, skip=skip)`` adds to ``found``: every field the
+    model does not have, at any depth, in the same order; compiled once per structure."""
+    struct = MODEL[name]
+    dropped = struct.server_owned | skip
+    fields = struct.fields
+    inner: dict[str, _Find | None] = {}  # filled on first use: structures nest themselves
+
+    def find(value: Any, path: Path, found: list[Ignored]) -> None:
+        if not isinstance(value, dict):
+            return
+        if not inner:
+            inner.update({k: _unmodelled_in(f.type) for k, f in fields.items()})
+        for key, item in value.items():
+            if key in dropped:
+                continue
+            if key not in fields:
+                found.append(((*path, key), name))
+            elif item is not None and (deeper := inner[key]) is not None:
+                deeper(item, (*path, key), found)
+
+    return find
+
+
+@cache
+def _unmodelled_in(type_: str) -> _Find | None:
+    """The finder for a value of ``type_`` (None: a type with no structure inside, nothing to find)."""
+    if type_ in MODEL:
+        return _unmodelled(type_, frozenset())
+    container = element_type(type_)
+    each = _unmodelled_in(container[1]) if container is not None else None
+    if container is None or each is None:
+        return None
+    if container[0] == "list":
+
+        def in_list(value: Any, path: Path, found: list[Ignored]) -> None:
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    each(item, (*path, index), found)
+
+        return in_list
+
+    def in_map(value: Any, path: Path, found: list[Ignored]) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                each(item, (*path, key), found)
+
+    return in_map
 
 
 def _shared(value: Any) -> Any:

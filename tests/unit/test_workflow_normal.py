@@ -153,12 +153,45 @@ def test_the_compiled_normal_form_is_the_rule_by_rule_one():
     workflows = list(_variants(WORKFLOW_DEF, _kitchen_sink()))
     tasks = list(_variants(TASK_DEF, TASK))
     assert len(workflows) > 300 and len(tasks) > 100
+    rule_by_rule = _rule_by_rule_normal_form()
     for variant in workflows:
-        assert normalise_struct(WORKFLOW_DEF, variant) == normalise_struct(WORKFLOW_DEF, variant, ignored=[]), variant
+        found: list = []
+        expected: list = []
+        assert normalise_struct(WORKFLOW_DEF, variant) == rule_by_rule(WORKFLOW_DEF, variant, ignored=[]), variant
+        assert normalise_struct(WORKFLOW_DEF, variant, ignored=found) == rule_by_rule(WORKFLOW_DEF, variant,
+                                                                                   ignored=expected)  # fmt: skip
+        assert found == expected, variant
+    assert any(_found(variant) for variant in workflows)  # the base has fields the server drops
     for variant in map(freeze, workflows[:20]):  # a planned (frozen) body is a dict to both
-        assert normalise_struct(WORKFLOW_DEF, variant) == normalise_struct(WORKFLOW_DEF, variant, ignored=[]), variant
+        assert normalise_struct(WORKFLOW_DEF, variant) == rule_by_rule(WORKFLOW_DEF, variant, ignored=[]), variant
     skip = TASKDEF_NOT_SETTABLE | {"name"}
     for variant in tasks:
-        assert normalise_struct(TASK_DEF, variant, skip=skip) == normalise_struct(
-            TASK_DEF, variant, ignored=[], skip=skip
+        found, expected = [], []
+        assert normalise_struct(TASK_DEF, variant, skip=skip, ignored=found) == rule_by_rule(
+            TASK_DEF, variant, ignored=expected, skip=skip
         ), variant
+        assert found == expected, variant
+
+
+def _found(variant) -> list:
+    from idflow.kinds.normal import normalise_struct
+    from idflow.kinds.server_model import WORKFLOW_DEF
+
+    found: list = []
+    normalise_struct(WORKFLOW_DEF, variant, ignored=found)
+    return found
+
+
+def _rule_by_rule_normal_form():
+    """``normalise_struct``'s rules applied one by one (its path argument keeps it off the compiled form)."""
+    from idflow.kinds.normal import normalise_struct
+
+    def normal(struct, value, *, ignored, skip=frozenset()):
+        if not isinstance(value, dict):
+            return normalise_struct(struct, value, ignored=ignored, path=("-",), skip=skip)
+        found: list = []
+        result = normalise_struct(struct, value, ignored=found, path=("-",), skip=skip)
+        ignored.extend((where[1:], name) for where, name in found)
+        return result
+
+    return normal
