@@ -110,10 +110,12 @@ class ConductorRemote:
         # per request (timeout_seconds, from connecting to the last byte) and a byte limit per answer.
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
 
+        tls = self.url.lower().startswith("https:")
+
         def http_client() -> httpx.Client:
             return httpx.Client(
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
-                transport=BoundedTransport(total=self.timeout, max_bytes=self.max_bytes, limits=limits),
+                transport=BoundedTransport(total=self.timeout, max_bytes=self.max_bytes, limits=limits, tls=tls),
                 auth=login,
             )
 

@@ -298,3 +298,19 @@ def test_the_fast_check_accepts_exactly_what_the_naming_check_accepts():
         assert fast == _slow_accepts([item], struct), item
         refused += not fast
     assert refused > 100  # most of the replacements are of a wrong type
+
+
+def _tls_context(remote):
+    return remote._direct._transport._inner._pool._ssl_context
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_only_an_https_server_gets_the_system_s_certificates_and_both_verify(tmp_path, scheme):
+    """Plain http never uses TLS: its client trusts no certificate at all (loading the system's costs a
+    third of a small plan's start), so a TLS connection it should never make cannot be verified either."""
+    import ssl
+
+    context = _tls_context(remote_for(f"{scheme}://127.0.0.1:9/api", tmp_path))
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    loaded = context.cert_store_stats()["x509_ca"]
+    assert (loaded > 0) if scheme == "https" else (loaded == 0)
