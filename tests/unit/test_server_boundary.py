@@ -217,9 +217,9 @@ def test_memory_and_recursion_errors_are_one_line_exit_1(tmp_path, monkeypatch, 
     assert result.exit_code == 1 and len(lines) == 1 and expect in lines[0], result.stderr
 
 
-def test_reads_without_credentials_never_import_the_sdk(tmp_path):
-    """A plan's reads go through idflow's own client: the SDK's import stays off the plan path (and a refused
-    connection is still one mapped, retried error); the first write loads it."""
+def test_calls_without_credentials_never_import_the_sdk(tmp_path):
+    """A plan's reads and an apply's writes go through idflow's own client: the SDK's import stays off both
+    (and a refused connection is still one mapped, retried error)."""
     import subprocess
     import sys
 
@@ -244,4 +244,4 @@ def test_reads_without_credentials_never_import_the_sdk(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["unreachable 2 GET http", "sdk after reads False", "sdk after a write True"]
+    assert done.stdout.splitlines() == ["unreachable 2 GET http", "sdk after reads False", "sdk after a write False"]
