@@ -269,6 +269,7 @@ def apply_saved_plan(
                     parallelism=parallelism,
                     on_result=on_result,
                     should_stop=lambda: guard.requested,
+                    actual=actual,
                 )
                 results = executor.run()
                 interrupted = guard.name or None
@@ -316,7 +317,11 @@ def write_record(
     config: Config, remote: Remote, plan: Plan, results: list[Result], previous: ApplyRecord | None
 ) -> None:
     """Record what this apply wrote (what succeeded) and what the server then held. Never fails the apply:
-    a record that cannot be written only means the next plan is two-way for these objects."""
+    a record that cannot be written only means the next plan is two-way for these objects.
+
+    ``previous`` is the record as the stale check read it: the apply's claim covers the record, so no other
+    apply of this project wrote it since. What the server holds is read back only for the kinds this apply
+    created or updated (one list each, at once); a delete holds nothing to read."""
     from idflow import __version__
     from idflow.apply.applier import summarise
     from idflow.apply.record import apply_meta, record_definition, updated
@@ -328,21 +333,39 @@ def write_record(
     if not done:
         return
     try:
-        after = read_actual(remote, {c.kind for c in done})
+        after = read_lists(remote, {c.kind for c in done if c.after is not None})
         remote_of = {s.kind: s.remote(after) for s in kinds()}
         held: dict[str, Any] = {}
         for change in done:
-            obj = remote_of[change.kind].get(change.object_key)
+            obj = remote_of[change.kind].get(change.object_key) if change.after is not None else None
             held[change.key] = thaw(obj.definition) if obj is not None else None
         written = {c.key: thaw(c.after) if c.after is not None else None for c in done}
         project = project_key(config)
         environment = environment_name(config)
-        current, _note = parse_record(after.records.get(record_version(project, environment)), project, environment)
-        new = updated(current or previous, project, environment, written, held,
+        new = updated(previous, project, environment, written, held,
                       apply_meta(config.root, __version__, summarise(results)))  # fmt: skip
         remote.put_workflow_defs([record_definition(new)])
     except IdflowError as error:
         log.warning("could not write the apply record; the next plan compares two ways", error=str(error))
+
+
+def read_lists(remote: Remote, wanted: set[Any]) -> ActualState:
+    """The server's objects of exactly the ``wanted`` kinds (one list request each, sent at once); the
+    other kinds read as none."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from idflow.kinds.key import Kind
+    from idflow.kinds.registry import spec
+    from idflow.plan.inputs import actual_from_server
+
+    calls = {kind: getattr(remote, spec(kind).list_call) for kind in wanted}
+    if len(calls) > 1:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            futures = {kind: pool.submit(call) for kind, call in calls.items()}
+            lists = {kind: future.result() for kind, future in futures.items()}
+    else:
+        lists = {kind: call() for kind, call in calls.items()}
+    return actual_from_server(lists.pop(Kind.TASK, []), lists.pop(Kind.WORKFLOW, []), lists)
 
 
 def purge_plan(config: Config, remote: Remote, names: tuple[str, ...], *, force: bool) -> Plan:

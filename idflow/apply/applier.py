@@ -176,6 +176,7 @@ def check_stale(plan: Plan, remote: Remote) -> ActualState:
     """Refuse the plan if the server changed since it was made; the server's state as read."""
     # What the plan depends on: its kinds, and the users of the kinds it deletes (their usage fingerprints).
     used = {ObjectKey.parse(k).kind for k in plan.usage_fingerprints}
+    used |= {c.kind for c in plan.actionable if c.action is Action.DELETE}  # apply's usage re-check reads these
     wanted = {c.kind for c in plan.changes} | {u.kind for k in used for u in users_of_kind(k)}
     actual = read_actual(remote, wanted)
     reasons = stale_reasons(plan, actual)
@@ -216,6 +217,9 @@ class Executor:
     results: list[Result] = field(default_factory=list)
     should_stop: Callable[[], bool] = lambda: False
     stop_reason: str = "the apply was interrupted"
+    actual: ActualState | None = None
+    """The server as the stale check read it, after the claim was held: the usage re-check of deletes that
+    come first (nothing written before them, as in a purge) reads its uses from it instead of again."""
 
     def run(self) -> list[Result]:
         for step in steps_for(self.plan):
@@ -315,14 +319,19 @@ class Executor:
 
     def _deletes(self, step: Step) -> None:
         """One at a time. Where other objects use this kind, usage is re-checked whatever the plan says:
-        read once for the whole step, after the claim is held and after this plan's own writes of the users
-        (another idflow apply writing a user of these objects holds a claim on their ``uses:`` and waits for
-        ours). A forced plan (made with --force) still deletes a used object, and the result says which
+        read once for the whole step, after the claim is held and after this plan's own writes (the stale
+        check's read when there were none; another idflow apply writing a user of these objects holds a claim
+        on their ``uses:`` and waits for ours). A forced plan (made with --force) still deletes a used object, and the result says which
         objects use it now."""
         now: dict[Any, list[str]] | RemoteError | None = None
         if step.checks_usage and not self.should_stop():
+            keys = [c.object_key for c in step.changes]
             try:
-                now = users_now(self.remote, [c.object_key for c in step.changes], step.spec.kind)
+                if self.actual is not None and not self.results:  # nothing of this plan written yet
+                    usage = server_usage(step.spec.kind, self.actual)
+                    now = {key: users for key in keys if (users := usage.users_of(key))}
+                else:
+                    now = users_now(self.remote, keys, step.spec.kind)
             except RemoteError as exc:
                 now = exc
         for change in step.changes:
