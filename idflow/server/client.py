@@ -112,10 +112,12 @@ class ConductorRemote:
         # As many connections as apply's --parallelism allows (64), all kept alive: no write waits for a socket.
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
 
+        tls = not self.url.lower().startswith("http://")
+
         def http_client() -> httpx.Client:
             return httpx.Client(
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
-                transport=BoundedTransport(total=self.timeout, max_bytes=self.max_bytes, limits=limits),
+                transport=BoundedTransport(total=self.timeout, max_bytes=self.max_bytes, limits=limits, tls=tls),
                 auth=login,
             )
 

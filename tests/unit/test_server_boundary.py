@@ -245,3 +245,47 @@ def test_calls_without_credentials_never_import_the_sdk(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["unreachable 2 GET http", "sdk after reads False", "sdk after a write False"]
+
+
+def test_writes_without_credentials_send_json_and_their_error_answers_are_named(tmp_path):
+    """Apply's writes go through idflow's own client (no SDK): the body as JSON, and the server's error
+    answers mapped as the SDK's were: a 400 with its field errors, 409 and the 500s that mean "exists" or
+    "absent", a bulk answer naming a rejected workflow; a create is sent once."""
+    from idflow.errors import Conflict, NotFound, ValidationRejected
+
+    rejected = {"status": 400, "message": "Validation failed",
+                "validationErrors": [{"path": "registerTaskDef.taskDefinitions[0].retryCount", "message": "bad"}]}
+    with HostileServer() as server:
+        server.answer("PUT", TASKDEFS, b"")
+        server.answer("POST", TASKDEFS, json.dumps(rejected).encode(), status=400)
+        server.answer("POST", "/api/metadata/workflow", b'{"message": "Workflow with w.1 already exists!"}', status=409)
+        server.answer("DELETE", TASKDEFS + "/gone", b'{"message": "No such task definition"}', status=500)
+        server.answer("PUT", "/api/metadata/workflow", b'{"bulkErrorResults": {"w": "bad task"}, '
+                      b'"bulkSuccessfulResults": []}')  # fmt: skip
+        remote = remote_for(server.api_url, tmp_path)
+        remote.update_task_def({"name": "caf\u00e9", "retryCount": 2})
+        with pytest.raises(ValidationRejected) as bad:
+            remote.create_task_defs([{"name": "x", "retryCount": -1}])
+        with pytest.raises(Conflict):
+            remote.create_workflow_def({"name": "w", "version": 1, "tasks": []})
+        with pytest.raises(NotFound):
+            remote.delete_task_def("gone")
+        with pytest.raises(ValidationRejected, match="w: bad task"):
+            remote.put_workflow_defs([{"name": "w", "version": 1, "tasks": []}])
+    method, path, headers = server.requests[0]
+    assert (method, path, headers["Content-Type"]) == ("PUT", TASKDEFS, "application/json")
+    assert json.loads(server.bodies[0]) == {"name": "caf\u00e9", "retryCount": 2}
+    assert json.loads(server.bodies[1]) == [{"name": "x", "retryCount": -1}]
+    assert bad.value.field_errors == ["registerTaskDef.taskDefinitions[0].retryCount: bad"]
+    assert [m for m, _p, _h in server.requests] == ["PUT", "POST", "POST", "DELETE", "PUT"], "each sent once"
+
+
+def test_an_https_server_is_verified_and_an_http_one_loads_no_certificates(tmp_path):
+    """The CA bundle is loaded only where TLS is spoken: skipping it for ``http://`` saves each process its
+    load, and never weakens an ``https://`` server's verification."""
+    import ssl
+
+    for url, mode in (("https://conductor.example/api", ssl.CERT_REQUIRED), ("http://127.0.0.1:9/api", ssl.CERT_NONE)):
+        remote = remote_for(url, tmp_path)
+        context = remote._direct._transport._inner._pool._ssl_context
+        assert context.verify_mode == mode and context.check_hostname is (mode == ssl.CERT_REQUIRED), url
