@@ -187,7 +187,7 @@ class ServerLock:
                 self._leftovers.forget(str(holder.get("token")))
                 broken += 1
                 if broken > 1:  # the delete did not take: do not hammer the server while the deadline runs
-                    self._sleep(self.poll)
+                    self._sleep(max(self.poll, MAX_POLL))
                 continue
             if out_of_time:
                 if abandoned:
