@@ -11,14 +11,16 @@ import os
 import sys
 from typing import Any
 
-from idflow.masking import known_secrets, mask_secrets, mask_text
+from idflow.masking import all_secrets, known_secrets, mask_secrets, mask_text, mask_with
 
 _asked: tuple[int, str] | None = None  # (level, format) of the last configure_logging
 _structlog_ready = False
 
 
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {k: mask_text(v) if isinstance(v, str) else v for k, v in mask_secrets(event, known_secrets()).items()}
+    secrets = all_secrets()  # once per line, not per value: apply logs a line per change
+    masked = mask_secrets(event, known_secrets())
+    return {k: mask_with(v, secrets) if isinstance(v, str) else v for k, v in masked.items()}
 
 
 class _StderrLogger:

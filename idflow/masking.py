@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,12 @@ SECRET_KEY_PATTERN = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|author
 
 def is_secret_key(key: object) -> bool:
     return isinstance(key, str) and bool(SECRET_KEY_PATTERN.search(key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    """``is_secret_key`` for environment variable names, which every log line looks through again."""
+    return is_secret_key(name)
 
 
 def mask_secrets(value: Any, literals: Iterable[str] = ()) -> Any:
@@ -79,14 +86,24 @@ def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of the credential variables, and of every variable named like a secret."""
     env = os.environ if environ is None else environ
     values = [env.get(name, "") for name in CREDENTIAL_ENV_VARS]
-    values += [value for name, value in env.items() if is_secret_key(name) and len(value) >= _MIN_MASKED_LENGTH]
+    values += [value for name, value in env.items() if _secret_name(name) and len(value) >= _MIN_MASKED_LENGTH]
     return [v for v in values if v]
 
 
 def mask_text(text: str, literals: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> str:
     """One line of text made safe to print: URL userinfo removed, and every known secret masked: ``literals``,
     those the config registered, and those of the environment (``environ``, default ``os.environ``)."""
+    return mask_with(text, all_secrets(literals, environ))
+
+
+def all_secrets(literals: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> list[str]:
+    """What ``mask_text`` masks, longest first: gathered once for many texts (a log line's every value)."""
+    return sorted({*literals, *known_secrets(), *environment_secrets(environ)} - {""}, key=len, reverse=True)
+
+
+def mask_with(text: str, secrets: list[str]) -> str:
+    """``mask_text`` with the secrets gathered by ``all_secrets``."""
     text = redact_urls(text)
-    for secret in sorted({*literals, *known_secrets(), *environment_secrets(environ)} - {""}, key=len, reverse=True):
+    for secret in secrets:
         text = text.replace(secret, MASK)
     return text

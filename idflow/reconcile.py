@@ -9,14 +9,23 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from idflow.apply.applier import Executor, Result, StateLock, Status, before_mismatches, check_stale, write_report
+from idflow.apply.applier import (
+    Executor,
+    Result,
+    StateLock,
+    Status,
+    before_mismatches,
+    check_stale,
+    stale_check_kinds,
+    write_report,
+)
 from idflow.apply.record import DEFAULT_ENVIRONMENT, ApplyRecord, parse_record, project_key, record_version
 from idflow.config import Config
 from idflow.errors import DefinitionError, PlanFileError
 from idflow.kinds.ownership import ForeignOwner, manages, owner_to_write
 from idflow.log import get_logger
 from idflow.masking import split_userinfo
-from idflow.plan.inputs import ActualState, DesiredState, load_desired, read_actual, settle
+from idflow.plan.inputs import ActualState, DesiredState, actual_from_server, load_desired, read_actual, settle
 from idflow.plan.model import Change, Plan, PlanOptions
 from idflow.plan.overrides import apply_overrides
 from idflow.plan.planner import build_plan
@@ -225,6 +234,7 @@ def apply_saved_plan(
     from idflow.apply.record import project_key
     from idflow.apply.server_lock import ObjectLock, claim_keys
     from idflow.errors import ApplyInterrupted
+    from idflow.kinds.key import Kind
     from idflow.plan.file import mark_applied
 
     if plan.environment != config.environment:
@@ -239,6 +249,7 @@ def apply_saved_plan(
     purpose = f"idflow apply {plan_path or '(unsaved plan)'}"
     outcome: ApplyOutcome | None = None
     with InterruptGuard() as guard, StateLock(config.state_dir, purpose=purpose):
+        wanted = stale_check_kinds(plan)
         lock = ObjectLock(
             remote,
             purpose,
@@ -246,12 +257,14 @@ def apply_saved_plan(
             leftovers=config.state_dir / ".server-lock",
             wait=lock_wait,
             checkpoint=guard.checkpoint,
+            # the stale check's read: the claim's workflow list, and the other kinds read while it is taken
+            read=lambda workflows: read_lists(remote, wanted, known={Kind.WORKFLOW: workflows}),
         )
         with guard.deferred():  # a create already sent finishes, so we know whether we hold the lock
             lock.acquire()
         try:
             guard.checkpoint()
-            actual = check_stale(plan, remote)
+            actual = check_stale(plan, remote, lock.state)
             mismatched = before_mismatches(plan, actual)
             if mismatched:
                 raise PlanFileError(
@@ -269,6 +282,7 @@ def apply_saved_plan(
                     parallelism=parallelism,
                     on_result=on_result,
                     should_stop=lambda: guard.requested,
+                    actual=actual,
                 )
                 results = executor.run()
                 interrupted = guard.name or None
@@ -316,7 +330,11 @@ def write_record(
     config: Config, remote: Remote, plan: Plan, results: list[Result], previous: ApplyRecord | None
 ) -> None:
     """Record what this apply wrote (what succeeded) and what the server then held. Never fails the apply:
-    a record that cannot be written only means the next plan is two-way for these objects."""
+    a record that cannot be written only means the next plan is two-way for these objects.
+
+    ``previous`` is the record as the stale check read it: the apply's claim covers the record, so no other
+    apply of this project wrote it since. What the server holds is read back only for the kinds this apply
+    created or updated (one list each, at once); a delete holds nothing to read."""
     from idflow import __version__
     from idflow.apply.applier import summarise
     from idflow.apply.record import apply_meta, record_definition, updated
@@ -328,21 +346,40 @@ def write_record(
     if not done:
         return
     try:
-        after = read_actual(remote, {c.kind for c in done})
+        after = read_lists(remote, {c.kind for c in done if c.after is not None})
         remote_of = {s.kind: s.remote(after) for s in kinds()}
         held: dict[str, Any] = {}
         for change in done:
-            obj = remote_of[change.kind].get(change.object_key)
+            obj = remote_of[change.kind].get(change.object_key) if change.after is not None else None
             held[change.key] = thaw(obj.definition) if obj is not None else None
         written = {c.key: thaw(c.after) if c.after is not None else None for c in done}
         project = project_key(config)
         environment = environment_name(config)
-        current, _note = parse_record(after.records.get(record_version(project, environment)), project, environment)
-        new = updated(current or previous, project, environment, written, held,
+        new = updated(previous, project, environment, written, held,
                       apply_meta(config.root, __version__, summarise(results)))  # fmt: skip
         remote.put_workflow_defs([record_definition(new)])
     except IdflowError as error:
         log.warning("could not write the apply record; the next plan compares two ways", error=str(error))
+
+
+def read_lists(remote: Remote, wanted: set[Any], known: dict[Any, list[dict[str, Any]]] | None = None) -> ActualState:
+    """The server's objects of exactly the ``wanted`` kinds (one list request each, sent at once, but for the
+    lists ``known`` already); the other kinds read as none, as do kinds the server has no service for."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from idflow.kinds.key import Kind
+    from idflow.kinds.registry import list_objects, spec
+
+    known = known or {}
+    calls = {kind: (lambda k=kind: list_objects(spec(k), remote)) for kind in wanted if kind not in known}
+    if len(calls) > 1:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            futures = {kind: pool.submit(call) for kind, call in calls.items()}
+            lists = {kind: future.result() for kind, future in futures.items()}
+    else:
+        lists = {kind: call() for kind, call in calls.items()}
+    lists.update((kind, answer) for kind, answer in known.items() if kind in wanted)
+    return actual_from_server(lists.pop(Kind.TASK, []), lists.pop(Kind.WORKFLOW, []), lists)
 
 
 def purge_plan(config: Config, remote: Remote, names: tuple[str, ...], *, force: bool) -> Plan:

@@ -4,7 +4,7 @@
         server.answer("GET", "/api/metadata/taskdefs", b"<html>login</html>", content_type="text/html")
         server.answer("GET", "/api/metadata/workflow", b"[]", trickle=0.8)  # one byte every 0.8 s
         ... point idflow at server.api_url (or server.url_with("user:pass") for userinfo) ...
-        server.requests  # (method, path, headers) of every request
+        server.requests  # (method, path, headers) of every request; server.bodies: their bodies
 
 Unanswered paths get 404. Every wait is bounded: the server stops trickling when it is stopped.
 """
@@ -46,6 +46,7 @@ class HostileServer:
     def __init__(self) -> None:
         self._answers: dict[tuple[str, str], Answer] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.bodies: list[bytes] = []  # the body of every request, in order
         self._stop = threading.Event()
         server = self
 
@@ -57,10 +58,10 @@ class HostileServer:
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                data = self.rfile.read(length) if length else b""
                 path = self.path.split("?", 1)[0]
                 server.requests.append((self.command, path, dict(self.headers.items())))
+                server.bodies.append(data)
                 found = server._answers.get((self.command, path))
                 if found is None:
                     found = Answer(404, b'{"status":404,"message":"not here"}', "application/json", 0, False, (), True)

@@ -135,15 +135,26 @@ def current_fingerprints(plan: Plan, actual: ActualState) -> dict[str, str | Non
     return current
 
 
+_indexed: list[Any] = [None, {}]  # the last ActualState whose usage was indexed, and its indexes by kind
+
+
+def usage_in(kind: Kind, actual: ActualState) -> UsageIndex:
+    """``server_usage``, walked once per state read: the stale check and the usage re-check of the deletes
+    that follow it ask about the same read."""
+    if _indexed[0] is not actual:
+        _indexed[:] = [actual, {}]
+    indexes: dict[Kind, UsageIndex] = _indexed[1]
+    if kind not in indexes:
+        indexes[kind] = server_usage(kind, actual)
+    return indexes[kind]
+
+
 def current_usage(plan: Plan, actual: ActualState) -> dict[str, str]:
     """The same for ``plan.usage_fingerprints``: who uses each object now."""
-    indexes: dict[Kind, UsageIndex] = {}
     current = {}
     for text in plan.usage_fingerprints:
         key = ObjectKey.parse(text)
-        if key.kind not in indexes:
-            indexes[key.kind] = server_usage(key.kind, actual)
-        current[text] = indexes[key.kind].fingerprint(key)
+        current[text] = usage_in(key.kind, actual).fingerprint(key)
     return current
 
 
@@ -166,18 +177,25 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
     for text, planned_usage in sorted(plan.usage_fingerprints.items()):
         if usage_now.get(text) != planned_usage:
             key = ObjectKey.parse(text)
-            users = server_usage(key.kind, actual).users_of(key)
+            users = usage_in(key.kind, actual).users_of(key)
             whom = "/".join(u.plural for u in users_of_kind(key.kind))
             reasons.append(f"the {whom} using {key.described} changed (now: {', '.join(users) or 'none'})")
     return reasons
 
 
-def check_stale(plan: Plan, remote: Remote) -> ActualState:
-    """Refuse the plan if the server changed since it was made; the server's state as read."""
-    # What the plan depends on: its kinds, and the users of the kinds it deletes (their usage fingerprints).
+def stale_check_kinds(plan: Plan) -> set[Kind]:
+    """What the plan depends on: its kinds, and the users of the kinds it deletes (their usage fingerprints,
+    and apply's usage re-check)."""
     used = {ObjectKey.parse(k).kind for k in plan.usage_fingerprints}
-    wanted = {c.kind for c in plan.changes} | {u.kind for k in used for u in users_of_kind(k)}
-    actual = read_actual(remote, wanted)
+    used |= {c.kind for c in plan.actionable if c.action is Action.DELETE}
+    users = {u.kind for k in used for u in users_of_kind(k)}
+    return {Kind.TASK, Kind.WORKFLOW} | {c.kind for c in plan.changes} | users
+
+
+def check_stale(plan: Plan, remote: Remote, actual: ActualState | None = None) -> ActualState:
+    """Refuse the plan if the server changed since it was made; the server's state as read (``actual``: as
+    read already, of ``stale_check_kinds``, after the claim was held)."""
+    actual = actual if actual is not None else read_actual(remote, stale_check_kinds(plan))
     reasons = stale_reasons(plan, actual)
     if reasons:
         raise StalePlanError(
@@ -216,6 +234,9 @@ class Executor:
     results: list[Result] = field(default_factory=list)
     should_stop: Callable[[], bool] = lambda: False
     stop_reason: str = "the apply was interrupted"
+    actual: ActualState | None = None
+    """The server as the stale check read it, after the claim was held: the usage re-check of deletes that
+    come first (nothing written before them, as in a purge) reads its uses from it instead of again."""
 
     def run(self) -> list[Result]:
         for step in steps_for(self.plan):
@@ -315,14 +336,19 @@ class Executor:
 
     def _deletes(self, step: Step) -> None:
         """One at a time. Where other objects use this kind, usage is re-checked whatever the plan says:
-        read once for the whole step, after the claim is held and after this plan's own writes of the users
-        (another idflow apply writing a user of these objects holds a claim on their ``uses:`` and waits for
-        ours). A forced plan (made with --force) still deletes a used object, and the result says which
-        objects use it now."""
+        read once for the whole step, after the claim is held and after this plan's own writes (the stale
+        check's read when there were none; another idflow apply writing a user of these objects holds a claim
+        on their ``uses:`` and waits for ours). A forced plan (made with --force) still deletes a used object,
+        and the result says which objects use it now."""
         now: dict[Any, list[str]] | RemoteError | None = None
         if step.checks_usage and not self.should_stop():
+            keys = [c.object_key for c in step.changes]
             try:
-                now = users_now(self.remote, [c.object_key for c in step.changes], step.spec.kind)
+                if self.actual is not None and not self.results:  # nothing of this plan written yet
+                    usage = usage_in(step.spec.kind, self.actual)
+                    now = {key: users for key in keys if (users := usage.users_of(key))}
+                else:
+                    now = users_now(self.remote, keys, step.spec.kind)
             except RemoteError as exc:
                 now = exc
         for change in step.changes:

@@ -26,6 +26,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from idflow.server.client import Remote
 LOCK_WORKFLOW = "idflow_apply_lock"
 LOCK_VERSION = 1
 LOCK_TTL = timedelta(minutes=30)
+MAX_POLL = 0.5  # seconds between two looks at a held server lock, at most
 CLAIM_WORKFLOW = "idflow_apply_claim"  # one version per apply in progress
 IDFLOW_OWN = frozenset({LOCK_WORKFLOW, CLAIM_WORKFLOW})  # never part of anyone's desired state
 
@@ -156,6 +158,7 @@ class ServerLock:
     def _acquire(self, deadline: float) -> None:
         broken = 0
         announced = False
+        delay = self.poll
         while True:
             self._checkpoint()
             try:
@@ -184,7 +187,7 @@ class ServerLock:
                 self._leftovers.forget(str(holder.get("token")))
                 broken += 1
                 if broken > 1:  # the delete did not take: do not hammer the server while the deadline runs
-                    self._sleep(self.poll)
+                    self._sleep(max(self.poll, MAX_POLL))
                 continue
             if out_of_time:
                 if abandoned:
@@ -203,7 +206,8 @@ class ServerLock:
             if current is not None and not announced:
                 log.info("waiting for another apply to finish", holder=holder.get("holder"))
                 announced = True
-            self._sleep(self.poll)
+            self._sleep(delay)
+            delay = min(delay * 2, max(self.poll, MAX_POLL))  # a lock held long is asked less often
 
     def release(self) -> None:
         """Delete the server's lock if it carries our token, and forget the token. If the server cannot be
@@ -251,7 +255,15 @@ def claim_definition(token: str, version: int, purpose: str, objects: list[str],
 class ObjectLock:
     """``with ObjectLock(remote, purpose, keys):`` holds a claim on ``keys`` (see the module docstring),
     waiting up to ``wait`` seconds for overlapping claims to go. The token is in ``leftovers`` before the
-    claim's create is sent, as for ``ServerLock``; ``checkpoint`` is called before every request."""
+    claim's create is sent, as for ``ServerLock``; ``checkpoint`` is called before every request.
+
+    ``read``, if given, is called with the workflow list of the round that took the claim (read under the
+    server lock, no overlapping claim in it), while the claim's create and the lock's release are sent; its
+    result is ``state``. What it reads then is as good as a read after the claim: an apply holding an
+    overlapping claim would have been in that list (and its writes all land before its claim goes), and a
+    new one claims under the server lock, after ours exists, and waits for ours. Apply reads the rest of
+    what its stale check needs there. ``state`` stays None when the claim was found already taken (a create
+    whose answer was lost): then the caller reads."""
 
     def __init__(
         self,
@@ -262,9 +274,11 @@ class ObjectLock:
         leftovers: Path | None = None,
         wait: float = 120.0,
         poll: float = 0.5,
+        mutex_poll: float = 0.05,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
         checkpoint: Callable[[], None] = lambda: None,
+        read: Callable[[list[dict[str, Any]]], Any] | None = None,
     ):
         self.remote = remote
         self.purpose = purpose
@@ -275,11 +289,16 @@ class ObjectLock:
         self._sleep = sleep
         self._checkpoint = checkpoint
         self._leftovers = Leftovers(leftovers)
-        self._mutex_args = {"leftovers": leftovers, "poll": poll, "clock": clock, "sleep": sleep,
-                            "checkpoint": checkpoint}  # fmt: skip
+        # The server lock is held only for a few requests while claiming: poll it often (with jitter, so two
+        # claimers do not keep meeting), so an apply on other objects loses at most that long.
+        self._mutex_args = {"leftovers": leftovers, "poll": mutex_poll * (0.5 + random.random()), "clock": clock,
+                            "sleep": sleep, "checkpoint": checkpoint}  # fmt: skip
         self.token = uuid.uuid4().hex
         self.version = random.randint(2, 0x7FFFFFFF)
         self.held = False
+        self._read = read
+        self._reading: Future[Any] | None = None
+        self.state: Any = None
 
     def __enter__(self) -> ObjectLock:
         return self.acquire()
@@ -291,10 +310,28 @@ class ObjectLock:
         self._leftovers.remember(self.token)  # a claim whose answer was lost is broken by the next apply
         try:
             self._acquire(time.monotonic() + self.wait)
+            if self._reading is not None:
+                self.state = self._finish_read()
         except BaseException:
+            self._finish_read(quiet=True)
             self.release()
             raise
         return self
+
+    def _start_read(self, workflows: list[dict[str, Any]]) -> None:
+        if self._read is not None:
+            pool = ThreadPoolExecutor(max_workers=1)
+            self._reading = pool.submit(self._read, workflows)
+            pool.shutdown(wait=False)
+
+    def _finish_read(self, quiet: bool = False) -> Any:
+        reading, self._reading = self._reading, None
+        if reading is None:
+            return None
+        if quiet:  # a read of a round that did not take the claim: only waited for, never used
+            reading.exception()
+            return None
+        return reading.result()
 
     def _acquire(self, deadline: float) -> None:
         announced = False
@@ -304,7 +341,8 @@ class ObjectLock:
             left = max(0.0, deadline - time.monotonic())
             with ServerLock(self.remote, f"{self.purpose} (claiming its objects)", wait=left, **self._mutex_args):
                 blocking = None
-                for claim in self.remote.list_workflow_defs():
+                workflows = self.remote.list_workflow_defs()
+                for claim in workflows:
                     if claim.get("name") != CLAIM_WORKFLOW:
                         continue
                     holder = _holder(claim)
@@ -322,11 +360,13 @@ class ObjectLock:
                         blocking = holder
                 if blocking is None:
                     self._checkpoint()
+                    self._start_read(workflows)
                     try:
                         self.remote.create_workflow_def(
                             claim_definition(self.token, self.version, self.purpose, self.objects, self._clock())
                         )
                     except Conflict:  # another claim took this version number: draw again
+                        self._finish_read(quiet=True)
                         self.version = random.randint(2, 0x7FFFFFFF)
                         continue
                     self.held = True

@@ -2,9 +2,10 @@
 
 The SDK is imported lazily: importing it costs ~0.3 s (0.7 s of CPU on a busy machine) and changes
 multiprocessing's start method, so commands that need no server never pay for it. Without API-key
-credentials, GETs (the metadata lists a plan reads) go through idflow's own httpx client, the one the SDK
-is given too (same deadline, byte limit, retries and error mapping), so a plan never imports the SDK;
-writes, and every call with credentials (the SDK gets and renews the Orkes token), go through the SDK.
+credentials, every call (the reads a plan makes and the writes of an apply) goes through idflow's own httpx
+client, the one the SDK is given too (same deadline, byte limit, retries and error mapping), so neither plan
+nor apply imports the SDK; with credentials every call goes through the SDK (it gets and renews the Orkes
+token).
 
 Every call has a timeout. Calls that fail transiently (connection refused or reset, timeout, 502/503/504)
 are retried with exponential backoff a bounded number of times; every write idflow makes is idempotent
@@ -108,9 +109,10 @@ class ConductorRemote:
 
         # Our own client: HTTP/1.1, no hidden transport retries (this class owns retrying), a total deadline
         # per request (timeout_seconds, from connecting to the last byte) and a byte limit per answer.
-        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+        # As many connections as apply's --parallelism allows (64), all kept alive: no write waits for a socket.
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
 
-        tls = self.url.lower().startswith("https:")
+        tls = not self.url.lower().startswith("http://")  # plain http: no CA bundle to load (see BoundedTransport)
 
         def http_client() -> httpx.Client:
             return httpx.Client(
@@ -123,8 +125,8 @@ class ConductorRemote:
         self._credentials = config.credentials
         self._client: Any = None
         self._sdk_lock = threading.Lock()
-        # Reads go through that client directly: the SDK's import (~0.7 s of CPU) stays off the plan path. The
-        # SDK is loaded for the first write, or at once with API-key credentials (it gets and renews the token).
+        # Calls go through that client directly: the SDK's import (~0.7 s of CPU) and its per-request work stay
+        # off plan and apply. With API-key credentials the SDK is loaded at once (it gets and renews the token).
         self._direct = None if config.credentials is not None else http_client()
         if self._direct is None:
             self._sdk()
@@ -353,11 +355,11 @@ class ConductorRemote:
             with self._lock:
                 self.request_count += 1
                 self.write_count += is_write
-            direct = self._direct is not None and method == "GET"
+            direct = self._direct is not None
             client = None if direct else self._sdk()
             try:
                 if direct:
-                    return self._get(path, query)
+                    return self._send(method, path, query, body)
                 answer = client.call_api(
                     path,
                     method,
@@ -381,18 +383,30 @@ class ConductorRemote:
         assert last is not None
         raise last from None
 
-    def _get(self, path: str, query: dict[str, Any] | None) -> Any:
-        """A GET through our own client: the decoded JSON (text that is not JSON as it came, like the SDK)."""
+    def _send(self, method: str, path: str, query: dict[str, Any] | None, body: Any = None) -> Any:
+        """A call through our own client: the decoded JSON (text that is not JSON as it came, like the SDK)."""
         import httpx
 
         assert self._direct is not None
         url, headers = self.url + path, {"Accept": "application/json"}
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+
+        def send() -> httpx.Response:
+            assert self._direct is not None
+            return self._direct.request(method, url, params=query, headers=headers, content=content)
+
         try:
-            response = self._direct.get(url, params=query, headers=headers)
+            response = send()
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
-            # A connection dropped under a request (a kept-alive socket the server closed): sent again once on
-            # a new one, as the SDK does for its calls; refused connections and timeouts are not (retries are).
-            response = self._direct.get(url, params=query, headers=headers)
+            # A connection dropped under a request (a kept-alive socket the server closed): GET, PUT and DELETE
+            # are sent again once on a new one, as the SDK does for its calls (a POST may be a create, whose lost
+            # answer must come back as an error); refused connections and timeouts are not (retries are).
+            if method not in ("GET", "PUT", "DELETE"):
+                raise
+            response = send()
         text = response.text
         if response.status_code >= 400:
             raise _HttpStatus(response.status_code, text)

@@ -217,9 +217,9 @@ def test_memory_and_recursion_errors_are_one_line_exit_1(tmp_path, monkeypatch, 
     assert result.exit_code == 1 and len(lines) == 1 and expect in lines[0], result.stderr
 
 
-def test_reads_without_credentials_never_import_the_sdk(tmp_path):
-    """A plan's reads go through idflow's own client: the SDK's import stays off the plan path (and a refused
-    connection is still one mapped, retried error); the first write loads it."""
+def test_calls_without_credentials_never_import_the_sdk(tmp_path):
+    """A plan's reads and an apply's writes go through idflow's own client: the SDK's import stays off both
+    (and a refused connection is still one mapped, retried error)."""
     import subprocess
     import sys
 
@@ -244,7 +244,7 @@ def test_reads_without_credentials_never_import_the_sdk(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["unreachable 2 GET http", "sdk after reads False", "sdk after a write True"]
+    assert done.stdout.splitlines() == ["unreachable 2 GET http", "sdk after reads False", "sdk after a write False"]
 
 
 def _slow_accepts(answer, struct) -> bool:
@@ -314,3 +314,36 @@ def test_only_an_https_server_gets_the_system_s_certificates_and_both_verify(tmp
     assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
     loaded = context.cert_store_stats()["x509_ca"]
     assert (loaded > 0) if scheme == "https" else (loaded == 0)
+
+
+def test_writes_without_credentials_send_json_and_their_error_answers_are_named(tmp_path):
+    """Apply's writes go through idflow's own client (no SDK): the body as JSON, and the server's error
+    answers mapped as the SDK's were: a 400 with its field errors, 409 and the 500s that mean "exists" or
+    "absent", a bulk answer naming a rejected workflow; a create is sent once."""
+    from idflow.errors import Conflict, NotFound, ValidationRejected
+
+    rejected = {"status": 400, "message": "Validation failed",
+                "validationErrors": [{"path": "registerTaskDef.taskDefinitions[0].retryCount", "message": "bad"}]}
+    with HostileServer() as server:
+        server.answer("PUT", TASKDEFS, b"")
+        server.answer("POST", TASKDEFS, json.dumps(rejected).encode(), status=400)
+        server.answer("POST", "/api/metadata/workflow", b'{"message": "Workflow with w.1 already exists!"}', status=409)
+        server.answer("DELETE", TASKDEFS + "/gone", b'{"message": "No such task definition"}', status=500)
+        server.answer("PUT", "/api/metadata/workflow", b'{"bulkErrorResults": {"w": "bad task"}, '
+                      b'"bulkSuccessfulResults": []}')  # fmt: skip
+        remote = remote_for(server.api_url, tmp_path)
+        remote.update_task_def({"name": "caf\u00e9", "retryCount": 2})
+        with pytest.raises(ValidationRejected) as bad:
+            remote.create_task_defs([{"name": "x", "retryCount": -1}])
+        with pytest.raises(Conflict):
+            remote.create_workflow_def({"name": "w", "version": 1, "tasks": []})
+        with pytest.raises(NotFound):
+            remote.delete_task_def("gone")
+        with pytest.raises(ValidationRejected, match="w: bad task"):
+            remote.put_workflow_defs([{"name": "w", "version": 1, "tasks": []}])
+    method, path, headers = server.requests[0]
+    assert (method, path, headers["Content-Type"]) == ("PUT", TASKDEFS, "application/json")
+    assert json.loads(server.bodies[0]) == {"name": "caf\u00e9", "retryCount": 2}
+    assert json.loads(server.bodies[1]) == [{"name": "x", "retryCount": -1}]
+    assert bad.value.field_errors == ["registerTaskDef.taskDefinitions[0].retryCount: bad"]
+    assert [m for m, _p, _h in server.requests] == ["PUT", "POST", "POST", "DELETE", "PUT"], "each sent once"
