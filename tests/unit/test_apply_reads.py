@@ -5,7 +5,6 @@ server as it is after the claim)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -14,18 +13,12 @@ from idflow.plan.inputs import read_actual
 from idflow.plan.model import Action
 from tests.factories import desired, simple, workflow
 from tests.fakes import FakeRemote
+from tests.unit import test_commands
 from tests.unit.test_apply_fake import plan_for
-from tests.unit.test_commands import OWNER, FakeCli
+from tests.unit.test_commands import FakeCli
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def fake_cli(tmp_path: Path) -> FakeCli:
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "idflow.yml").write_text(f"owner_email: {OWNER}\n")
-    (tmp_path / "idflow" / "tasks").mkdir(parents=True)
-    return FakeCli(tmp_path)
+fake_cli = test_commands.fake_cli  # the command tests' project fixture
 
 
 @pytest.fixture
