@@ -195,3 +195,28 @@ def _rule_by_rule_normal_form():
         return result
 
     return normal
+
+
+def test_the_minimal_form_leaves_out_every_default_and_normalises_back():
+    """What plan files store for a no-op and what `import` writes: no field at its default, at any depth,
+    model fields in the model's order, the same from a frozen body, and normalising it gives the body."""
+    from idflow.adopt.minimal import minimal
+    from idflow.kinds.normal import TASKDEF_NOT_SETTABLE, model_values, normalise_struct
+    from idflow.kinds.server_model import MODEL, TASK_DEF, WORKFLOW_DEF
+    from idflow.kinds.workflow_normal import normalise_workflowdef
+    from idflow.plan.frozen import freeze, thaw
+
+    skip = TASKDEF_NOT_SETTABLE | {"name"}
+    task = {"name": TASK["name"], **normalise_struct(TASK_DEF, TASK, skip=skip)}
+    for struct, body, normal in ((WORKFLOW_DEF, normalise_workflowdef(_kitchen_sink()), normalise_workflowdef),
+                                 (TASK_DEF, task, lambda b: {"name": b["name"],
+                                                             **normalise_struct(TASK_DEF, b, skip=skip)})):  # fmt: skip
+        short = minimal(struct, body)
+        assert thaw(minimal(struct, freeze(body))) == short  # free-form values stay as they are (frozen)
+        assert normal(short) == body
+        kept = list(model_values(struct, short))
+        assert kept and len(kept) < len(list(model_values(struct, body)))
+        for path, name, value in kept:
+            field = MODEL[name].fields[path[-1]]
+            assert value is not None and not (field.has_default and value == field.default), (path, value)
+        assert [k for k in short if k in struct.fields] == [k for k in struct.fields if k in short]
