@@ -163,18 +163,18 @@ class ServerLock:
             self._checkpoint()
             try:
                 self.remote.create_workflow_def(lock_definition(self.token, self.purpose, self._clock()))
-                self.held = True
-                return
             except Conflict:
                 pass
             except RemoteError as exc:
                 if not exc.transient:
                     raise
+            # A 200 is not enough: on PostgreSQL two creates of one version at the same moment can both be
+            # answered 200, and the database keeps one of them. The lock is ours only if it carries our token.
             self._checkpoint()
             current = self.remote.get_workflow_def(LOCK_WORKFLOW, LOCK_VERSION)
             holder = _holder(current)
             if current is not None and holder.get("token") == self.token:
-                self.held = True  # our own create landed; its answer was lost
+                self.held = True  # our create landed (its answer may have been lost, or said 200 to two)
                 return
             abandoned = current is not None and (
                 _expired(holder, self._clock()) or holder.get("token") in self._leftovers.tokens()

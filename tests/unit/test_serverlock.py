@@ -123,3 +123,18 @@ def test_claims_never_appear_in_actual_state():
 
     actual = actual_from_server([], [claim_definition("t", 5, "p", [], NOW)])
     assert actual.workflows == {}
+
+
+def test_a_create_answered_200_holds_the_lock_only_if_the_lock_carries_our_token():
+    """On PostgreSQL two simultaneous POSTs of the lock can both be answered 200 while the database keeps
+    one: the one whose token is not stored must not think it holds the lock."""
+
+    class RaceLost(FakeRemote):
+        def create_workflow_def(self, definition):  # answered 200, but the other racer's row is what stays
+            self.workflows[(LOCK_WORKFLOW, LOCK_VERSION)] = lock_definition("winner", "idflow apply other", NOW)
+
+    remote = RaceLost()
+    lock = ServerLock(remote, "me", wait=0, clock=lambda: NOW, sleep=lambda _s: None)
+    with pytest.raises(LockError, match="another apply holds the server's lock"), lock:
+        pass
+    assert not lock.held and "winner" in remote.workflows[(LOCK_WORKFLOW, LOCK_VERSION)]["description"]
