@@ -70,18 +70,9 @@ def _describe(value: Any) -> str:
 
 
 def _check_depth(value: Any) -> None:
-    """Without recursion: the depth check must not itself be the thing that overflows."""
-    if not isinstance(value, dict | list):
-        return
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise BadAnswer(f"JSON nested more than {MAX_DEPTH} levels deep")
-        depth += 1
-        for child in item.values() if isinstance(item, dict) else item:
-            if isinstance(child, dict | list):
-                stack.append((child, depth))
+    """Without recursion (``_shallow``): the depth check must not itself be the thing that overflows."""
+    if not _shallow(value, 1):
+        raise BadAnswer(f"JSON nested more than {MAX_DEPTH} levels deep")
 
 
 def _check_object(item: Any, struct: Struct, path: str, named: bool = False) -> None:
