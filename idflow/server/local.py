@@ -228,7 +228,9 @@ def is_ours(node: NodeInfo) -> bool:
         return True  # gone (nothing will be signalled), or no /proc to ask
     starttime, cmdline = found
     if node.starttime is not None:
-        return starttime == node.starttime and (node.cmdline is None or cmdline == node.cmdline)
+        # A process that is exiting (killed, not yet a zombie) has already lost its command line; its start
+        # time alone still names it, since a reused pid would have started later.
+        return starttime == node.starttime and (node.cmdline is None or not cmdline or cmdline == node.cmdline)
     return "-jar" in cmdline and any("conductor-server" in part for part in cmdline)
 
 

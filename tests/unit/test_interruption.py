@@ -197,3 +197,16 @@ def test_a_reused_pid_is_not_ours():
     assert not is_ours(NodeInfo(1, os.getpid(), 1, "u", me[0] + 1, me[1]))
     assert not is_ours(NodeInfo(1, os.getpid(), 1, "u", me[0], ("java", "-jar", "other.jar")))
     assert not is_ours(NodeInfo(1, os.getpid(), 1, "u")), "an old pid file is trusted only for the Conductor jar"
+
+
+def test_a_process_that_is_exiting_is_still_ours(monkeypatch):
+    """Between SIGKILL and becoming a zombie a process has an empty command line (CI saw this with the
+    JVM): its start time still names it, so ``stop`` reaps it instead of refusing it as foreign."""
+    from idflow.server import local
+    from idflow.server.local import NodeInfo, is_ours
+
+    node = NodeInfo(1, 4242, 1, "u", 1000, ("java", "-jar", "conductor-server.jar"))
+    monkeypatch.setattr(local, "process_identity", lambda pid: (1000, ()))
+    assert is_ours(node)
+    monkeypatch.setattr(local, "process_identity", lambda pid: (1001, ()))
+    assert not is_ours(node), "a reused pid started later, whatever its command line"
