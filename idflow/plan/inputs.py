@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from idflow.server.client import Remote
 
 WorkflowKey = tuple[str, int]
+CACHE_FOLDER = "cache"  # under the state folder: what reading each task file gave (repo/read_cache.py)
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,8 @@ def settle(config: Config, desired: DesiredState, actual: ActualState) -> Desire
 def load_desired(config: Config) -> DesiredState:
     """Read task files (statically) and workflow files. Raises DefinitionError with every problem of both."""
     from idflow.errors import DefinitionError
-    from idflow.repo.task_files import discover_tasks_partial
 
-    tasks_dir = config.require_tasks_dir()
-    tasks, problems = discover_tasks_partial(tasks_dir, owner_email=config.owner_email, import_root=config.root)
+    tasks, problems = _read_tasks(config)
     if problems:  # read the workflow files too, so one run reports every local problem
         try:
             _desired(config, tasks)
@@ -187,11 +186,19 @@ def load_desired(config: Config) -> DesiredState:
 
 def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
     """The valid local tasks, and the problems of the others (for `tasks upload`, which proceeds)."""
+    tasks, problems = _read_tasks(config)
+    return _desired(config, tasks), problems
+
+
+def _read_tasks(config: Config) -> tuple[list[LocalTask], list[Problem]]:
     from idflow.repo.task_files import discover_tasks_partial
 
-    tasks_dir = config.require_tasks_dir()
-    tasks, problems = discover_tasks_partial(tasks_dir, owner_email=config.owner_email, import_root=config.root)
-    return _desired(config, tasks), problems
+    return discover_tasks_partial(
+        config.require_tasks_dir(),
+        owner_email=config.owner_email,
+        import_root=config.root,
+        cache_dir=config.state_dir / CACHE_FOLDER,
+    )
 
 
 def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:

@@ -45,6 +45,7 @@ from idflow.kinds.normal import (
 )
 from idflow.kinds.ownership import ForeignOwner, owner_to_write
 from idflow.repo import safefile
+from idflow.repo.read_cache import ReadCache, file_digest, reader_fingerprint
 from idflow.repo.static import ModuleScope, NotStatic, evaluate
 
 MAX_FILE_BYTES = safefile.TASK_FILE_LIMIT
@@ -485,12 +486,12 @@ class _Found(NamedTuple):
     name: str
     fields: dict[str, Any]
     explicit: frozenset[str]  # fields the source gives (not derived from a docstring or the config)
-    node: ast.AST  # where the name is
+    at_line: int  # where the name is
+    at_col: int  # its 0-based ``col_offset``
     line: int
     style: str
     symbol: str | None
     domain: str | None
-    node_id: int
     notes: tuple[Problem, ...]
 
 
@@ -795,7 +796,6 @@ class _FileReader:
             "function",
             qualname,
             domain,
-            id(decorator),
         )
 
     def _overridden_name(self, node: ast.AST, taskdef_name: Any, name: Any) -> None:
@@ -837,7 +837,6 @@ class _FileReader:
         style: str,
         symbol: str | None,
         domain: str | None,
-        node_id: int,
     ) -> None:
         """Fill the derived fields, validate, and record the worker (without fields when it has problems)."""
         name = fields.get("name")
@@ -869,7 +868,8 @@ class _FileReader:
         if isinstance(name, str):
             ok = len(self.problems) == count
             self.tasks.append(_Found(
-                name, fields if ok else {}, explicit, name_node, line, style, symbol, domain, node_id, notes,
+                name, fields if ok else {}, explicit, name_node.lineno, name_node.col_offset,  # type: ignore[attr-defined]
+                line, style, symbol, domain, notes,
             ))  # fmt: skip
 
     def _arguments(
@@ -926,9 +926,7 @@ class _FileReader:
         fields["name"] = name
         symbol = execute.id if isinstance(execute, ast.Name) else None
         doc_node = self._functions.get(symbol) if symbol else None
-        self._finish(
-            fields, failed, where, call, count, doc_node, name_node or call, "object", symbol, domain, id(call)
-        )
+        self._finish(fields, failed, where, call, count, doc_node, name_node or call, "object", symbol, domain)
 
     def _read_worker_class(self, cls: ast.ClassDef) -> None:
         """A ``WorkerInterface`` subclass whose task name is written in the class."""
@@ -963,9 +961,7 @@ class _FileReader:
         ok, fields["name"] = self._value("task_definition_name", name_node)
         if not ok:
             failed.add("name")
-        self._finish(
-            fields, failed, {"name": name_node}, cls, count, cls, name_node, "class", cls.name, domain, id(cls)
-        )
+        self._finish(fields, failed, {"name": name_node}, cls, count, cls, name_node, "class", cls.name, domain)
 
     def _class_value(
         self,
@@ -1059,6 +1055,69 @@ class _FileReader:
 _SKIPPED_FOLDERS = frozenset({"__pycache__"})
 
 
+def read_file(path: str, data: bytes, owner_email: str | None) -> tuple[list[Problem], list[_Found], bool]:
+    """The problems and workers of one task file's bytes, and whether that result lasts (the same bytes
+    always give it: not so for running out of memory)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _byte_position(data, exc.start)
+        message = f"the file is not UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+        return [Problem(path, line, col, message)], [], True
+    text = text.removeprefix("\ufeff")
+    # Every file is parsed: one that does not parse cannot be imported either, and may hold a worker.
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        return [Problem(path, exc.lineno or 0, exc.offset or 0, f"syntax error: {exc.msg}")], [], True
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return [Problem(path, 0, 0, f"cannot be parsed: {exc}")], [], isinstance(exc, ValueError)
+    if not any(marker in data for marker in _FILE_MARKERS):
+        return [], [], True
+    reader = _FileReader(Path(path), text, tree, owner_email)
+    reader.read()
+    return reader.problems, reader.tasks, True
+
+
+def _encoded(problems: list[Problem], found: list[_Found]) -> list[Any]:
+    """A file's result as JSON data (``_decoded`` reverses it)."""
+    return [
+        [[p.path, p.line, p.col, p.message] for p in problems],
+        [
+            [f.name, f.fields, sorted(f.explicit), f.at_line, f.at_col, f.line, f.style, f.symbol, f.domain,
+             [[n.path, n.line, n.col, n.message] for n in f.notes]]
+            for f in found
+        ],
+    ]  # fmt: skip
+
+
+def _decoded(payload: Any) -> tuple[list[Problem], list[_Found]]:
+    """Raises TypeError or ValueError for anything ``_encoded`` does not write."""
+    problems, found = payload
+    return [_problem(p) for p in problems], [_found(f) for f in found]
+
+
+def _problem(raw: Any) -> Problem:
+    path, line, col, message = raw
+    if not (isinstance(path, str) and type(line) is int and type(col) is int and isinstance(message, str)):
+        raise TypeError("not a problem")
+    return Problem(path, line, col, message)
+
+
+def _found(raw: Any) -> _Found:
+    name, fields, explicit, at_line, at_col, line, style, symbol, domain, notes = raw
+    if not (
+        isinstance(name, str) and isinstance(fields, dict) and all(isinstance(f, str) for f in explicit)
+        and all(type(n) is int for n in (at_line, at_col, line)) and style in ("function", "object", "class")
+        and all(v is None or isinstance(v, str) for v in (symbol, domain))
+    ):  # fmt: skip
+        raise TypeError("not a worker")
+    return _Found(
+        name, fields, frozenset(explicit), at_line, at_col, line, style, symbol, domain,
+        tuple(_problem(n) for n in notes),
+    )  # fmt: skip
+
+
 def _is_test_file(name: str) -> bool:
     return name.startswith("test_") or name.endswith("_test.py")
 
@@ -1074,9 +1133,12 @@ class _Placed(NamedTuple):
 
 
 class _Discovery:
-    def __init__(self, tasks_dir: Path, owner_email: str | None, import_root: Path | None):
+    def __init__(
+        self, tasks_dir: Path, owner_email: str | None, import_root: Path | None, cache: ReadCache | None = None
+    ):
         self.tasks_dir = tasks_dir
         self.owner_email = owner_email
+        self.cache = cache
         self.import_root = import_root if import_root is not None else tasks_dir.parent
         self.within = (self.import_root, tasks_dir)  # where files (and linked folders) may resolve to
         self.problems: list[Problem] = []
@@ -1114,6 +1176,8 @@ class _Discovery:
             elif entry.name.endswith(".py") and not _is_test_file(entry.name):
                 self._file(entry.path, (entry.name[:-3],), (), None)
         tasks = self._tasks()
+        if self.cache is not None:
+            self.cache.save()
         return tasks, sorted(self.problems, key=lambda p: (p.path, p.line, p.col, p.message))
 
     def _base_module(self) -> tuple[str, ...] | None:
@@ -1218,34 +1282,30 @@ class _Discovery:
         data = self._read(path)
         if not data:  # unreadable (a problem already), or empty: nothing to parse
             return
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line, col = _byte_position(data, exc.start)
-            message = f"the file is not UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8"
-            self.problem(path, message, line, col)
-            return
-        text = text.removeprefix("\ufeff")
-        # Every file is parsed: one that does not parse cannot be imported either, and may hold a worker.
-        try:
-            tree = ast.parse(text, filename=path)
-        except SyntaxError as exc:
-            self.problem(path, f"syntax error: {exc.msg}", exc.lineno or 0, exc.offset or 0)
-            return
-        except (ValueError, RecursionError, MemoryError) as exc:
-            self.problem(path, f"cannot be parsed: {exc}")
-            return
-        if not any(marker in data for marker in _FILE_MARKERS):
-            return
-        file_path = Path(path)
-        reader = _FileReader(file_path, text, tree, self.owner_email)
-        reader.read()
-        self.problems.extend(reader.problems)
-        if not reader.tasks:
+        problems, found = self._read_file(path, data)
+        self.problems.extend(problems)
+        if not found:
             return
         module = self._module(path, parts)
-        for found in reader.tasks:
-            self.placed.append(_Placed(found, file_path, module, requirements, requirements_path))
+        file_path = Path(path)
+        for one in found:
+            self.placed.append(_Placed(one, file_path, module, requirements, requirements_path))
+
+    def _read_file(self, path: str, data: bytes) -> tuple[list[Problem], list[_Found]]:
+        """What ``read_file`` gives, from the cache when this file's bytes were read before."""
+        if self.cache is None:
+            return read_file(path, data, self.owner_email)[:2]
+        digest = file_digest(data)
+        cached = self.cache.get(path, digest)
+        if cached is not None:
+            try:
+                return _decoded(cached)
+            except (TypeError, ValueError):
+                pass  # malformed: read the file
+        problems, found, lasting = read_file(path, data, self.owner_email)
+        if lasting:
+            self.cache.put(path, digest, _encoded(problems, found))
+        return problems, found
 
     def _module(self, path: str, parts: tuple[str, ...]) -> str | None:
         """The dotted import path of a task file; None (with a problem) if it cannot be imported so."""
@@ -1268,7 +1328,7 @@ class _Discovery:
             by_name.setdefault(placed.found.name, []).append(placed)
         tasks = []
         for name, places in sorted(by_name.items()):
-            places.sort(key=lambda p: (str(p.path), p.found.node.lineno))  # type: ignore[attr-defined]
+            places.sort(key=lambda p: (str(p.path), p.found.at_line))
             definition = self._merge(name, places)
             if definition is None or any(p.module is None for p in places):
                 continue
@@ -1299,11 +1359,11 @@ class _Discovery:
         seen: dict[str | None, _Placed] = {}
         for placed in places:
             found = placed.found
-            where = f"{placed.path}:{found.node.lineno}"  # type: ignore[attr-defined]
-            col = getattr(found.node, "col_offset", 0) + 1
+            where = f"{placed.path}:{found.at_line}"
+            col = found.at_col + 1
             if found.domain == UNKNOWN_DOMAIN:
                 self.problems.append(Problem(
-                    str(placed.path), found.node.lineno, col,  # type: ignore[attr-defined]
+                    str(placed.path), found.at_line, col,
                     f"task {name!r} has {len(places)} workers and this one's domain cannot be read without "
                     "running the code; write each worker's domain as a literal",
                 ))  # fmt: skip
@@ -1311,8 +1371,8 @@ class _Discovery:
             elif found.domain in seen:
                 other = seen[found.domain]
                 self.problems.append(Problem(
-                    str(placed.path), found.node.lineno, col,  # type: ignore[attr-defined]
-                    f"duplicate task name {name!r}: defined at {other.path}:{other.found.node.lineno} "  # type: ignore[attr-defined]
+                    str(placed.path), found.at_line, col,
+                    f"duplicate task name {name!r}: defined at {other.path}:{other.found.at_line} "
                     f"and at {where}" + (f" (both in domain {found.domain!r})" if found.domain else ""),
                 ))  # fmt: skip
                 ok = False
@@ -1328,9 +1388,9 @@ class _Discovery:
                 if field in given and merged[field] != value:
                     other = given[field]
                     self.problems.append(Problem(
-                        str(placed.path), placed.found.node.lineno, 0,  # type: ignore[attr-defined]
+                        str(placed.path), placed.found.at_line, 0,
                         f"task {name!r} (domain {placed.found.domain!r}) gives {camel_to_snake(field)}={value!r}, "
-                        f"but its worker at {other.path}:{other.found.node.lineno} (domain "  # type: ignore[attr-defined]
+                        f"but its worker at {other.path}:{other.found.at_line} (domain "
                         f"{other.found.domain!r}) gives {merged[field]!r}: workers of one task share one "
                         "definition; give the field the same value (or on one worker only)",
                     ))  # fmt: skip
@@ -1345,7 +1405,7 @@ class _Discovery:
         issues = check_definition(merged, snake_case=True)
         for issue in issues:
             self.problems.append(Problem(
-                str(first.path), first.found.node.lineno, 0,  # type: ignore[attr-defined]
+                str(first.path), first.found.at_line, 0,
                 f"task {name!r}, the definition its workers give together: {issue.message}",
             ))  # fmt: skip
         return None if issues else merged
@@ -1367,11 +1427,17 @@ def discover_tasks(
 
 
 def discover_tasks_partial(
-    tasks_dir: Path, *, owner_email: str | None = None, import_root: Path | None = None
+    tasks_dir: Path,
+    *,
+    owner_email: str | None = None,
+    import_root: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> tuple[list[LocalTask], list[Problem]]:
     """Like ``discover_tasks`` but never raises: the tasks that are fine, and every problem.
 
     A task with a problem of its own is left out, and so is every task of a duplicated name; problems of
-    other files (a bad requirements.txt, a missing module) do not remove anything else.
+    other files (a bad requirements.txt, a missing module) do not remove anything else. With ``cache_dir``,
+    each file's result is kept there for the next run (``read_cache``).
     """
-    return _Discovery(Path(tasks_dir), owner_email, import_root).run()
+    cache = ReadCache(cache_dir, reader_fingerprint(owner_email)) if cache_dir is not None else None
+    return _Discovery(Path(tasks_dir), owner_email, import_root, cache).run()

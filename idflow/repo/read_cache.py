@@ -1,0 +1,107 @@
+"""What reading each task file gave, kept between runs in ``<state_dir>/cache/task-files.json``.
+
+Reading 1,000 task files is mostly ``ast.parse`` and the static reader (about 0.6 s of every plan and
+validate), and an unchanged file reads the same every time. So each file's result (its workers and its
+problems) is kept under its path and the SHA-256 of its bytes, for one reader: the source of the modules
+that compute the result (``READER_MODULES``), the Python version and the configured owner. A file whose
+bytes changed is read again; a cache of another reader, or one that is absent, unreadable or malformed, is
+not used at all. Only results that JSON gives back exactly are kept (a tuple or a NaN in a field is not).
+
+The cache only saves time: every file is still read from disk and hashed, nothing is taken from the cache
+without its file's current hash, and a cache that cannot be written is left as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from idflow.repo import safefile
+
+FORMAT = 1
+CACHE_NAME = "task-files.json"
+CACHE_LIMIT = 64 * safefile.MB
+# The modules whose code decides what reading a task file gives (task_files and every idflow module it
+# imports, transitively); tests/unit/test_read_cache.py fails when one is missing.
+READER_MODULES = (
+    "idflow.repo.task_files",
+    "idflow.repo.static",
+    "idflow.repo.safefile",
+    "idflow.decorator",
+    "idflow.errors",
+    "idflow.kinds.normal",
+    "idflow.kinds.server_model",
+    "idflow.kinds.ownership",
+)
+
+
+def reader_fingerprint(owner_email: str | None) -> str:
+    digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{owner_email}".encode())
+    for name in READER_MODULES:
+        digest.update(Path(sys.modules[name].__file__ or "").read_bytes())
+    return digest.hexdigest()
+
+
+def file_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ReadCache:
+    """Results per file path: ``get`` one whose digest matches, ``put`` new ones, ``save`` once at the end
+    (which keeps only the files asked about in this run, and writes only when something changed)."""
+
+    def __init__(self, folder: Path, fingerprint: str):
+        self.path = folder / CACHE_NAME
+        self.fingerprint = fingerprint
+        self._old = self._load()
+        self._new: dict[str, list[Any]] = {}
+        self._changed = False
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            raw = safefile.read_bytes(self.path, limit=CACHE_LIMIT, within=(self.path.parent,), parents_checked=True)
+            data = json.loads(raw)
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("reader") != self.fingerprint:
+            return {}
+        files = data.get("files")
+        return files if isinstance(files, dict) else {}
+
+    def get(self, path: str, digest: str) -> Any | None:
+        entry = self._old.get(path)
+        if isinstance(entry, list) and len(entry) == 2 and entry[0] == digest:
+            self._new[path] = entry
+            return entry[1]
+        return None
+
+    def put(self, path: str, digest: str, result: Any) -> None:
+        """Keep ``result`` (JSON data: lists, not tuples) unless JSON would not give it back as it is."""
+        try:
+            if json.loads(json.dumps(result)) != result:
+                return
+        except (TypeError, ValueError, RecursionError):
+            return
+        self._new[path] = [digest, result]
+        self._changed = True
+
+    def save(self) -> None:
+        if not self._changed and self._new.keys() == self._old.keys():
+            return
+        text = json.dumps({"reader": self.fingerprint, "files": self._new}, separators=(",", ":"))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        except OSError:
+            return  # a read-only checkout: every run reads every file, as without a cache
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, self.path)  # replaces a link planted at the path rather than following it
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
