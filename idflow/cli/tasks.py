@@ -31,10 +31,16 @@ def list_tasks(app: AppContext, scope: str | None, fmt: str) -> None:
 
 
 def _list_local(app: AppContext, fmt: str) -> None:
+    from idflow.plan.inputs import CACHE_FOLDER
     from idflow.repo.task_files import discover_tasks
 
     tasks_dir = app.config.require_tasks_dir()
-    found = discover_tasks(tasks_dir, owner_email=app.config.owner_email, import_root=app.config.root)
+    found = discover_tasks(
+        tasks_dir,
+        owner_email=app.config.owner_email,
+        import_root=app.config.root,
+        cache_dir=app.config.state_dir / CACHE_FOLDER,
+    )
     if fmt == "json":
         echo(
             json.dumps(

@@ -1412,7 +1412,11 @@ class _Discovery:
 
 
 def discover_tasks(
-    tasks_dir: Path, *, owner_email: str | None = None, import_root: Path | None = None
+    tasks_dir: Path,
+    *,
+    owner_email: str | None = None,
+    import_root: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> list[LocalTask]:
     """Every task under ``tasks_dir``, sorted by name, read statically (no task code runs).
 
@@ -1420,7 +1424,9 @@ def discover_tasks(
     ``import_root`` (default: the folder holding ``tasks_dir``). A missing ``tasks_dir`` means no tasks.
     Raises DefinitionError carrying every problem found.
     """
-    tasks, problems = discover_tasks_partial(tasks_dir, owner_email=owner_email, import_root=import_root)
+    tasks, problems = discover_tasks_partial(
+        tasks_dir, owner_email=owner_email, import_root=import_root, cache_dir=cache_dir
+    )
     if problems:
         raise DefinitionError(problems, what="task")
     return tasks
