@@ -225,3 +225,24 @@ def test_report_records_every_change(cli_project, unique):
     doc = json.loads(report.read_text())
     assert doc["summary"] == {"applied": 2, "failed": 0, "skipped": 0}
     assert {r["name"] for r in doc["results"]} == {f"{unique}_a", f"{unique}_b"}
+
+
+def test_an_edit_the_read_cache_has_seen_before_is_planned(cli_project, remote, unique):
+    """The task-file read cache (state/cache) on a real plan/apply cycle: an edit of the same length, in
+    the same second, is planned; changing it back plans the way back; an untouched file stays in sync."""
+    a, b = f"{unique}_a", f"{unique}_b"
+    source = cli_project.write_task(a, retry_count=2)
+    cli_project.write_task(b, retry_count=5)
+    assert cli_project("apply", "--plan-now", "-y").exit_code == 0
+    assert (cli_project.root / "state" / "cache" / "task-files.json").is_file()
+    original = source.read_text()
+    assert original.count("retry_count=2") == 1
+    source.write_text(original.replace("retry_count=2", "retry_count=3"))
+    doc = plan_json(cli_project)
+    assert changes_by_name(doc)[a]["diff"] == [{"path": "retryCount", "before": 2, "after": 3}]
+    assert changes_by_name(doc)[b]["action"] == "no-op"
+    assert cli_project("apply", "-y").exit_code == 0
+    assert remote.get_task_def(a)["retryCount"] == 3
+    source.write_text(original)
+    doc = plan_json(cli_project)
+    assert changes_by_name(doc)[a]["diff"] == [{"path": "retryCount", "before": 3, "after": 2}]
