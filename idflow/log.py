@@ -1,7 +1,7 @@
 """structlog set-up: human lines (default) or JSON lines on stderr, with secrets masked.
 
-structlog is imported (and configured as ``configure_logging`` last asked) on the first ``get_logger``:
-a command that logs nothing (``idflow validate``) does not pay for its import.
+structlog is imported (and configured as ``configure_logging`` last asked) on the first line logged at or
+above the configured level: a command that logs nothing (``plan``, ``validate``) does not pay for its import.
 """
 
 from __future__ import annotations
@@ -95,6 +95,35 @@ def _no_color() -> bool:
 
 
 def get_logger(name: str = "idflow") -> Any:
+    """A logger that imports structlog on its first line at or above the configured level: modules make
+    theirs at import, and a plan, which logs nothing at the default level, never pays for structlog."""
+    return _LazyLogger(name)
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+class _LazyLogger:
+    def __init__(self, name: str):
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, method: str) -> Any:
+        numeric = _LEVELS.get(method)
+        if numeric is None:
+            raise AttributeError(method)
+
+        def log(event: str, *args: Any, **kw: Any) -> Any:
+            if self._logger is None:
+                if _asked is not None and numeric < _asked[0] and not _structlog_ready:
+                    return None  # filtered out as structlog would be: no reason to import it
+                self._logger = _structlog_logger(self._name)
+            return getattr(self._logger, method)(event, *args, **kw)
+
+        return log
+
+
+def _structlog_logger(name: str) -> Any:
     global _structlog_ready
     import structlog
 

@@ -73,3 +73,28 @@ def test_validate_of_json_workflows_imports_neither_structlog_nor_jinja2(tmp_pat
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path)
     assert "OK: 1 task, 1 workflow" in done.stdout, done.stdout + done.stderr
     assert done.stderr.split("LOADED", 1)[1].strip() == "['idflow.repo.task_files']", done.stderr
+
+
+def test_lines_below_the_level_do_not_import_structlog_and_the_others_are_logged():
+    code = (
+        "import sys\nfrom idflow.log import configure_logging, get_logger\n"
+        "configure_logging('info', stdlib=False)\nlog = get_logger('idflow.test')\n"
+        "log.debug('hidden line')\nprint('AFTER_DEBUG', 'structlog' in sys.modules, file=sys.stderr)\n"
+        "log.info('shown line', token='abc')\nlog.debug('hidden again')\n"
+        "print('AFTER_INFO', 'structlog' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "AFTER_DEBUG False" in done.stderr and "AFTER_INFO True" in done.stderr, done.stderr
+    assert "shown line" in done.stderr and "hidden" not in done.stderr, done.stderr
+
+
+def test_as_a_library_the_callers_structlog_configuration_decides():
+    """Without the CLI's configure_logging, a program that configured structlog itself sees idflow's debug
+    lines if it asked for them."""
+    code = (
+        "import logging, structlog\n"
+        "structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))\n"
+        "from idflow.log import get_logger\nget_logger('idflow.test').debug('a debug line')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "a debug line" in done.stdout + done.stderr, done
