@@ -275,7 +275,7 @@ def _normaliser(name: str, skip: frozenset[str]) -> _Normalise:
             convert = converters.get(key)
             if convert is None or (key in empty_is_unset and _is_empty(item)):
                 continue  # server-owned, skipped, not in the model, or empty where that means unset
-            result[key] = convert(item)
+            result[key] = item if type(item) in _LEAVES else convert(item)  # a leaf is its own normal form
         for key, default in defaults:
             if key not in result:
                 result[key] = default if type(default) in _LEAVES else json_copy(default)
@@ -355,8 +355,10 @@ def _converter(type_: str) -> _Normalise:
     kind, inner = container
     convert = _converter(inner)
     if kind == "list":
-        return lambda v: [convert(x) for x in v] if type(v) is list else json_copy(v)
-    return lambda v: {k: convert(x) for k, x in v.items()} if type(v) is dict else json_copy(v)
+        return lambda v: [x if type(x) in _LEAVES else convert(x) for x in v] if type(v) is list else json_copy(v)
+    return lambda v: (
+        {k: x if type(x) in _LEAVES else convert(x) for k, x in v.items()} if type(v) is dict else json_copy(v)
+    )
 
 
 def canonical_json(value: Any) -> str:
