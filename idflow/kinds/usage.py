@@ -95,6 +95,15 @@ def _segment(step: str, task: dict[str, Any]) -> str:
     return f"{step} ({ref})" if isinstance(ref, str) and ref else step
 
 
+# The keys under which a task nests tasks (child_task_lists, inline_definition): most tasks have none, and
+# a walk that checks this first does not build a generator for every task.
+NESTING_KEYS = frozenset({"decisionCases", "defaultCase", "forkTasks", "loopOver", "subWorkflowParam"})
+
+
+def nests(task: Mapping[str, Any]) -> bool:
+    return not task.keys().isdisjoint(NESTING_KEYS)
+
+
 def child_task_lists(task: dict[str, Any]) -> Iterator[tuple[str, list[Any]]]:
     """The nested task lists of one task, with the step that names each list."""
     cases = task.get("decisionCases")
@@ -139,6 +148,8 @@ def _walk(tasks: Any, step: str, prefix: str, include_inline: bool) -> Iterator[
             continue
         location = prefix + _segment(f"{step}[{index}]", task)
         yield task, location
+        if not nests(task):
+            continue
         for child_step, child_tasks in child_task_lists(task):
             yield from _walk(child_tasks, child_step, location + " > ", include_inline)
         inline = inline_definition(task)

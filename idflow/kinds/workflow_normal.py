@@ -31,7 +31,7 @@ from typing import Any
 
 from idflow.kinds.normal import Ignored, normalise_struct
 from idflow.kinds.server_model import WORKFLOW_DEF, WORKFLOW_TASK
-from idflow.kinds.usage import child_task_lists
+from idflow.kinds.usage import child_task_lists, nests
 
 
 def normalise_workflowdef(definition: Any, ignored: list[Ignored] | None = None) -> Any:
@@ -57,7 +57,7 @@ def normalise_workflow_task(task: Any) -> Any:
 def _sub_workflow_names(task: Any) -> None:
     """A SUB_WORKFLOW with an inline definition gets ``subWorkflowParam.name``/``.version`` from it, at
     any depth, as the server does (it overrides the ones written next to it)."""
-    if not isinstance(task, dict):
+    if not isinstance(task, dict) or not nests(task):
         return
     param = task.get("subWorkflowParam")
     if isinstance(param, dict):

@@ -433,3 +433,23 @@ def test_usage_index_counts_each_place_once_and_fingerprints_who_uses_a_task() -
     assert index.fingerprint("resize") == UsageIndex.of([other, local]).fingerprint("resize")
     assert index.fingerprint("resize") != UsageIndex.of([server]).fingerprint("resize")
     assert UsageIndex.of([]).fingerprint("resize") == UsageIndex.of([server]).fingerprint("absent")
+
+
+def test_the_nesting_keys_are_every_key_a_walk_descends_into():
+    """``nests`` lets a walk skip tasks without nested tasks: it must know every key that
+    ``child_task_lists`` and ``inline_definition`` read from a task."""
+    import ast
+    import inspect
+
+    from idflow.kinds import usage
+
+    read = set()
+    for function in (usage.child_task_lists, usage.inline_definition):
+        for node in ast.walk(ast.parse(inspect.getsource(function))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "get":
+                if isinstance(node.func.value, ast.Name) and node.func.value.id == "task":
+                    read.add(node.args[0].value)
+    assert read == usage.NESTING_KEYS
+    switch = {"name": "s", "taskReferenceName": "s", "type": "SWITCH", "decisionCases": {"a": [{"name": "x"}]}}
+    assert usage.nests(switch) and not usage.nests({"name": "x", "taskReferenceName": "x"})
+    assert [t["name"] for t, _ in usage.iter_tasks({"tasks": [switch]})] == ["s", "x"]
