@@ -158,12 +158,15 @@ def _changes(
     if not spec.declared(desired):
         return []
     options, locals_, remotes = ctx.options, local_of[spec.kind], remote_of[spec.kind]
+    left_out = bool(options.kinds) and spec.kind not in options.kinds  # its changes are dropped: not compared
     changes: list[Change] = []
     for key in sorted(set(locals_) | set(remotes)):
         if not ctx.in_scope(key.name):
             continue
         local, remote, text = locals_.get(key), remotes.get(key), str(key)
         if local is not None:
+            if left_out:
+                continue
             changes.append(_compare(spec.kind, key.name, key.version, local, remote, options.overwrite,
                                     ctx.entries.get(text), spec.since_view))  # fmt: skip
             continue

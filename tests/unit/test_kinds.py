@@ -94,6 +94,34 @@ def test_a_plan_of_one_kind_holds_no_change_or_fingerprint_of_another():
     assert set(only_tasks.fingerprints) == {"task:t"} and "workflow:w:1" in full.fingerprints
 
 
+def test_a_plan_of_one_kind_is_the_full_plan_filtered_though_the_other_kind_is_not_compared():
+    me = {"ownerEmail": "me@example.com"}
+    wanted = desired(
+        {"name": "t", "retryCount": 1, **me}, {"name": "kept", **me},
+        workflows=[workflow("w", 1, [simple("t")], **me), workflow("w2", 1, [simple("used")], **me)],
+    )  # fmt: skip
+    now = actual(
+        {"name": "t", **me}, {"name": "kept", **me}, {"name": "used", **me}, {"name": "gone", **me},
+        {"name": "foreign", "ownerEmail": "x@example.com"},
+        workflows=[
+            workflow("w", 1, [simple("t")], description="changed on the server", **me),
+            workflow("theirs", 1, [simple("gone")], ownerEmail="x@example.com"),
+        ],
+    )  # fmt: skip
+    for only in ((), (Action.DELETE,)):
+        options = {"force": True, "only": only, "owner_email": "me@example.com"}
+        full = plan_of(wanted, now, **options)
+        tasks = plan_of(wanted, now, kinds=(Kind.TASK,), **options)
+        assert tasks.changes == tuple(c for c in full.changes if c.kind is Kind.TASK)
+        assert any(c.kind is Kind.WORKFLOW and c.action is Action.UPDATE for c in full.changes) or only
+        assert {c.name for c in tasks.changes if c.action is Action.DELETE} == {"used", "gone"}
+        assert "workflow:theirs:1" in full.unmanaged and "task:foreign" in full.unmanaged
+        assert (tasks.unmanaged, tasks.warnings, tasks.usage_fingerprints) == (
+            full.unmanaged, full.warnings, full.usage_fingerprints,
+        )  # fmt: skip
+        assert tasks.fingerprints == {k: v for k, v in full.fingerprints.items() if k.startswith("task:")}
+
+
 def test_a_filtered_kind_still_counts_as_a_user():
     wanted = desired(workflows=[workflow("w", 1, [simple("used")])])
     now = actual({"name": "used"})

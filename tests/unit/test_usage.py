@@ -446,9 +446,9 @@ def test_the_nesting_keys_are_every_key_a_walk_descends_into():
     read = set()
     for function in (usage.child_task_lists, usage.inline_definition):
         for node in ast.walk(ast.parse(inspect.getsource(function))):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "get":
-                if isinstance(node.func.value, ast.Name) and node.func.value.id == "task":
-                    read.add(node.args[0].value)
+            called = getattr(node, "func", None)
+            if isinstance(called, ast.Attribute) and called.attr == "get" and getattr(called.value, "id", "") == "task":
+                read.add(node.args[0].value)
     assert read == usage.NESTING_KEYS
     switch = {"name": "s", "taskReferenceName": "s", "type": "SWITCH", "decisionCases": {"a": [{"name": "x"}]}}
     assert usage.nests(switch) and not usage.nests({"name": "x", "taskReferenceName": "x"})
