@@ -95,13 +95,16 @@ def _segment(step: str, task: dict[str, Any]) -> str:
     return f"{step} ({ref})" if isinstance(ref, str) and ref else step
 
 
-# The keys under which a task nests tasks (child_task_lists, inline_definition): most tasks have none, and
-# a walk that checks this first does not build a generator for every task.
+# The keys under which a task nests tasks (child_task_lists, inline_definition): most tasks have none (or,
+# in normal form, empty ones), and a walk that checks this first does not build a generator for each task.
 NESTING_KEYS = frozenset({"decisionCases", "defaultCase", "forkTasks", "loopOver", "subWorkflowParam"})
 
 
 def nests(task: Mapping[str, Any]) -> bool:
-    return not task.keys().isdisjoint(NESTING_KEYS)
+    get = task.get
+    return bool(
+        get("decisionCases") or get("defaultCase") or get("forkTasks") or get("loopOver") or get("subWorkflowParam")
+    )
 
 
 def child_task_lists(task: dict[str, Any]) -> Iterator[tuple[str, list[Any]]]:

@@ -443,13 +443,19 @@ def test_the_nesting_keys_are_every_key_a_walk_descends_into():
 
     from idflow.kinds import usage
 
-    read = set()
-    for function in (usage.child_task_lists, usage.inline_definition):
+    def keys_read(function) -> set[str]:  # task.get("k"), or get("k") after get = task.get
+        found = set()
         for node in ast.walk(ast.parse(inspect.getsource(function))):
             called = getattr(node, "func", None)
-            if isinstance(called, ast.Attribute) and called.attr == "get" and getattr(called.value, "id", "") == "task":
-                read.add(node.args[0].value)
+            by_task = isinstance(called, ast.Attribute) and getattr(called.value, "id", "") == "task"
+            if (by_task and called.attr == "get") or (isinstance(called, ast.Name) and called.id == "get"):
+                found.add(node.args[0].value)
+        return found
+
+    read = keys_read(usage.child_task_lists) | keys_read(usage.inline_definition)
+    assert keys_read(usage.nests) == read
     assert read == usage.NESTING_KEYS
     switch = {"name": "s", "taskReferenceName": "s", "type": "SWITCH", "decisionCases": {"a": [{"name": "x"}]}}
     assert usage.nests(switch) and not usage.nests({"name": "x", "taskReferenceName": "x"})
+    assert not usage.nests({"name": "x", "decisionCases": {}, "defaultCase": [], "forkTasks": [], "loopOver": []})
     assert [t["name"] for t, _ in usage.iter_tasks({"tasks": [switch]})] == ["s", "x"]
