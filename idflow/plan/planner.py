@@ -274,8 +274,8 @@ def _after_apply(
         planned.add(change.object_key)
         if change.action is Action.DELETE:
             result.pop(change.object_key, None)
-        elif change.after is not None:
-            result[change.object_key] = [change.after]  # frozen: the usage walks read any mapping and sequence
+        elif change.action is not Action.NOOP and change.after is not None:  # a no-op keeps the server's body,
+            result[change.object_key] = [change.after]  # walked once for every index (server_usage's too)
     for key, local in locals_.items():
         if key not in planned:
             result.setdefault(key, []).append(local.definition)

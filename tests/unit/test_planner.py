@@ -331,3 +331,27 @@ def test_without_a_record_the_plan_is_two_way_says_why_once_and_drift_is_every_c
     assert by_name(plan)["a"].reason.value == "changed-locally" and not plan.three_way
     assert [n for n in plan.notes if "no apply record" in n] == [plan.notes[0]] and len(plan.notes) == 1
     assert [c.name for c in plan.drift] == ["a"]
+
+
+def test_each_server_workflow_is_walked_once_for_blockers_and_fingerprints(monkeypatch):
+    """A no-op workflow stays as the server holds it: the index of blockers (after apply) and the stale
+    check's (the server now) walk the same body once, whatever the deletes."""
+    from idflow.kinds import usage
+
+    walked: list[str] = []
+    real = usage.scan
+
+    def counted(definition):
+        walked.append(definition.get("name"))
+        return real(definition)
+
+    monkeypatch.setattr(usage, "scan", counted)
+    from idflow.kinds.workflow_normal import normalise_workflowdef
+
+    flows = [workflow(f"w{i}", 1, [simple("used"), simple("kept")]) for i in range(3)]
+    wanted = desired({"name": "kept"}, workflows=[normalise_workflowdef(w) for w in flows])
+    plan = plan_of(wanted, actual({"name": "used"}, {"name": "kept"}, workflows=flows))
+    assert {c.action for c in plan.changes if c.name.startswith("w")} == {Action.NOOP}
+    (delete,) = [c for c in plan.changes if c.action is Action.DELETE]
+    assert delete.name == "used" and {b.workflow for b in delete.blockers} == {"w0", "w1", "w2"}
+    assert plan.usage_fingerprints and sorted(walked) == ["w0", "w1", "w2"]
