@@ -86,8 +86,22 @@ def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of the credential variables, and of every variable named like a secret."""
     env = os.environ if environ is None else environ
     values = [env.get(name, "") for name in CREDENTIAL_ENV_VARS]
-    values += [value for name, value in env.items() if _secret_name(name) and len(value) >= _MIN_MASKED_LENGTH]
+    values += [value for name, value in _named(env) if _secret_name(name) and len(value) >= _MIN_MASKED_LENGTH]
     return [v for v in values if v]
+
+
+def _named(env: Mapping[str, str]) -> Iterable[tuple[str, str]]:
+    """``env.items()``; for ``os.environ``, names first and only the secret-named values decoded: this runs
+    for every log line and every change of an apply, and decoding each variable was most of it."""
+    raw = getattr(env, "_data", None) if env is os.environ else None
+    if not isinstance(raw, dict):
+        return env.items()
+    return [(env.decodekey(k), env.decodevalue(v)) for k, v in raw.items() if _secret_bytes_name(k)]  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_bytes_name(name: bytes) -> bool:
+    return _secret_name(os.fsdecode(name))
 
 
 def mask_text(text: str, literals: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> str:

@@ -307,3 +307,19 @@ def test_the_fast_path_for_walked_folders_still_checks_links(tmp_path: Path) -> 
         safefile.read_bytes(project / "outside.py", **read)
     with pytest.raises(safefile.UnsafeFile, match="FIFO"):
         safefile.read_bytes(project / "pipe.py", **read)
+
+
+def test_a_secret_variable_set_while_running_is_masked_from_then_on(monkeypatch):
+    """environment_secrets reads os.environ anew on every call (only the name check is cached)."""
+    from idflow.masking import environment_secrets, mask_text
+
+    monkeypatch.delenv("LATE_DEPLOY_TOKEN", raising=False)
+    assert "late-secret-value" not in environment_secrets()
+    monkeypatch.setenv("LATE_DEPLOY_TOKEN", "late-secret-value")
+    monkeypatch.setenv("HARMLESS_SETTING", "not-a-secret-value")
+    assert "late-secret-value" in environment_secrets()
+    assert "not-a-secret-value" not in environment_secrets()
+    assert mask_text("got late-secret-value") == "got ***"
+    monkeypatch.setenv("LATE_DEPLOY_TOKEN", "rotated-secret")
+    assert mask_text("late-secret-value rotated-secret") == "late-secret-value ***"
+    assert environment_secrets({"SOME_PASSWORD": "from-a-mapping"}) == ["from-a-mapping"]
