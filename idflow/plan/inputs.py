@@ -213,7 +213,11 @@ def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
             get_logger("idflow.desired").warning(f"note: {where}: {note.message}", task=task.name)
 
     tree = read_workflow_tree(
-        config.workflows_dir, variables=config.vars, owner_email=config.owner_email, root=config.root
+        config.workflows_dir,
+        variables=config.vars,
+        owner_email=config.owner_email,
+        root=config.root,
+        cache_dir=config.state_dir / CACHE_FOLDER,
     )
     others = {s.kind: s.read_local(config, tree) for s in kinds() if s.read_local is not None}
     inside = f"{config.root}{os.sep}"

@@ -1,11 +1,13 @@
-"""What reading each task file gave, kept between runs in ``<state_dir>/cache/task-files.json``.
+"""What reading each task file and workflow file gave, kept between runs in ``<state_dir>/cache/``.
 
 Reading 1,000 task files is mostly ``ast.parse`` and the static reader (about 0.6 s of every plan and
-validate), and an unchanged file reads the same every time. So each file's result (its workers and its
-problems) is kept under its path and the SHA-256 of its bytes, for one reader: the source of the modules
-that compute the result (``READER_MODULES``), the Python version and the configured owner. A file whose
-bytes changed is read again; a cache of another reader, or one that is absent, unreadable or malformed, is
-not used at all. Only results that JSON gives back exactly are kept (a tuple or a NaN in a field is not).
+validate), 200 workflow files mostly their type checks and normal forms, and an unchanged file reads the
+same every time. So each file's result (its workers, its workflow, its problems) is kept under its path
+and the SHA-256 of its bytes, for one reader: the source of the modules that compute the result (a
+``Reader``'s ``modules``), the Python version and the configured owner. A file whose bytes changed is read
+again; a cache of another reader, or one that is absent, unreadable or malformed, is not used at all. Only
+results that JSON gives back exactly are kept (a tuple, a date or a NaN in a value is not). Templates are
+never cached: what they render depends on variables and on the files they include.
 
 The cache only saves time: every file is still read from disk and hashed, nothing is taken from the cache
 without its file's current hash, and a cache that cannot be written is left as it is.
@@ -18,31 +20,43 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from idflow.repo import safefile
 
 FORMAT = 1
-CACHE_NAME = "task-files.json"
 CACHE_LIMIT = 64 * safefile.MB
-# The modules whose code decides what reading a task file gives (task_files and every idflow module it
-# imports, transitively); tests/unit/test_read_cache.py fails when one is missing.
-READER_MODULES = (
-    "idflow.repo.task_files",
-    "idflow.repo.static",
-    "idflow.repo.safefile",
-    "idflow.decorator",
-    "idflow.errors",
-    "idflow.kinds.normal",
-    "idflow.kinds.server_model",
-    "idflow.kinds.ownership",
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One kind of file the cache keeps results of: its cache file, and the modules whose code decides
+    what reading such a file gives (the reader's module and every idflow module it imports, transitively;
+    tests/unit/test_read_cache.py fails when one is missing)."""
+
+    cache_name: str
+    modules: tuple[str, ...]
+
+
+_MODEL = ("idflow.errors", "idflow.kinds.normal", "idflow.kinds.server_model", "idflow.kinds.ownership")
+TASK_FILES = Reader(
+    "task-files.json",
+    ("idflow.repo.task_files", "idflow.repo.static", "idflow.repo.safefile", "idflow.decorator", *_MODEL),
 )
+WORKFLOW_FILES = Reader(
+    "workflow-files.json",
+    (
+        "idflow.repo.workflow_files", "idflow.repo.yamlfile", "idflow.repo.safefile", "idflow.kinds.usage",
+        "idflow.kinds.key", "idflow.kinds.workflow_normal", *_MODEL,
+    ),
+)  # fmt: skip
 
 
-def reader_fingerprint(owner_email: str | None) -> str:
+def reader_fingerprint(reader: Reader, owner_email: str | None) -> str:
     digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{owner_email}".encode())
-    for name in READER_MODULES:
+    for name in reader.modules:
         digest.update(Path(sys.modules[name].__file__ or "").read_bytes())
     return digest.hexdigest()
 
@@ -55,9 +69,9 @@ class ReadCache:
     """Results per file path: ``get`` one whose digest matches, ``put`` new ones, ``save`` once at the end
     (which keeps only the files asked about in this run, and writes only when something changed)."""
 
-    def __init__(self, folder: Path, fingerprint: str):
-        self.path = folder / CACHE_NAME
-        self.fingerprint = fingerprint
+    def __init__(self, folder: Path, reader: Reader, owner_email: str | None):
+        self.path = folder / reader.cache_name
+        self.fingerprint = reader_fingerprint(reader, owner_email)
         self._old = self._load()
         self._new: dict[str, list[Any]] = {}
         self._changed = False

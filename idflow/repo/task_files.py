@@ -45,7 +45,7 @@ from idflow.kinds.normal import (
 )
 from idflow.kinds.ownership import ForeignOwner, owner_to_write
 from idflow.repo import safefile
-from idflow.repo.read_cache import ReadCache, file_digest, reader_fingerprint
+from idflow.repo.read_cache import TASK_FILES, ReadCache, file_digest
 from idflow.repo.static import ModuleScope, NotStatic, evaluate
 
 MAX_FILE_BYTES = safefile.TASK_FILE_LIMIT
@@ -1445,5 +1445,5 @@ def discover_tasks_partial(
     other files (a bad requirements.txt, a missing module) do not remove anything else. With ``cache_dir``,
     each file's result is kept there for the next run (``read_cache``).
     """
-    cache = ReadCache(cache_dir, reader_fingerprint(owner_email)) if cache_dir is not None else None
+    cache = ReadCache(cache_dir, TASK_FILES, owner_email) if cache_dir is not None else None
     return _Discovery(Path(tasks_dir), owner_email, import_root, cache).run()

@@ -33,6 +33,7 @@ from idflow.kinds.usage import (
 )
 from idflow.kinds.workflow_normal import normalise_workflowdef
 from idflow.repo import safefile, yamlfile
+from idflow.repo.read_cache import WORKFLOW_FILES, ReadCache, file_digest
 
 #: Suffixes of workflow files, with the format each holds and whether it is a template.
 WORKFLOW_SUFFIXES: dict[str, tuple[str, bool]] = {
@@ -124,19 +125,26 @@ def load_workflows(
 
 
 def read_workflow_tree(
-    workflows_dir: Path, *, variables: dict[str, Any], owner_email: str | None = None, root: Path | None = None
+    workflows_dir: Path,
+    *,
+    variables: dict[str, Any],
+    owner_email: str | None = None,
+    root: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> WorkflowTree:
     """Every workflow file and event handler file; raise ``DefinitionError`` with all problems if any
     file is bad (or is something else than those two). Files must resolve inside the project ``root``
-    or the workflows folder."""
+    or the workflows folder. With ``cache_dir``, each plain file's result is kept there for the next run
+    (``read_cache``)."""
     within = [workflows_dir, *((root,) if root is not None else ())]
+    cache = ReadCache(cache_dir, WORKFLOW_FILES, owner_email) if cache_dir is not None else None
     problems: list[Problem] = []
     found: list[LocalWorkflow] = []
     handlers: list[EventHandlerFile] = []
     first_seen: dict[tuple[str, int], LocalWorkflow] = {}
     for path in workflow_files(workflows_dir):
         try:
-            item = _load_file(path, variables, owner_email, within)
+            item = _load_file(path, variables, owner_email, within, cache)
         except _FileProblem as exc:
             problems.append(Problem(str(path), exc.line, exc.col, exc.message))
             problems.extend(Problem(str(path), line, 1, message) for line, message in exc.more)
@@ -160,13 +168,15 @@ def read_workflow_tree(
             continue
         first_seen[key] = workflow
         found.append(workflow)
+    if cache is not None:
+        cache.save()
     if problems:
         raise DefinitionError(problems, what="workflow")
     return WorkflowTree(sorted(found, key=lambda w: (w.name, w.version)), handlers)
 
 
 def _load_file(
-    path: Path, variables: dict[str, Any], owner_email: str | None, within: list[Path]
+    path: Path, variables: dict[str, Any], owner_email: str | None, within: list[Path], cache: ReadCache | None
 ) -> LocalWorkflow | EventHandlerFile:
     kind = workflow_format(path)
     assert kind is not None
@@ -178,6 +188,53 @@ def _load_file(
         )
     except yamlfile.YamlProblem as problem:
         raise _FileProblem(problem.line, problem.message) from None
+    if cache is None or templated:  # a template's result depends on variables and included files too
+        return _read_text(path, fmt, templated, text, variables, owner_email)
+    digest = file_digest(text.encode("utf-8", "surrogatepass"))
+    cached = cache.get(str(path), digest)
+    if cached is not None:
+        try:
+            return _from_cache(path, cached)
+        except (TypeError, ValueError):
+            pass  # malformed: read the file
+    try:
+        item = _read_text(path, fmt, templated, text, variables, owner_email)
+    except _FileProblem as exc:
+        cache.put(str(path), digest, ["problem", exc.line, exc.col, exc.message, [list(m) for m in exc.more]])
+        raise
+    if isinstance(item, EventHandlerFile):
+        cache.put(str(path), digest, ["handlers", item.count])
+    else:
+        notes = [[n.path, n.line, n.col, n.message] for n in item.notes]
+        cache.put(str(path), digest, ["workflow", item.name, item.version, item.definition, item.line, notes])
+    return item
+
+
+def _from_cache(path: Path, payload: Any) -> LocalWorkflow | EventHandlerFile:
+    """What ``_load_file`` put in the cache; raises TypeError or ValueError for anything else."""
+    what, *rest = payload
+    if what == "handlers" and len(rest) == 1 and type(rest[0]) is int:
+        return EventHandlerFile(path, rest[0])
+    if what == "problem":
+        line, col, message, more = rest
+        if type(line) is int and type(col) is int and isinstance(message, str):
+            raise _FileProblem(line, message, col, [(int(n), str(m)) for n, m in more])
+    if what == "workflow":
+        name, version, definition, line, notes = rest
+        if isinstance(name, str) and type(version) is int and isinstance(definition, dict) and type(line) is int:
+            return LocalWorkflow(name, version, definition, path, line, tuple(Problem(*map(_same, n)) for n in notes))
+    raise ValueError("not a cached workflow file")
+
+
+def _same(value: Any) -> Any:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise TypeError("not a problem's field")
+    return value
+
+
+def _read_text(
+    path: Path, fmt: str, templated: bool, text: str, variables: dict[str, Any], owner_email: str | None
+) -> LocalWorkflow | EventHandlerFile:
     source = _render(path, text, variables) if templated else text
     data = _parse(fmt, source, templated)
     if isinstance(data, dict) and isinstance(data.get(SCHEMA_KEY), str):

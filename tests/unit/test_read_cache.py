@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from idflow.repo import read_cache, task_files
-from idflow.repo.read_cache import CACHE_NAME, READER_MODULES, ReadCache
+from idflow.repo.read_cache import TASK_FILES, WORKFLOW_FILES, ReadCache
 from idflow.repo.task_files import discover_tasks_partial
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,13 +63,13 @@ def test_a_warm_run_gives_what_reading_every_file_gives(tmp_path, monkeypatch):
     assert len(uncached[0]) >= 5 and len(uncached[1]) >= 20, "the corpus has tasks and problems"
     cache = tmp_path / "state" / "cache"
     cold = _discover(tasks, cache)
-    assert (cache / CACHE_NAME).is_file()
+    assert (cache / TASK_FILES.cache_name).is_file()
     not_kept = _not_kept(tasks)
     read = _counting(monkeypatch)
     warm = _discover(tasks, cache)
     assert warm == cold == uncached
     assert read == not_kept, "a file read again although unchanged"
-    assert len(json.loads((cache / CACHE_NAME).read_text())["files"]) > 40
+    assert len(json.loads((cache / TASK_FILES.cache_name).read_text())["files"]) > 40
 
 
 def _not_kept(tasks: Path) -> list[str]:
@@ -124,7 +124,7 @@ def test_a_damaged_cache_changes_no_result(tmp_path, damage):
     tasks = _project(tmp_path)
     cache = tmp_path / "cache"
     expected = _discover(tasks, cache)
-    path = cache / CACHE_NAME
+    path = cache / TASK_FILES.cache_name
     if isinstance(damage, bytes):
         path.write_bytes(damage)
     else:
@@ -144,12 +144,12 @@ def test_a_link_planted_at_the_cache_is_not_followed(tmp_path):
     cache = tmp_path / "cache"
     expected = _discover(tasks, cache)
     secret = tmp_path / "secret.json"
-    secret.write_text((cache / CACHE_NAME).read_text())
+    secret.write_text((cache / TASK_FILES.cache_name).read_text())
     planted = secret.read_text()
-    (cache / CACHE_NAME).unlink()
-    (cache / CACHE_NAME).symlink_to(secret)
+    (cache / TASK_FILES.cache_name).unlink()
+    (cache / TASK_FILES.cache_name).symlink_to(secret)
     assert _discover(tasks, cache) == expected
-    assert not (cache / CACHE_NAME).is_symlink(), "the link was replaced by the cache, not written through"
+    assert not (cache / TASK_FILES.cache_name).is_symlink(), "the link was replaced by the cache, not written through"
     assert secret.read_text() == planted
 
 
@@ -161,23 +161,24 @@ def test_an_unwritable_cache_folder_is_only_slower(tmp_path):
 
 
 def test_only_values_json_gives_back_are_kept(tmp_path):
-    cache = ReadCache(tmp_path, "r")
+    cache = ReadCache(tmp_path, TASK_FILES, None)
     cache.put("a.py", "d1", [[], [["t", {"x": float("nan")}]]])
     cache.put("b.py", "d2", [[], [["t", {"x": (1, 2)}]]])
     cache.put("c.py", "d3", [[], [["t", {1: "int key"}]]])
     cache.put("d.py", "d4", [[], [["t", {"x": [1, 2.0, True, None, "s"]}]]])
     cache.save()
-    again = ReadCache(tmp_path, "r")
+    again = ReadCache(tmp_path, TASK_FILES, None)
     assert [again.get(p, d) for p, d in (("a.py", "d1"), ("b.py", "d2"), ("c.py", "d3"))] == [None] * 3
     assert again.get("d.py", "d4") == [[], [["t", {"x": [1, 2.0, True, None, "s"]}]]]
     assert again.get("d.py", "other digest") is None
 
 
 def _idflow_imports(module: str) -> set[str]:
-    """The idflow modules ``module``'s source imports (at any depth of its code)."""
+    """The idflow modules ``module`` imports when it is imported (its module-level imports: a function's
+    own import, such as ``kinds.key``'s of the registry, is for what that function does, not the reading)."""
     path = ROOT / (module.replace(".", "/") + ".py")
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("idflow"):
             for alias in node.names:
                 name = f"{node.module}.{alias.name}"
@@ -187,13 +188,61 @@ def _idflow_imports(module: str) -> set[str]:
     return {m for m in found if (ROOT / (m.replace(".", "/") + ".py")).is_file()}
 
 
-def test_the_reader_fingerprint_covers_every_module_the_reader_uses():
-    closure, todo = set(), ["idflow.repo.task_files"]
+@pytest.mark.parametrize(
+    ("reader", "top"), [(TASK_FILES, "idflow.repo.task_files"), (WORKFLOW_FILES, "idflow.repo.workflow_files")]
+)
+def test_the_reader_fingerprint_covers_every_module_the_reader_uses(reader, top):
+    closure, todo = set(), [top]
     while todo:
         module = todo.pop()
         if module not in closure:
             closure.add(module)
             todo.extend(_idflow_imports(module))
     closure.discard("idflow.repo.read_cache")  # the cache itself, not the reading
-    assert closure == set(READER_MODULES)
-    assert all(name in sys.modules for name in READER_MODULES)
+    assert closure == set(reader.modules)
+    __import__(top)
+    assert all(name in sys.modules for name in reader.modules)
+
+
+def test_workflow_files_are_read_once_and_templates_every_time(tmp_path, monkeypatch):
+    from idflow.errors import DefinitionError
+    from idflow.repo import workflow_files
+    from idflow.repo.workflow_files import read_workflow_tree
+
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    shutil.copy(ROOT / "examples" / "docflow" / "idflow" / "workflows" / "ingest.yaml.j2", folder)
+    task = {"name": "t", "taskReferenceName": "t"}
+    (folder / "plain.json").write_text(json.dumps({"name": "plain", "tasks": [task], "extra": 1}))
+    (folder / "other.yaml").write_text("name: other\nversion: 2\ntasks:\n  - name: t\n    taskReferenceName: t\n")
+    (folder / "broken.json").write_text('{"name": "broken", "tasks": [')
+    variables = {"workflow_version": 1, "top_words": 3, "default_currency": "EUR"}
+    cache = tmp_path / "cache"
+
+    def read():
+        try:
+            return read_workflow_tree(folder, variables=variables, owner_email=OWNER, cache_dir=cache)
+        except DefinitionError as exc:
+            return exc.problems
+
+    def uncached():
+        try:
+            return read_workflow_tree(folder, variables=variables, owner_email=OWNER)
+        except DefinitionError as exc:
+            return exc.problems
+
+    expected = uncached()
+    assert len(expected) == 1 and "broken.json" in expected[0].path
+    assert read() == expected
+    parsed: list[str] = []
+    real = workflow_files._read_text
+    monkeypatch.setattr(workflow_files, "_read_text", lambda path, *a: parsed.append(path.name) or real(path, *a))
+    assert read() == expected
+    assert parsed == ["ingest.yaml.j2"], "only the template is rendered again"
+    (folder / "broken.json").write_text(json.dumps({"name": "broken", "tasks": [task]}))
+    parsed.clear()
+    tree = read()
+    assert sorted(parsed) == ["broken.json", "ingest.yaml.j2"]
+    assert {w.name for w in tree.workflows} >= {"plain", "other", "broken"}
+    assert next(w for w in tree.workflows if w.name == "plain").notes, "the ignored field's note is kept"
+    assert tree == uncached()

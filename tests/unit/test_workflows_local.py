@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,21 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def load(folder: Path, variables: dict[str, Any] | None = None, **kwargs: Any) -> list[LocalWorkflow]:
-    return load_workflows(folder, variables=variables or {}, **kwargs)
+    """Every read three times: without the read cache, filling it, from it; all three must agree (so every
+    test here also checks that a cached result is the result)."""
+    cache = folder.parent / f"read-cache-{folder.name}"
+    shutil.rmtree(cache, ignore_errors=True)
+    outcomes = []
+    for cache_dir in (None, cache, cache):
+        try:
+            tree = read_workflow_tree(folder, variables=variables or {}, cache_dir=cache_dir, **kwargs)
+            outcomes.append(tree.workflows)
+        except DefinitionError as exc:
+            outcomes.append(exc.problems)
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    if isinstance(outcomes[0], list) and outcomes[0] and isinstance(outcomes[0][0], Problem):
+        raise DefinitionError(outcomes[0], what="workflow")
+    return outcomes[0]
 
 
 def load_problems(folder: Path, variables: dict[str, Any] | None = None) -> list[Problem]:
@@ -594,7 +609,6 @@ def test_duplicate_yaml_keys_are_an_error_with_the_line(tmp_path):
     import pytest as _pytest
 
     from idflow.errors import DefinitionError
-    from idflow.repo.workflow_files import load_workflows
 
     (tmp_path / "w.yaml").write_text("name: w\nversion: 1\nname: again\ntasks: []\n")
     with _pytest.raises(DefinitionError) as caught:
