@@ -8,6 +8,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -24,20 +25,12 @@ OWNER = "team@example.com"
 def _project(tmp_path: Path) -> Path:
     """A tasks tree of every kind of file there is: the example's workers and every hostile task case
     (syntax errors, non-UTF-8 bytes, duplicates, values read from the environment, ...)."""
+    from tests.reliability.test_hostile import place_task_case
+
     tasks = tmp_path / "idflow" / "tasks"
     shutil.copytree(EXAMPLE, tasks, ignore=shutil.ignore_patterns("__pycache__"))
     for case in sorted(HOSTILE.iterdir()):
-        if case.is_dir():
-            for path in case.rglob("*"):
-                if path.is_file():
-                    target = tasks / path.relative_to(case)
-                    target = target.with_name(target.name.removesuffix(".in"))
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(path.read_bytes())
-        else:
-            name = case.name.removesuffix(".py.in")
-            (tasks / name).mkdir()
-            (tasks / name / f"{name}.py").write_bytes(case.read_bytes())
+        place_task_case(SimpleNamespace(root=tmp_path), case.name.removesuffix(".py.in"))  # type: ignore[arg-type]
     return tasks
 
 
