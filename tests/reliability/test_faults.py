@@ -85,7 +85,9 @@ def test_unreachable_server_during_plan_writes_no_plan(project, proxy, server, u
     assert "cannot reach the server" in line and f"{proxy.api_url}/metadata/taskdefs" in line
     assert project.plan_path.read_bytes() == before and project.plan_path.stat().st_mtime_ns == mtime
     assert not other.exists()
-    assert sorted(p.name for p in project.state_dir.iterdir()) == ["plan.json"]  # no temp file left behind
+    # No temp file left behind (the read cache, written while reading the files, is not the plan's).
+    assert sorted(p.name for p in project.state_dir.iterdir()) == ["cache", "plan.json"]
+    assert not [p for p in (project.state_dir / "cache").iterdir() if p.name.startswith(".")]
     obs.observed = (
         f"exit {run.exit_code} after {run.seconds:.1f}s: `{line}`; plan.json unchanged ({len(before)} bytes); "
         "`-o` file not created; no temp files"
