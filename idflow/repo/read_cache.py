@@ -38,6 +38,7 @@ class Reader:
 
     cache_name: str
     modules: tuple[str, ...]
+    libraries: tuple[str, ...] = ()  # third-party modules whose version counts (a parser's)
 
 
 _MODEL = ("idflow.errors", "idflow.kinds.normal", "idflow.kinds.server_model", "idflow.kinds.ownership")
@@ -51,6 +52,7 @@ WORKFLOW_FILES = Reader(
         "idflow.repo.workflow_files", "idflow.repo.yamlfile", "idflow.repo.safefile", "idflow.kinds.usage",
         "idflow.kinds.key", "idflow.kinds.workflow_normal", *_MODEL,
     ),
+    libraries=("yaml",),
 )  # fmt: skip
 
 
@@ -58,6 +60,8 @@ def reader_fingerprint(reader: Reader, owner_email: str | None) -> str:
     digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{owner_email}".encode())
     for name in reader.modules:
         digest.update(Path(sys.modules[name].__file__ or "").read_bytes())
+    for name in reader.libraries:
+        digest.update(f"\0{name} {getattr(sys.modules[name], '__version__', '?')}".encode())
     return digest.hexdigest()
 
 

@@ -194,7 +194,18 @@ def test_the_reader_fingerprint_covers_every_module_the_reader_uses(reader, top)
     closure.discard("idflow.repo.read_cache")  # the cache itself, not the reading
     assert closure == set(reader.modules)
     __import__(top)
-    assert all(name in sys.modules for name in reader.modules)
+    assert all(name in sys.modules for name in (*reader.modules, *reader.libraries))
+
+
+def test_a_new_parser_version_is_another_reader(monkeypatch):
+    import yaml
+
+    from idflow.repo.read_cache import reader_fingerprint
+
+    before = reader_fingerprint(WORKFLOW_FILES, OWNER)
+    monkeypatch.setattr(yaml, "__version__", "99.0")
+    assert reader_fingerprint(WORKFLOW_FILES, OWNER) != before
+    assert reader_fingerprint(WORKFLOW_FILES, OWNER) != reader_fingerprint(WORKFLOW_FILES, "other@example.com")
 
 
 def test_workflow_files_are_read_once_and_templates_every_time(tmp_path, monkeypatch):
