@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from idflow.server.client import Remote
 
 WorkflowKey = tuple[str, int]
-CACHE_FOLDER = "cache"  # under the state folder: what reading each task file gave (repo/read_cache.py)
+CACHE_FOLDER = "cache"  # under the state folder: what reading each task and workflow file gave (read_cache)
 
 
 @dataclass(frozen=True)
