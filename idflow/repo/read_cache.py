@@ -112,6 +112,8 @@ class ReadCache:
         if not self._changed and self._new.keys() == self._old.keys():
             return
         text = json.dumps({"reader": self.fingerprint, "files": self._new}, separators=(",", ":"))
+        if len(text) > CACHE_LIMIT:  # it would never be read back: not worth writing every run
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)

@@ -250,3 +250,15 @@ def test_workflow_files_are_read_once_and_templates_every_time(tmp_path, monkeyp
     assert {w.name for w in tree.workflows} >= {"plain", "other", "broken"}
     assert next(w for w in tree.workflows if w.name == "plain").notes, "the ignored field's note is kept"
     assert tree == uncached()
+
+
+def test_a_cache_too_large_to_read_back_is_not_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(read_cache, "CACHE_LIMIT", 200)
+    cache = ReadCache(tmp_path, TASK_FILES, None)
+    cache.put("a.py", "d1", [[], [["t", {"description": "x" * 300}]]])
+    cache.save()
+    assert not (tmp_path / TASK_FILES.cache_name).exists()
+    small = ReadCache(tmp_path, TASK_FILES, None)
+    small.put("a.py", "d1", [[], []])
+    small.save()
+    assert ReadCache(tmp_path, TASK_FILES, None).get("a.py", "d1") == [[], []]
