@@ -27,7 +27,6 @@ from idflow.errors import IdflowError, LockError, NotFound, RemoteError, StalePl
 from idflow.kinds.key import Kind, ObjectKey
 from idflow.kinds.registry import KindSpec, kinds, remote_usage, server_usage, users_of_kind
 from idflow.kinds.registry import spec as kind_spec
-from idflow.kinds.usage import UsageIndex
 from idflow.log import get_logger
 from idflow.masking import redact_urls
 from idflow.plan.inputs import ActualState, read_actual
@@ -135,26 +134,12 @@ def current_fingerprints(plan: Plan, actual: ActualState) -> dict[str, str | Non
     return current
 
 
-_indexed: list[Any] = [None, {}]  # the last ActualState whose usage was indexed, and its indexes by kind
-
-
-def usage_in(kind: Kind, actual: ActualState) -> UsageIndex:
-    """``server_usage``, walked once per state read: the stale check and the usage re-check of the deletes
-    that follow it ask about the same read."""
-    if _indexed[0] is not actual:
-        _indexed[:] = [actual, {}]
-    indexes: dict[Kind, UsageIndex] = _indexed[1]
-    if kind not in indexes:
-        indexes[kind] = server_usage(kind, actual)
-    return indexes[kind]
-
-
 def current_usage(plan: Plan, actual: ActualState) -> dict[str, str]:
     """The same for ``plan.usage_fingerprints``: who uses each object now."""
     current = {}
     for text in plan.usage_fingerprints:
         key = ObjectKey.parse(text)
-        current[text] = usage_in(key.kind, actual).fingerprint(key)
+        current[text] = server_usage(key.kind, actual).fingerprint(key)
     return current
 
 
@@ -177,7 +162,7 @@ def stale_reasons(plan: Plan, actual: ActualState) -> list[str]:
     for text, planned_usage in sorted(plan.usage_fingerprints.items()):
         if usage_now.get(text) != planned_usage:
             key = ObjectKey.parse(text)
-            users = usage_in(key.kind, actual).users_of(key)
+            users = server_usage(key.kind, actual).users_of(key)
             whom = "/".join(u.plural for u in users_of_kind(key.kind))
             reasons.append(f"the {whom} using {key.described} changed (now: {', '.join(users) or 'none'})")
     return reasons
@@ -345,7 +330,7 @@ class Executor:
             keys = [c.object_key for c in step.changes]
             try:
                 if self.actual is not None and not self.results:  # nothing of this plan written yet
-                    usage = usage_in(step.spec.kind, self.actual)
+                    usage = server_usage(step.spec.kind, self.actual)
                     now = {key: users for key in keys if (users := usage.users_of(key))}
                 else:
                     now = users_now(self.remote, keys, step.spec.kind)

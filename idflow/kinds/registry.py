@@ -142,8 +142,13 @@ def usage_index(kind: Kind, definitions: Mapping[Kind, Iterable[Any]]) -> UsageI
 
 def server_usage(kind: Kind, actual: ActualState) -> UsageIndex:
     """Who uses objects of ``kind`` among the server's objects as they are now (what apply re-reads): walked
-    as the server sent them (the walk reads any shape; normalising would not change what it finds)."""
-    return usage_index(kind, {u.kind: [o.raw for o in u.remote(actual).values()] for u in users_of_kind(kind)})
+    as the server sent them (the walk reads any shape; normalising would not change what it finds); once per
+    read (``ActualState.usage_indexes``)."""
+    found = actual.usage_indexes.get(kind)
+    if found is None:
+        raws = {u.kind: [o.raw for o in u.remote(actual).values()] for u in users_of_kind(kind)}
+        found = actual.usage_indexes[kind] = usage_index(kind, raws)
+    return found
 
 
 def remote_usage(kind: Kind, remote: Remote) -> UsageIndex:

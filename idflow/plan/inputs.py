@@ -84,6 +84,9 @@ class ActualState:
     """Objects of the kinds registered after tasks and workflows (``KindSpec.remote`` reads them here)."""
     unavailable: Mapping[Kind, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Kinds the server has no service for (no scheduler: ``NoScheduler``), with the error; read as none."""
+    usage_indexes: dict[Kind, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Who uses each kind's objects here, filled by ``registry.server_usage``: walked once per read (a plan's
+    fingerprints, apply's stale check and its usage re-check ask about the same read)."""
 
 
 def fingerprint(normalised: Mapping[str, Any], raw: Mapping[str, Any]) -> str:

@@ -243,16 +243,13 @@ def _fingerprints(
     and for deletes of objects others use, which objects use it: what apply's stale check compares."""
     found: dict[str, str | None] = {}
     usage: dict[str, str] = {}
-    indexes: dict[Kind, UsageIndex] = {}
     for change in changes:
         if change.action is Action.NOOP:
             continue
         remote = remote_of[change.kind].get(change.object_key)
         found[change.key] = remote.fingerprint if remote is not None else None
         if change.action is Action.DELETE and users_of_kind(change.kind):
-            if change.kind not in indexes:
-                indexes[change.kind] = server_usage(change.kind, actual)
-            usage[change.key] = indexes[change.kind].fingerprint(change.object_key)
+            usage[change.key] = server_usage(change.kind, actual).fingerprint(change.object_key)
     return found, usage
 
 
