@@ -25,7 +25,7 @@ from idflow.errors import DefinitionError, PlanFileError
 from idflow.kinds.ownership import ForeignOwner, manages, owner_to_write
 from idflow.log import get_logger
 from idflow.masking import split_userinfo
-from idflow.plan.inputs import ActualState, DesiredState, actual_from_server, load_desired, read_actual, settle
+from idflow.plan.inputs import ActualState, DesiredState, load_desired, read_actual, read_lists, settle
 from idflow.plan.model import Change, Plan, PlanOptions
 from idflow.plan.overrides import apply_overrides
 from idflow.plan.planner import build_plan
@@ -360,26 +360,6 @@ def write_record(
         remote.put_workflow_defs([record_definition(new)])
     except IdflowError as error:
         log.warning("could not write the apply record; the next plan compares two ways", error=str(error))
-
-
-def read_lists(remote: Remote, wanted: set[Any], known: dict[Any, list[dict[str, Any]]] | None = None) -> ActualState:
-    """The server's objects of exactly the ``wanted`` kinds (one list request each, sent at once, but for the
-    lists ``known`` already); the other kinds read as none, as do kinds the server has no service for."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from idflow.kinds.key import Kind
-    from idflow.kinds.registry import list_objects, spec
-
-    known = known or {}
-    calls = {kind: (lambda k=kind: list_objects(spec(k), remote)) for kind in wanted if kind not in known}
-    if len(calls) > 1:
-        with ThreadPoolExecutor(len(calls)) as pool:
-            futures = {kind: pool.submit(call) for kind, call in calls.items()}
-            lists = {kind: future.result() for kind, future in futures.items()}
-    else:
-        lists = {kind: call() for kind, call in calls.items()}
-    lists.update((kind, answer) for kind, answer in known.items() if kind in wanted)
-    return actual_from_server(lists.pop(Kind.TASK, []), lists.pop(Kind.WORKFLOW, []), lists)
 
 
 def purge_plan(config: Config, remote: Remote, names: tuple[str, ...], *, force: bool) -> Plan:

@@ -167,15 +167,19 @@ def read_kinds(managed: Iterable[Kind], options: Any) -> set[Kind]:
     return needed
 
 
-def list_objects(kind_spec: KindSpec, remote: Remote) -> list[dict[str, Any]]:
+def list_objects(
+    kind_spec: KindSpec, remote: Remote, unavailable: dict[Kind, Any] | None = None
+) -> list[dict[str, Any]]:
     """Every object of the kind on the server; none from a server without that service (a server without
     a scheduler answers 404 for its schedules: ``NoScheduler``; ``KindSpec.prepare`` tells a project that
-    needs one)."""
+    needs one), with the error put in ``unavailable``."""
     from idflow.errors import NoScheduler, NotFound
 
     try:
         return getattr(remote, kind_spec.list_call)()
-    except (NoScheduler, NotFound):  # a server without that API has none of its objects
+    except (NoScheduler, NotFound) as exc:  # a server without that API has none of its objects
         if kind_spec.kind.value in ("task", "workflow"):
             raise
+        if unavailable is not None:
+            unavailable[kind_spec.kind] = exc
         return []

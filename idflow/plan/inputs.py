@@ -136,27 +136,36 @@ def actual_from_server(
 def read_actual(remote: Remote, wanted: Iterable[Kind] | None = None) -> ActualState:
     """The actual state: one list request per kind; with ``wanted``, task and workflow definitions and only
     those further kinds (the others read as none: a project without handler files asks for no handlers)."""
-    from idflow.errors import NoScheduler, NotFound
-    from idflow.kinds.registry import kinds
+    from idflow.kinds.registry import kinds, list_objects
 
     wanted = None if wanted is None else {Kind.TASK, Kind.WORKFLOW, *wanted}
     lists: dict[Kind, list[dict[str, Any]]] = {}
     unavailable: dict[Kind, RemoteError] = {}
     for kind_spec in kinds():
-        if wanted is not None and kind_spec.kind not in wanted:
-            lists[kind_spec.kind] = []
-            continue
-        try:
-            lists[kind_spec.kind] = getattr(remote, kind_spec.list_call)()
-        except NoScheduler as exc:  # KindSpec.prepare tells a project that needs one
-            lists[kind_spec.kind], unavailable[kind_spec.kind] = [], exc
-        except NotFound as exc:  # a server without that API at all (not conductor-oss 3.x)
-            if kind_spec.kind in (Kind.TASK, Kind.WORKFLOW):
-                raise
-            lists[kind_spec.kind], unavailable[kind_spec.kind] = [], exc
+        wants = wanted is None or kind_spec.kind in wanted
+        lists[kind_spec.kind] = list_objects(kind_spec, remote, unavailable) if wants else []
     task_defs, workflow_defs = lists.pop(Kind.TASK), lists.pop(Kind.WORKFLOW)
     actual = actual_from_server(task_defs, workflow_defs, lists)
     return replace(actual, unavailable=MappingProxyType(unavailable)) if unavailable else actual
+
+
+def read_lists(remote: Remote, wanted: set[Any], known: dict[Any, list[dict[str, Any]]] | None = None) -> ActualState:
+    """The server's objects of exactly the ``wanted`` kinds (one list request each, sent at once, but for the
+    lists ``known`` already); the other kinds read as none, as do kinds the server has no service for."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from idflow.kinds.registry import list_objects, spec
+
+    known = known or {}
+    calls = {kind: (lambda k=kind: list_objects(spec(k), remote)) for kind in wanted if kind not in known}
+    if len(calls) > 1:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            futures = {kind: pool.submit(call) for kind, call in calls.items()}
+            lists = {kind: future.result() for kind, future in futures.items()}
+    else:
+        lists = {kind: call() for kind, call in calls.items()}
+    lists.update((kind, answer) for kind, answer in known.items() if kind in wanted)
+    return actual_from_server(lists.pop(Kind.TASK, []), lists.pop(Kind.WORKFLOW, []), lists)
 
 
 def settle(config: Config, desired: DesiredState, actual: ActualState) -> DesiredState:
