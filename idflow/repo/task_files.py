@@ -1237,22 +1237,15 @@ class _Discovery:
             name = entry.name
             if name.startswith(".") or name in _SKIPPED_FOLDERS:
                 continue
-            if name.endswith(".py") and not _is_test_file(name):
-                try:
-                    is_dir = entry.is_dir()
-                except OSError as exc:
-                    self.problem(entry.path, f"cannot read: {exc.strerror or exc}")
-                    continue
-                if not is_dir:
+            try:
+                is_dir = entry.is_dir()
+            except OSError as exc:
+                self.problem(entry.path, f"cannot read: {exc.strerror or exc}")
+                continue
+            if not is_dir:
+                if name.endswith(".py") and not _is_test_file(name):
                     self._file(entry.path, (*parts, name[:-3]), requirements, requirements_path)
-                    continue
-            else:
-                try:
-                    is_dir = entry.is_dir()
-                except OSError as exc:
-                    self.problem(entry.path, f"cannot read: {exc.strerror or exc}")
-                    continue
-            if is_dir and not self._leaves(entry):
+            elif not self._leaves(entry):
                 self._tree(entry.path, (*parts, name), requirements, requirements_path)
 
     def _leaves(self, entry: os.DirEntry[str]) -> bool:
