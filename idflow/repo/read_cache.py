@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,22 @@ class ReadCache:
             self._new[path] = entry
             return entry[1]
         return None
+
+    def result(self, path: str, data: bytes, read: Callable[[], tuple[Any, Any]], restore: Callable[[Any], Any]) -> Any:
+        """What reading the file at ``path`` gives for these bytes: ``restore`` of the payload kept for them,
+        else ``read()``, which returns the result and the payload to keep (None: nothing). ``restore`` raises
+        TypeError or ValueError for a payload it does not know, and the file is read then."""
+        digest = file_digest(data)
+        cached = self.get(path, digest)
+        if cached is not None:
+            try:
+                return restore(cached)
+            except (TypeError, ValueError):
+                pass  # malformed: read the file
+        result, payload = read()
+        if payload is not None:
+            self.put(path, digest, payload)
+        return result
 
     def put(self, path: str, digest: str, result: Any) -> None:
         """Keep ``result`` (JSON data: lists, not tuples) unless JSON would not give it back as it is."""

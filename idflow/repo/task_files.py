@@ -45,7 +45,7 @@ from idflow.kinds.normal import (
 )
 from idflow.kinds.ownership import ForeignOwner, owner_to_write
 from idflow.repo import safefile
-from idflow.repo.read_cache import TASK_FILES, ReadCache, file_digest
+from idflow.repo.read_cache import TASK_FILES, ReadCache
 from idflow.repo.static import ModuleScope, NotStatic, evaluate
 
 MAX_FILE_BYTES = safefile.TASK_FILE_LIMIT
@@ -1288,17 +1288,13 @@ class _Discovery:
         """What ``read_file`` gives, from the cache when this file's bytes were read before."""
         if self.cache is None:
             return read_file(path, data, self.owner_email)[:2]
-        digest = file_digest(data)
-        cached = self.cache.get(path, digest)
-        if cached is not None:
-            try:
-                return _decoded(cached)
-            except (TypeError, ValueError):
-                pass  # malformed: read the file
-        problems, found, lasting = read_file(path, data, self.owner_email)
-        if lasting:
-            self.cache.put(path, digest, _encoded(problems, found))
-        return problems, found
+
+        def read() -> tuple[tuple[list[Problem], list[_Found]], Any]:
+            problems, found, lasting = read_file(path, data, self.owner_email)
+            return (problems, found), (_encoded(problems, found) if lasting else None)
+
+        result: tuple[list[Problem], list[_Found]] = self.cache.result(path, data, read, _decoded)
+        return result
 
     def _module(self, path: str, parts: tuple[str, ...]) -> str | None:
         """The dotted import path of a task file; None (with a problem) if it cannot be imported so."""

@@ -33,7 +33,7 @@ from idflow.kinds.usage import (
 )
 from idflow.kinds.workflow_normal import normalise_workflowdef
 from idflow.repo import safefile, yamlfile
-from idflow.repo.read_cache import WORKFLOW_FILES, ReadCache, file_digest
+from idflow.repo.read_cache import WORKFLOW_FILES, ReadCache
 
 #: Suffixes of workflow files, with the format each holds and whether it is a template.
 WORKFLOW_SUFFIXES: dict[str, tuple[str, bool]] = {
@@ -190,27 +190,25 @@ def _load_file(
         raise _FileProblem(problem.line, problem.message) from None
     if cache is None or templated:  # a template's result depends on variables and included files too
         return _read_text(path, fmt, templated, text, variables, owner_email)
-    digest = file_digest(text.encode("utf-8", "surrogatepass"))
-    cached = cache.get(str(path), digest)
-    if cached is not None:
+
+    def read() -> tuple[LocalWorkflow | EventHandlerFile | _FileProblem, list[Any]]:
         try:
-            return _from_cache(path, cached)
-        except (TypeError, ValueError):
-            pass  # malformed: read the file
-    try:
-        item = _read_text(path, fmt, templated, text, variables, owner_email)
-    except _FileProblem as exc:
-        cache.put(str(path), digest, ["problem", exc.line, exc.col, exc.message, [list(m) for m in exc.more]])
-        raise
-    if isinstance(item, EventHandlerFile):
-        cache.put(str(path), digest, ["handlers", item.count])
-    else:
+            item = _read_text(path, fmt, templated, text, variables, owner_email)
+        except _FileProblem as exc:
+            return exc, ["problem", exc.line, exc.col, exc.message, [list(m) for m in exc.more]]
+        if isinstance(item, EventHandlerFile):
+            return item, ["handlers", item.count]
         notes = [[n.path, n.line, n.col, n.message] for n in item.notes]
-        cache.put(str(path), digest, ["workflow", item.name, item.version, item.definition, item.line, notes])
-    return item
+        return item, ["workflow", item.name, item.version, item.definition, item.line, notes]
+
+    data = text.encode("utf-8", "surrogatepass")
+    found = cache.result(str(path), data, read, lambda payload: _from_cache(path, payload))
+    if isinstance(found, _FileProblem):
+        raise found
+    return found  # type: ignore[no-any-return]
 
 
-def _from_cache(path: Path, payload: Any) -> LocalWorkflow | EventHandlerFile:
+def _from_cache(path: Path, payload: Any) -> LocalWorkflow | EventHandlerFile | _FileProblem:
     """What ``_load_file`` put in the cache; raises TypeError or ValueError for anything else."""
     what, *rest = payload
     if what == "handlers" and len(rest) == 1 and type(rest[0]) is int:
@@ -218,7 +216,7 @@ def _from_cache(path: Path, payload: Any) -> LocalWorkflow | EventHandlerFile:
     if what == "problem":
         line, col, message, more = rest
         if type(line) is int and type(col) is int and isinstance(message, str):
-            raise _FileProblem(line, message, col, [(int(n), str(m)) for n, m in more])
+            return _FileProblem(line, message, col, [(int(n), str(m)) for n, m in more])
     if what == "workflow":
         name, version, definition, line, notes = rest
         if isinstance(name, str) and type(version) is int and isinstance(definition, dict) and type(line) is int:
