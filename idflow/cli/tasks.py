@@ -31,7 +31,7 @@ def list_tasks(app: AppContext, scope: str | None, fmt: str) -> None:
 
 
 def _list_local(app: AppContext, fmt: str) -> None:
-    from idflow.plan.inputs import CACHE_FOLDER
+    from idflow.plan.inputs import read_cache_dir
     from idflow.repo.task_files import discover_tasks
 
     tasks_dir = app.config.require_tasks_dir()
@@ -39,7 +39,7 @@ def _list_local(app: AppContext, fmt: str) -> None:
         tasks_dir,
         owner_email=app.config.owner_email,
         import_root=app.config.root,
-        cache_dir=app.config.state_dir / CACHE_FOLDER,
+        cache_dir=read_cache_dir(app.config),
     )
     if fmt == "json":
         echo(

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from idflow.server.client import Remote
 
 WorkflowKey = tuple[str, int]
-CACHE_FOLDER = "cache"  # under the state folder: what reading each task and workflow file gave (read_cache)
 
 
 @dataclass(frozen=True)
@@ -202,6 +201,11 @@ def load_desired_partial(config: Config) -> tuple[DesiredState, list[Problem]]:
     return _desired(config, tasks), problems
 
 
+def read_cache_dir(config: Config) -> Path:
+    """Where what reading each task and workflow file gave is kept between runs (``repo/read_cache.py``)."""
+    return config.state_dir / "cache"
+
+
 def _read_tasks(config: Config) -> tuple[list[LocalTask], list[Problem]]:
     from idflow.repo.task_files import discover_tasks_partial
 
@@ -209,7 +213,7 @@ def _read_tasks(config: Config) -> tuple[list[LocalTask], list[Problem]]:
         config.require_tasks_dir(),
         owner_email=config.owner_email,
         import_root=config.root,
-        cache_dir=config.state_dir / CACHE_FOLDER,
+        cache_dir=read_cache_dir(config),
     )
 
 
@@ -229,7 +233,7 @@ def _desired(config: Config, tasks: list[LocalTask]) -> DesiredState:
         variables=config.vars,
         owner_email=config.owner_email,
         root=config.root,
-        cache_dir=config.state_dir / CACHE_FOLDER,
+        cache_dir=read_cache_dir(config),
     )
     others = {s.kind: s.read_local(config, tree) for s in kinds() if s.read_local is not None}
     inside = f"{config.root}{os.sep}"
