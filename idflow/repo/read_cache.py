@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from idflow.errors import Problem
 from idflow.repo import safefile
 
 FORMAT = 1
@@ -64,6 +65,19 @@ def reader_fingerprint(reader: Reader, owner_email: str | None) -> str:
     for name in reader.libraries:
         digest.update(f"\0{name} {getattr(sys.modules[name], '__version__', '?')}".encode())
     return digest.hexdigest()
+
+
+def problem_data(problem: Problem) -> list[Any]:
+    """A problem as the cache keeps it (``problem_from`` reverses it)."""
+    return [problem.path, problem.line, problem.col, problem.message]
+
+
+def problem_from(raw: Any) -> Problem:
+    """Raises TypeError or ValueError for anything ``problem_data`` does not write."""
+    path, line, col, message = raw
+    if not (isinstance(path, str) and type(line) is int and type(col) is int and isinstance(message, str)):
+        raise TypeError("not a problem")
+    return Problem(path, line, col, message)
 
 
 def file_digest(data: bytes) -> str:

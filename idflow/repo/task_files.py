@@ -45,7 +45,7 @@ from idflow.kinds.normal import (
 )
 from idflow.kinds.ownership import ForeignOwner, owner_to_write
 from idflow.repo import safefile
-from idflow.repo.read_cache import TASK_FILES, ReadCache
+from idflow.repo.read_cache import TASK_FILES, ReadCache, problem_data, problem_from
 from idflow.repo.static import ModuleScope, NotStatic, evaluate
 
 MAX_FILE_BYTES = safefile.TASK_FILE_LIMIT
@@ -1082,10 +1082,10 @@ def read_file(path: str, data: bytes, owner_email: str | None) -> tuple[list[Pro
 def _encoded(problems: list[Problem], found: list[_Found]) -> list[Any]:
     """A file's result as JSON data (``_decoded`` reverses it)."""
     return [
-        [[p.path, p.line, p.col, p.message] for p in problems],
+        [problem_data(p) for p in problems],
         [
             [f.name, f.fields, sorted(f.explicit), f.at_line, f.at_col, f.line, f.style, f.symbol, f.domain,
-             [[n.path, n.line, n.col, n.message] for n in f.notes]]
+             [problem_data(n) for n in f.notes]]
             for f in found
         ],
     ]  # fmt: skip
@@ -1094,14 +1094,7 @@ def _encoded(problems: list[Problem], found: list[_Found]) -> list[Any]:
 def _decoded(payload: Any) -> tuple[list[Problem], list[_Found]]:
     """Raises TypeError or ValueError for anything ``_encoded`` does not write."""
     problems, found = payload
-    return [_problem(p) for p in problems], [_found(f) for f in found]
-
-
-def _problem(raw: Any) -> Problem:
-    path, line, col, message = raw
-    if not (isinstance(path, str) and type(line) is int and type(col) is int and isinstance(message, str)):
-        raise TypeError("not a problem")
-    return Problem(path, line, col, message)
+    return [problem_from(p) for p in problems], [_found(f) for f in found]
 
 
 def _found(raw: Any) -> _Found:
@@ -1114,7 +1107,7 @@ def _found(raw: Any) -> _Found:
         raise TypeError("not a worker")
     return _Found(
         name, fields, frozenset(explicit), at_line, at_col, line, style, symbol, domain,
-        tuple(_problem(n) for n in notes),
+        tuple(problem_from(n) for n in notes),
     )  # fmt: skip
 
 

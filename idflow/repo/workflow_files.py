@@ -33,7 +33,7 @@ from idflow.kinds.usage import (
 )
 from idflow.kinds.workflow_normal import normalise_workflowdef
 from idflow.repo import safefile, yamlfile
-from idflow.repo.read_cache import WORKFLOW_FILES, ReadCache
+from idflow.repo.read_cache import WORKFLOW_FILES, ReadCache, problem_data, problem_from
 
 #: Suffixes of workflow files, with the format each holds and whether it is a template.
 WORKFLOW_SUFFIXES: dict[str, tuple[str, bool]] = {
@@ -198,7 +198,7 @@ def _load_file(
             return exc, ["problem", exc.line, exc.col, exc.message, [list(m) for m in exc.more]]
         if isinstance(item, EventHandlerFile):
             return item, ["handlers", item.count]
-        notes = [[n.path, n.line, n.col, n.message] for n in item.notes]
+        notes = [problem_data(n) for n in item.notes]
         return item, ["workflow", item.name, item.version, item.definition, item.line, notes]
 
     data = text.encode("utf-8", "surrogatepass")
@@ -220,14 +220,8 @@ def _from_cache(path: Path, payload: Any) -> LocalWorkflow | EventHandlerFile | 
     if what == "workflow":
         name, version, definition, line, notes = rest
         if isinstance(name, str) and type(version) is int and isinstance(definition, dict) and type(line) is int:
-            return LocalWorkflow(name, version, definition, path, line, tuple(Problem(*map(_same, n)) for n in notes))
+            return LocalWorkflow(name, version, definition, path, line, tuple(problem_from(n) for n in notes))
     raise ValueError("not a cached workflow file")
-
-
-def _same(value: Any) -> Any:
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise TypeError("not a problem's field")
-    return value
 
 
 def _read_text(
