@@ -26,13 +26,14 @@ SECRET_KEY_PATTERN = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|author
 
 
 def is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and bool(SECRET_KEY_PATTERN.search(key))
+    return isinstance(key, str) and _secret_name(key)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=16384)
 def _secret_name(name: str) -> bool:
-    """``is_secret_key`` for environment variable names, which every log line looks through again."""
-    return is_secret_key(name)
+    """Whether a key or an environment variable's name looks secret: asked again for the same few names by
+    every log line and for every key of every body a report masks, so each is searched once."""
+    return bool(SECRET_KEY_PATTERN.search(name))
 
 
 def mask_secrets(value: Any, literals: Iterable[str] = ()) -> Any:

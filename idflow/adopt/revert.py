@@ -30,13 +30,18 @@ if TYPE_CHECKING:
 REPORT_LIMIT = 256 * 1024 * 1024
 
 
-def revert_fields(change: Change) -> dict[str, Any]:
-    """What an apply report keeps of one change so that it can be reverted (nothing secret)."""
+def revert_fields(change: Change, literals: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """What an apply report keeps of one change so that it can be reverted (nothing secret). ``literals``:
+    the secrets to mask, gathered once for a report's every change (default: gathered now).
+
+    The frozen bodies are masked and hashed as they are: masking copies them anyway, and they hash as the
+    plain JSON they hold."""
     from idflow.masking import environment_secrets, known_secrets, mask_secrets
 
-    before = thaw(change.before) if change.before is not None and change.action is not Action.CREATE else None
-    after = thaw(change.after) if change.after is not None and change.action is not Action.DELETE else None
-    literals = (*known_secrets(), *environment_secrets())
+    before = change.before if change.action is not Action.CREATE else None
+    after = change.after if change.action is not Action.DELETE else None
+    if literals is None:
+        literals = (*known_secrets(), *environment_secrets())
     return {
         "before": mask_secrets(before, literals) if before is not None else None,
         "after_sha256": content_hash(after) if after is not None else None,

@@ -394,10 +394,12 @@ def write_report(
     interrupted: str | None = None,
 ) -> Path:
     from idflow.adopt.revert import revert_fields
+    from idflow.masking import environment_secrets, known_secrets
     from idflow.plan.file import write_json_atomic
 
     finished = datetime.now(UTC)
     stamp = finished.strftime("%Y%m%dT%H%M%S.%fZ")
+    literals = (*known_secrets(), *environment_secrets())
     report = {
         "plan": str(plan_path) if plan_path else None,
         "server_url": redact_urls(plan.server_url),
@@ -407,7 +409,7 @@ def write_report(
         "summary": summarise(results),
         "interrupted": interrupted,  # the signal that stopped the apply (SIGINT, SIGTERM), or None
         # with what `idflow plan --revert` needs: the state before, masked (idflow.adopt.revert)
-        "results": [{**r.to_dict(), **revert_fields(r.change)} for r in results],
+        "results": [{**r.to_dict(), **revert_fields(r.change, literals)} for r in results],
     }
     return write_json_atomic(state_dir / f"apply-{stamp}.json", report)
 

@@ -17,11 +17,11 @@ from idflow.adopt.revert import plan_revert, revert_fields
 from idflow.adopt.workflow_writer import SCHEMA_FILE
 from idflow.config import load_config
 from idflow.errors import DefinitionError, IdflowError
-from idflow.kinds.normal import normalise_taskdef
+from idflow.kinds.normal import content_hash, normalise_taskdef
 from idflow.kinds.server_model import WORKFLOW_DEF
 from idflow.kinds.workflow_normal import normalise_workflowdef
 from idflow.masking import MASK
-from idflow.plan.model import Action, Change, Kind
+from idflow.plan.model import Action, Change, Kind, thaw
 from idflow.repo.schema import KINDS
 from idflow.repo.task_files import discover_tasks
 from tests.factories import actual
@@ -152,6 +152,16 @@ def test_a_report_keeps_the_state_before_masked_and_a_hash_of_what_was_written()
     assert create["before"] is None
     delete = revert_fields(Change(Kind.TASK, "s", Action.DELETE, reason=None, before=after))  # type: ignore[arg-type]
     assert delete["after_sha256"] is None and delete["before"] == after
+
+
+def test_a_report_masks_the_secrets_gathered_once_for_all_its_changes_and_hashes_frozen_bodies_as_plain_ones():
+    before = normalise_taskdef({"name": "s", "description": "calls https://x with tok-998877"})
+    after = normalise_taskdef({"name": "s", "retryCount": 1})
+    change = Change(Kind.TASK, "s", Action.UPDATE, reason=None, before=before, after=after)  # type: ignore[arg-type]
+    fields = revert_fields(change, ("tok-998877",))
+    assert fields["before"]["description"] == f"calls https://x with {MASK}"
+    assert revert_fields(change, ())["before"]["description"].endswith("tok-998877")  # only what it was given
+    assert fields["after_sha256"] == content_hash(after) == content_hash(thaw(change.after))
 
 
 def _report(tmp_path: Path, results: list[dict]) -> Path:
