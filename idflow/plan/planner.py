@@ -212,19 +212,20 @@ def _compare(
                       source=local.source)  # fmt: skip
     reason, local_diff, server_diff = Reason.CHANGED if diff else Reason.FORCED, (), ()
     if diff and entry is not None:
-        # The view needs the held body (a record past its size bound keeps only hashes): else whole bodies.
+        # The view needs the held body (a record past its size bound keeps only hashes): else whole bodies,
+        # hashed and compared as they are (a frozen body hashes as the plain one it holds: no copies).
         view = since_view if since_view is not None and entry.body is not None else _whole
         written, held = entry.written, entry.held
         if view is not _whole:
             held = body_hash(view(thaw(entry.body)))
             written = held if entry.written == entry.held else written
-        server_now, local_now = view(thaw(remote.definition)), view(thaw(local.definition))
+        server_now, local_now = _seen(view, remote.definition), _seen(view, local.definition)
         server_moved = body_hash(server_now) != held
         local_moved = body_hash(local_now) not in (written, held)
-        base = view(thaw(entry.body)) if entry.body is not None else None
         if server_moved:
             reason = Reason.CONFLICT if local_moved else Reason.CHANGED_ON_SERVER
-            if base is not None:
+            if entry.body is not None:
+                base = _seen(view, entry.body)
                 server_diff = field_diffs(base, server_now)
                 local_diff = field_diffs(base, local_now) if local_moved else ()
     return Change(kind, name, Action.UPDATE, reason, before=remote.definition, after=local.definition, diff=diff,
@@ -234,6 +235,11 @@ def _compare(
 
 def _whole(body: Any) -> Any:
     return body
+
+
+def _seen(view: Callable[[Any], Any], body: Any) -> Any:
+    """What ``view`` shows of ``body``: the body itself for the whole view, else the view of a copy."""
+    return body if view is _whole else view(thaw(body))
 
 
 def _fingerprints(
