@@ -340,7 +340,6 @@ def write_record(
     from idflow.apply.record import apply_meta, record_definition, updated
     from idflow.errors import IdflowError
     from idflow.kinds.registry import kinds
-    from idflow.plan.model import thaw
 
     done = [r.change for r in results if r.status is Status.APPLIED]
     if not done:
@@ -348,11 +347,11 @@ def write_record(
     try:
         after = read_lists(remote, {c.kind for c in done if c.after is not None})
         remote_of = {s.kind: s.remote(after) for s in kinds()}
-        held: dict[str, Any] = {}
+        held: dict[str, Any] = {}  # bodies as they are: ``updated`` hashes them and keeps a copy of what it keeps
         for change in done:
             obj = remote_of[change.kind].get(change.object_key) if change.after is not None else None
-            held[change.key] = thaw(obj.definition) if obj is not None else None
-        written = {c.key: thaw(c.after) if c.after is not None else None for c in done}
+            held[change.key] = obj.definition if obj is not None else None
+        written = {c.key: c.after for c in done}
         project = project_key(config)
         environment = environment_name(config)
         new = updated(previous, project, environment, written, held,
