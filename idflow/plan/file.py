@@ -82,8 +82,26 @@ def _stored(plan: Plan) -> dict[str, Any]:
     return doc
 
 
+#: The short forms of the no-op bodies of the plan read last, by the body's identity (with the body, so the
+#: identity cannot be reused): a plan file's short form normalises to its body by construction, so
+#: marking that plan applied writes it again without shortening and checking every body a second time.
+_read_shorts: dict[int, tuple[Any, Any]] = {}
+
+
+def _remember_shorts(plan: Plan, doc: dict[str, Any]) -> None:
+    global _read_shorts
+    shorts: dict[int, tuple[Any, Any]] = {}
+    for change, stored in zip(plan.changes, doc.get("changes") or (), strict=True):
+        if change.action is Action.NOOP and stored.get(SHORT_BODY) is True and change.before is not None:
+            shorts[id(change.before)] = (change.before, stored["before"])
+    _read_shorts = shorts
+
+
 def _short_body(kind: str, body: Any) -> Any:
     """``body`` without the fields equal to the server's defaults, if normalising it gives ``body`` back."""
+    known = _read_shorts.get(id(body))
+    if known is not None and known[0] is body:
+        return known[1]
     from idflow.adopt.minimal import minimal
     from idflow.kinds.registry import spec
     from idflow.kinds.server_model import TASK_DEF, WORKFLOW_DEF
@@ -218,6 +236,7 @@ def read_plan(path: Path, *, key: Any = _FROM_ENV) -> tuple[Plan, dict[str, Any]
         plan = Plan.from_dict(_restored(doc))
         _check_shape(plan, doc.get("applied"))
         problems = plan_problems(plan)
+        _remember_shorts(plan, doc)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise PlanFileError(f"{path}: malformed plan file ({type(exc).__name__}: {exc})") from None
     if problems:

@@ -125,6 +125,33 @@ def test_a_no_op_body_is_stored_without_the_server_defaults(tmp_path):
     assert again.to_dict() == plan.to_dict()
 
 
+def test_marking_a_plan_applied_keeps_the_short_bodies_it_was_read_with_without_making_them_again(
+    tmp_path, monkeypatch
+):
+    import idflow.adopt.minimal
+    from idflow.plan.file import mark_applied
+
+    flow = normalise_workflowdef(workflow("flow", 1, [simple("same")]))
+    plan = plan_of(
+        desired({"name": "same", "retryCount": 2}, {"name": "upd", "retryCount": 1}, workflows=[flow]),
+        actual({"name": "same", "retryCount": 2}, {"name": "upd"}, workflows=[workflow("flow", 1, [simple("same")])]),
+    )
+    path = write_plan(plan, tmp_path / "plan.json", key=None)
+    written = {c["name"]: c for c in json.loads(path.read_text())["changes"]}
+    again, _applied = read_plan(path, key=None)
+
+    def never(*_args):
+        raise AssertionError("a short body of the plan just read was made again")
+
+    monkeypatch.setattr(idflow.adopt.minimal, "minimal", never)
+    mark_applied(path, again, {"at": "now", "report": "r.json"})
+    marked = json.loads(path.read_text())
+    assert {c["name"]: c for c in marked["changes"]} == written and marked["applied"]["report"] == "r.json"
+    assert read_plan(path, key=None)[0].to_dict() == plan.to_dict()
+    with pytest.raises(AssertionError, match="made again"):  # a plan not read from a file is shortened anew
+        write_plan(plan, tmp_path / "other.json", key=None)
+
+
 def test_a_short_body_that_would_not_round_trip_is_stored_in_full(tmp_path, monkeypatch):
     import idflow.adopt.minimal
 
