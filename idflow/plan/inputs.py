@@ -138,38 +138,31 @@ def read_actual(remote: Remote, wanted: Iterable[Kind] | None = None) -> ActualS
     from idflow.kinds.registry import kinds, list_objects
 
     wanted = None if wanted is None else {Kind.TASK, Kind.WORKFLOW, *wanted}
+    lists: dict[Kind, list[dict[str, Any]]] = {}
     unavailable: dict[Kind, RemoteError] = {}
-    calls = {s.kind: (lambda s=s: list_objects(s, remote, unavailable)) for s in kinds()
-             if wanted is None or s.kind in wanted}  # fmt: skip
-    lists = {s.kind: [] for s in kinds()} | _all_at_once(calls)
+    for kind_spec in kinds():
+        wants = wanted is None or kind_spec.kind in wanted
+        lists[kind_spec.kind] = list_objects(kind_spec, remote, unavailable) if wants else []
     task_defs, workflow_defs = lists.pop(Kind.TASK), lists.pop(Kind.WORKFLOW)
     actual = actual_from_server(task_defs, workflow_defs, lists)
     return replace(actual, unavailable=MappingProxyType(unavailable)) if unavailable else actual
 
 
-def _all_at_once(calls: Mapping[Kind, Callable[[], list[dict[str, Any]]]]) -> dict[Kind, list[dict[str, Any]]]:
-    """Each kind's list request, sent at once (the server prepares one while idflow reads another). An error
-    is raised once every request has ended, the first kind's in the registry's order (tasks first), as a
-    sequential read would have raised it."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from idflow.kinds.registry import kinds
-
-    if len(calls) < 2:
-        return {kind: call() for kind, call in calls.items()}
-    with ThreadPoolExecutor(len(calls)) as pool:
-        futures = {kind: pool.submit(call) for kind, call in calls.items()}
-    return {s.kind: futures[s.kind].result() for s in kinds() if s.kind in futures}
-
-
 def read_lists(remote: Remote, wanted: set[Any], known: dict[Any, list[dict[str, Any]]] | None = None) -> ActualState:
     """The server's objects of exactly the ``wanted`` kinds (one list request each, sent at once, but for the
     lists ``known`` already); the other kinds read as none, as do kinds the server has no service for."""
+    from concurrent.futures import ThreadPoolExecutor
 
     from idflow.kinds.registry import list_objects, spec
 
     known = known or {}
-    lists = _all_at_once({kind: (lambda k=kind: list_objects(spec(k), remote)) for kind in wanted if kind not in known})
+    calls = {kind: (lambda k=kind: list_objects(spec(k), remote)) for kind in wanted if kind not in known}
+    if len(calls) > 1:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            futures = {kind: pool.submit(call) for kind, call in calls.items()}
+            lists = {kind: future.result() for kind, future in futures.items()}
+    else:
+        lists = {kind: call() for kind, call in calls.items()}
     lists.update((kind, answer) for kind, answer in known.items() if kind in wanted)
     return actual_from_server(lists.pop(Kind.TASK, []), lists.pop(Kind.WORKFLOW, []), lists)
 

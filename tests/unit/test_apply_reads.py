@@ -117,34 +117,3 @@ def test_a_round_that_does_not_take_the_claim_reads_again_in_the_next():
     taken = lock.version
     with lock:
         assert lock.version != taken and lock.state == 2  # the lock and the other claim, in the second round
-
-
-def test_the_lists_are_asked_for_at_once_and_a_failure_is_the_first_kinds():
-    """The task list's request is still out when the workflow list's is sent (a read one after the other
-    would wait here until the timeout and fail), and with both failing the error is the task list's."""
-    import threading
-
-    from idflow.errors import RemoteTimeout, ServerUnreachable
-
-    class Both(FakeRemote):
-        def __init__(self, fail: bool) -> None:
-            super().__init__()
-            self.fail, self.asked = fail, threading.Event()
-
-        def list_task_defs(self):
-            assert self.asked.wait(10), "the workflow list was not asked for while the task list was out"
-            if self.fail:
-                raise ServerUnreachable("tasks: cannot reach the server", 0)
-            return super().list_task_defs()
-
-        def list_workflow_defs(self):
-            self.asked.set()
-            if self.fail:
-                raise RemoteTimeout("workflows: no answer", 0)
-            return super().list_workflow_defs()
-
-    both = Both(fail=False)
-    both.tasks["t"] = {"name": "t"}
-    assert set(read_actual(both, ()).tasks) == {"t"}
-    with pytest.raises(ServerUnreachable, match=r"^tasks"):
-        read_actual(Both(fail=True), ())
