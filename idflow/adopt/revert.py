@@ -36,12 +36,12 @@ def revert_fields(change: Change, literals: tuple[str, ...] | None = None) -> di
 
     The frozen bodies are masked and hashed as they are: masking copies them anyway, and they hash as the
     plain JSON they hold."""
-    from idflow.masking import environment_secrets, known_secrets, mask_secrets
+    from idflow.masking import all_secrets, mask_secrets
 
     before = change.before if change.action is not Action.CREATE else None
     after = change.after if change.action is not Action.DELETE else None
     if literals is None:
-        literals = (*known_secrets(), *environment_secrets())
+        literals = tuple(all_secrets())
     return {
         "before": mask_secrets(before, literals) if before is not None else None,
         "after_sha256": content_hash(after) if after is not None else None,

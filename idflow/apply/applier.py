@@ -394,12 +394,12 @@ def write_report(
     interrupted: str | None = None,
 ) -> Path:
     from idflow.adopt.revert import revert_fields
-    from idflow.masking import environment_secrets, known_secrets
+    from idflow.masking import all_secrets
     from idflow.plan.file import write_json_atomic
 
     finished = datetime.now(UTC)
     stamp = finished.strftime("%Y%m%dT%H%M%S.%fZ")
-    literals = (*known_secrets(), *environment_secrets())
+    literals = tuple(all_secrets())  # once for every change's body
     report = {
         "plan": str(plan_path) if plan_path else None,
         "server_url": redact_urls(plan.server_url),
