@@ -301,8 +301,12 @@ class FaultProxy:
 
     @property
     def running(self) -> bool:
-        """True while the serve thread runs (even when ``set_down(True)``)."""
-        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+        """True while the serve thread runs (even when ``set_down(True)``).
+
+        Only the thread's end counts: the stop flag is set before the listener closes, so a caller
+        that saw the flag could still connect.
+        """
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def port(self) -> int:
