@@ -2,10 +2,11 @@
 
 The SDK is imported lazily: importing it costs ~0.3 s (0.7 s of CPU on a busy machine) and changes
 multiprocessing's start method, so commands that need no server never pay for it. Without API-key
-credentials, every call (the reads a plan makes and the writes of an apply) goes through idflow's own httpx
-client, the one the SDK is given too (same deadline, byte limit, retries and error mapping), so neither plan
-nor apply imports the SDK; with credentials every call goes through the SDK (it gets and renews the Orkes
-token).
+credentials, every call (the reads a plan makes and the writes of an apply) goes through idflow's own
+client, so neither plan nor apply imports the SDK: for a plain-http server the standard library's HTTP
+(``plain_http``), for https the httpx client the SDK is given too (``transport``); both keep the
+same deadline, byte limit, retries and error mapping. With credentials every call goes through the SDK (it
+gets and renews the Orkes token).
 
 Every call has a timeout. Calls that fail transiently (connection refused or reset, timeout, 502/503/504)
 are retried with exponential backoff a bounded number of times; every write idflow makes is idempotent
@@ -85,10 +86,6 @@ class ConductorRemote:
         backoff_max: float = 4.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        import httpx
-
-        from idflow.server.transport import BoundedTransport
-
         self.url = config.server_url  # never with userinfo: that goes as basic auth, below
         self.max_bytes = config.max_response_bytes
         self._config_secrets = config.secrets
@@ -103,33 +100,49 @@ class ConductorRemote:
         self.write_count = 0
 
         register_secrets(config.secrets)
-        login = None
+        self._login = None
         if config.server_user is not None or config.server_password is not None:
-            login = httpx.BasicAuth(config.server_user or "", config.server_password or "")
-
-        # Our own client: HTTP/1.1, no hidden transport retries (this class owns retrying), a total deadline
-        # per request (timeout_seconds, from connecting to the last byte) and a byte limit per answer.
-        # As many connections as apply's --parallelism allows (64), all kept alive: no write waits for a socket.
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-
-        tls = not self.url.lower().startswith("http://")  # plain http: no CA bundle to load (see BoundedTransport)
-
-        def http_client() -> httpx.Client:
-            return httpx.Client(
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
-                transport=BoundedTransport(total=self.timeout, max_bytes=self.max_bytes, limits=limits, tls=tls),
-                auth=login,
-            )
-
-        self._http_client = http_client
+            self._login = (config.server_user or "", config.server_password or "")
         self._credentials = config.credentials
         self._client: Any = None
         self._sdk_lock = threading.Lock()
-        # Calls go through that client directly: the SDK's import (~0.7 s of CPU) and its per-request work stay
-        # off plan and apply. With API-key credentials the SDK is loaded at once (it gets and renews the token).
-        self._direct = None if config.credentials is not None else http_client()
-        if self._direct is None:
+        # Calls go through a client of ours directly: the SDK's import (~0.7 s of CPU) and its per-request work
+        # stay off plan and apply. With API-key credentials the SDK is loaded at once (it gets and renews the
+        # token). A plain-http server gets the standard library's HTTP (no httpx to import, a quarter of its CPU
+        # per request); TLS gets httpx.
+        self._direct: Any = None
+        if config.credentials is None:
+            plain = self.url.startswith("http://")  # the config accepts only http:// and https://, in lower case
+            self._direct = self._plain_client() if plain else _httpx_direct(self._http_client(), self.url)
+        else:
             self._sdk()
+
+    def _plain_client(self) -> Any:
+        import base64
+
+        from idflow.server.plain_http import PlainHttpClient
+
+        authorization = None
+        if self._login is not None:
+            pair = f"{self._login[0]}:{self._login[1]}".encode()
+            authorization = "Basic " + base64.b64encode(pair).decode("ascii")
+        return PlainHttpClient(self.url, total=self.timeout, max_bytes=self.max_bytes, authorization=authorization)
+
+    def _http_client(self) -> Any:
+        """Our httpx client: HTTP/1.1, no hidden transport retries (this class owns retrying), a total deadline
+        per request (timeout_seconds, from connecting to the last byte) and a byte limit per answer. As many
+        connections as apply's --parallelism allows (64), all kept alive: no write waits for a socket."""
+        import httpx
+
+        from idflow.server.transport import BoundedTransport
+
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        tls = not self.url.lower().startswith("http://")  # plain http: no CA bundle to load (see BoundedTransport)
+        return httpx.Client(
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+            transport=BoundedTransport(total=self.timeout, max_bytes=self.max_bytes, limits=limits, tls=tls),
+            auth=httpx.BasicAuth(*self._login) if self._login is not None else None,
+        )
 
     def _sdk(self) -> Any:
         """The SDK's API client, made on first use over a client of ours (``http_client``)."""
@@ -385,31 +398,23 @@ class ConductorRemote:
 
     def _send(self, method: str, path: str, query: dict[str, Any] | None, body: Any = None) -> Any:
         """A call through our own client: the decoded JSON (text that is not JSON as it came, like the SDK)."""
-        import httpx
+        from idflow.server.plain_http import Dropped
 
-        assert self._direct is not None
-        url, headers = self.url + path, {"Accept": "application/json"}
-        content = None
+        headers, content = {"Accept": "application/json"}, None
         if body is not None:
             content = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-
-        def send() -> httpx.Response:
-            assert self._direct is not None
-            return self._direct.request(method, url, params=query, headers=headers, content=content)
-
         try:
-            response = send()
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+            status, text = self._direct.request(method, path, query, headers, content)
+        except Dropped:
             # A connection dropped under a request (a kept-alive socket the server closed): GET, PUT and DELETE
             # are sent again once on a new one, as the SDK does for its calls (a POST may be a create, whose lost
             # answer must come back as an error); refused connections and timeouts are not (retries are).
             if method not in ("GET", "PUT", "DELETE"):
                 raise
-            response = send()
-        text = response.text
-        if response.status_code >= 400:
-            raise _HttpStatus(response.status_code, text)
+            status, text = self._direct.request(method, path, query, headers, content)
+        if status >= 400:
+            raise _HttpStatus(status, text)
         if not text:
             return None
         try:
@@ -437,9 +442,7 @@ class ConductorRemote:
         return error
 
     def _translate_raw(self, exc: Exception, method: str, path: str) -> RemoteError:
-        import httpx
-
-        from idflow.server.transport import ResponseTooLarge
+        from idflow.server.plain_http import ResponseTooLarge, TimedOut, TransportError, Undecodable
 
         where = f"{method} {self.url}{path}"
         too_large = _cause(exc, ResponseTooLarge)
@@ -451,10 +454,12 @@ class ConductorRemote:
             )
         if isinstance(exc, RecursionError):
             return ServerResponseError(f"{where}: the answer is nested too deeply to read")
-        if isinstance(exc, httpx.TimeoutException):  # our own client's reads (the SDK's come as ApiException)
+        if isinstance(exc, TimedOut):  # our own client's (the SDK's failures come as ApiException)
             return RemoteTimeout(f"{where}: no answer within {self.timeout:g}s", 0)
-        if isinstance(exc, httpx.TransportError):
+        if isinstance(exc, TransportError):
             return ServerUnreachable(f"{where}: cannot reach the server ({_first_line(str(exc))})", 0)
+        if isinstance(exc, Undecodable):
+            return ServerResponseError(f"{where}: the server answered with a body it says is compressed, {exc}")
         if isinstance(exc, _HttpStatus):
             if exc.status in (401, 403):
                 return AuthError(f"{where}: not authorised (HTTP {exc.status}); check the API key", exc.status)
@@ -539,6 +544,12 @@ def _cause(exc: BaseException, kind: type[BaseException]) -> Any:
 
 def _drop_record(_record: logging.LogRecord) -> bool:
     return False
+
+
+def _httpx_direct(client: Any, url: str) -> Any:
+    from idflow.server.transport import HttpxDirect
+
+    return HttpxDirect(client, url)
 
 
 def _seg(value: str) -> str:

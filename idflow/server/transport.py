@@ -1,4 +1,5 @@
-"""The HTTP transport under idflow's SDK client: a total deadline per request, a byte limit per answer.
+"""The httpx transport under idflow's SDK client and the direct path to an https server (plain http goes
+through ``idflow.server.plain_http``): a total deadline per request, a byte limit per answer.
 
 httpx's timeouts are per phase and per read: a server sending one byte a second never times out. This
 transport gives each request one deadline (``total`` seconds from the start, covering connecting,
@@ -19,15 +20,17 @@ from typing import Any
 import httpcore
 import httpx
 
+from idflow.server.plain_http import (
+    DECODERS,
+    ConnectFailed,
+    Dropped,
+    ResponseTooLarge,
+    TimedOut,
+    TransportError,
+    Undecodable,
+)
+
 _state = threading.local()  # the deadline of the request this thread is sending or reading
-
-
-class ResponseTooLarge(Exception):
-    """An answer went over the byte limit; nothing more of it was read."""
-
-    def __init__(self, limit: int):
-        super().__init__(f"the answer is larger than {limit} bytes")
-        self.limit = limit
 
 
 def _remaining() -> float | None:
@@ -113,7 +116,7 @@ class BoundedTransport(httpx.BaseTransport):
         headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
         return httpx.Response(
             response.status_code,
-            headers=headers if encoding in _DECODERS else response.headers,
+            headers=headers if encoding in DECODERS else response.headers,
             stream=_BoundedStream(response.stream, self.max_bytes, encoding),
             extensions=response.extensions,
         )
@@ -122,24 +125,13 @@ class BoundedTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-def _gzip() -> Any:
-    return zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-
-def _deflate() -> Any:
-    return zlib.decompressobj()
-
-
-_DECODERS = {"gzip": _gzip, "x-gzip": _gzip, "deflate": _deflate}
-
-
 class _BoundedStream(httpx.SyncByteStream):
     """The body, decoded here (so the limit counts what is decoded), at most ``limit`` bytes of it."""
 
     def __init__(self, inner: Any, limit: int, encoding: str):
         self._inner = inner
         self._limit = limit
-        self._decoder = _DECODERS[encoding]() if encoding in _DECODERS else None
+        self._decoder = DECODERS[encoding]() if encoding in DECODERS else None
 
     def __iter__(self) -> Iterator[bytes]:
         seen = 0
@@ -170,8 +162,32 @@ class _BoundedStream(httpx.SyncByteStream):
                 data = self._decoder.unconsumed_tail
                 yield piece
         except zlib.error as exc:
-            raise httpx.DecodingError(f"cannot decode the answer: {exc}") from None
+            raise Undecodable(f"cannot decode the answer ({exc})") from None
 
     def close(self) -> None:
         _state.deadline = None
         self._inner.close()
+
+
+class HttpxDirect:
+    """idflow's httpx client as the direct path's sender (what ``PlainHttpClient`` is for plain http): the
+    answer's status and text, and its failures as ``idflow.server.plain_http``'s errors."""
+
+    def __init__(self, client: httpx.Client, base_url: str):
+        self._client = client
+        self._base = base_url
+
+    def request(
+        self, method: str, path: str, query: dict[str, Any] | None, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, str]:
+        try:
+            response = self._client.request(method, self._base + path, params=query, headers=headers, content=body)
+            return response.status_code, response.text
+        except httpx.TimeoutException:
+            raise TimedOut("the request's total deadline passed") from None
+        except httpx.ConnectError as exc:
+            raise ConnectFailed(str(exc)) from None
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            raise Dropped(str(exc)) from None
+        except httpx.TransportError as exc:
+            raise TransportError(str(exc)) from None

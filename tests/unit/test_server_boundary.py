@@ -61,16 +61,26 @@ def test_max_response_mb_must_be_sensible(tmp_path, value):
         load_config(cwd=tmp_path, environ={})
 
 
-def remote_for(url: str, tmp_path: Path, **environ: str):
-    from idflow.server.client import ConductorRemote
-
-    return ConductorRemote(load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": url, **environ}), retries=0)
+TRANSPORTS = ["plain", "httpx"]
 
 
-def test_userinfo_goes_as_basic_auth_and_never_into_messages(tmp_path):
+def remote_for(url: str, tmp_path: Path, transport: str = "plain", **environ: str):
+    """A remote for ``url``; ``transport="httpx"`` puts the direct path on httpx (what https and proxies
+    get) where plain http would get the standard library's client."""
+    from idflow.server.client import ConductorRemote, _httpx_direct
+
+    config = load_config(cwd=tmp_path, environ={"CONDUCTOR_SERVER_URL": url, **environ})
+    remote = ConductorRemote(config, retries=0)
+    if transport == "httpx":
+        remote._direct = _httpx_direct(remote._http_client(), remote.url)
+    return remote
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_userinfo_goes_as_basic_auth_and_never_into_messages(tmp_path, transport):
     with HostileServer() as server:
         server.answer("GET", TASKDEFS, b'{"message": "nope"}', status=500)
-        remote = remote_for(server.url_with("bob:hunter2"), tmp_path)
+        remote = remote_for(server.url_with("bob:hunter2"), tmp_path, transport)
         with pytest.raises(ServerError) as caught:
             remote.list_task_defs()
     assert server.requests[0][2]["Authorization"] == "Basic Ym9iOmh1bnRlcjI="
@@ -150,22 +160,24 @@ def test_depth_is_checked_without_recursion():
 # -- byte limits -------------------------------------------------------------------------------------------
 
 
-def _limited(tmp_path: Path, server: HostileServer):
+def _limited(tmp_path: Path, server: HostileServer, transport: str):
     (tmp_path / "config").mkdir(exist_ok=True)
     (tmp_path / "config" / "idflow.yml").write_text("conductor:\n  max_response_mb: 1\n")
-    return remote_for(server.api_url, tmp_path)
+    return remote_for(server.api_url, tmp_path, transport)
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("compressed", [False, True])
-def test_an_answer_within_the_limit_is_read_gzip_or_not(tmp_path, compressed):
+def test_an_answer_within_the_limit_is_read_gzip_or_not(tmp_path, compressed, transport):
     body = json.dumps([REAL_TASK] * 100).encode()
     with HostileServer() as server:
         server.answer("GET", TASKDEFS, body, gzip=compressed)
-        assert _limited(tmp_path, server).list_task_defs() == [REAL_TASK] * 100
+        assert _limited(tmp_path, server, transport).list_task_defs() == [REAL_TASK] * 100
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("how", ["content_length", "no_length", "gzip_bomb"])
-def test_an_answer_over_the_limit_is_refused(tmp_path, how):
+def test_an_answer_over_the_limit_is_refused(tmp_path, how, transport):
     body = json.dumps([{"name": "x", "description": "a" * (2 * 1024 * 1024)}]).encode()
     with HostileServer() as server:
         if how == "content_length":
@@ -175,7 +187,7 @@ def test_an_answer_over_the_limit_is_refused(tmp_path, how):
         else:
             server.answer("GET", TASKDEFS, body, gzip=True)
         with pytest.raises(ServerResponseError) as caught:
-            _limited(tmp_path, server).list_task_defs()
+            _limited(tmp_path, server, transport).list_task_defs()
     assert str(caught.value).startswith(f"GET {server.api_url}/metadata/taskdefs: the answer is larger than 1 MB")
 
 
@@ -236,6 +248,7 @@ def test_calls_without_credentials_never_import_the_sdk(tmp_path):
         "except ServerUnreachable as exc:\n"
         "    print('unreachable', remote.request_count, str(exc).split(':')[0])\n"
         "print('sdk after reads', any(m.split('.')[0] == 'conductor' for m in sys.modules))\n"
+        "print('httpx after reads', 'httpx' in sys.modules)\n"
         "try:\n"
         "    remote.delete_task_def('x')\n"
         "except ServerUnreachable:\n"
@@ -244,7 +257,12 @@ def test_calls_without_credentials_never_import_the_sdk(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["unreachable 2 GET http", "sdk after reads False", "sdk after a write False"]
+    assert done.stdout.splitlines() == [
+        "unreachable 2 GET http",
+        "sdk after reads False",
+        "httpx after reads False",  # plain http: the standard library's client
+        "sdk after a write False",
+    ]
 
 
 def _slow_accepts(answer, struct) -> bool:
@@ -301,7 +319,8 @@ def test_the_fast_check_accepts_exactly_what_the_naming_check_accepts():
 
 
 def _tls_context(remote):
-    return remote._direct._transport._inner._pool._ssl_context
+    """The TLS context of the httpx client the SDK is given (and the direct path over https)."""
+    return remote._http_client()._transport._inner._pool._ssl_context
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
@@ -316,7 +335,8 @@ def test_only_an_https_server_gets_the_system_s_certificates_and_both_verify(tmp
     assert (loaded > 0) if scheme == "https" else (loaded == 0)
 
 
-def test_writes_without_credentials_send_json_and_their_error_answers_are_named(tmp_path):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_writes_without_credentials_send_json_and_their_error_answers_are_named(tmp_path, transport):
     """Apply's writes go through idflow's own client (no SDK): the body as JSON, and the server's error
     answers mapped as the SDK's were: a 400 with its field errors, 409 and the 500s that mean "exists" or
     "absent", a bulk answer naming a rejected workflow; a create is sent once."""
@@ -331,7 +351,7 @@ def test_writes_without_credentials_send_json_and_their_error_answers_are_named(
         server.answer("DELETE", TASKDEFS + "/gone", b'{"message": "No such task definition"}', status=500)
         server.answer("PUT", "/api/metadata/workflow", b'{"bulkErrorResults": {"w": "bad task"}, '
                       b'"bulkSuccessfulResults": []}')  # fmt: skip
-        remote = remote_for(server.api_url, tmp_path)
+        remote = remote_for(server.api_url, tmp_path, transport)
         remote.update_task_def({"name": "caf\u00e9", "retryCount": 2})
         with pytest.raises(ValidationRejected) as bad:
             remote.create_task_defs([{"name": "x", "retryCount": -1}])
