@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from idflow.kinds.normal import canonical_json
-from idflow.plan.frozen import is_frozen
+from idflow.plan.frozen import canonical, is_frozen
 from idflow.plan.model import FieldDiff, thaw
 
 
@@ -69,7 +69,9 @@ _ABSENT: Any = object()
 
 def _json(value: Any) -> str:
     """Canonical JSON: frozen and plain bodies are JSON-ready as they are (any other mapping is thawed)."""
-    return canonical_json(value if is_frozen(value) or type(value) in (dict, list) else thaw(value))
+    if is_frozen(value):
+        return canonical(value)
+    return canonical_json(value if type(value) in (dict, list) else thaw(value))
 
 
 def _keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:

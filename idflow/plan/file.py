@@ -35,7 +35,8 @@ from typing import Any
 from idflow.errors import FileWriteError, PlanFileError
 from idflow.kinds.key import ObjectKey
 from idflow.kinds.normal import canonical_json
-from idflow.plan.model import FORMAT_VERSION, Action, Plan, thaw
+from idflow.plan.frozen import canonical
+from idflow.plan.model import FORMAT_VERSION, Action, Plan
 from idflow.repo import safefile
 
 SUPPORTED_MAJOR = FORMAT_VERSION.split(".")[0]
@@ -109,8 +110,8 @@ def _short_body(kind: str, body: Any) -> Any:
     struct = {"task": TASK_DEF, "workflow": WORKFLOW_DEF}.get(kind)
     if struct is None or not isinstance(body, dict):
         return None
-    short = minimal(struct, body)
-    return short if canonical_json(spec(kind).normalise(thaw(short))) == canonical_json(body) else None
+    short = minimal(struct, body)  # plain containers down to every nested structure: normalise needs no copy
+    return short if canonical_json(spec(kind).normalise(short)) == canonical(body) else None
 
 
 def _restored(doc: dict[str, Any]) -> dict[str, Any]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from idflow.kinds.normal import canonical_json
+
 
 class FrozenDict(dict):  # type: ignore[type-arg]
     """A ``dict`` nothing can change in place. Made only by ``freeze``, so its values are frozen too."""
 
-    __slots__ = ()
+    __slots__ = ("_canonical",)  # its canonical JSON, once asked for (``canonical``): it cannot change
 
     def _read_only(self, *_args: Any, **_kwargs: Any) -> NoReturn:
         raise TypeError("a planned definition is read-only (thaw() gives a copy to change)")
@@ -74,3 +76,15 @@ def thaw(value: Any) -> Any:
 def is_frozen(value: Any) -> bool:
     """Whether ``value`` is a frozen container (so the JSON encoder can take it as it is)."""
     return type(value) in _FROZEN
+
+
+def canonical(value: Any) -> str:
+    """``canonical_json(value)``; for a frozen dict computed once and kept on it (a plan compares a body,
+    then writes it short and checks the short form against it: the same text each time)."""
+    if type(value) is not FrozenDict:
+        return canonical_json(value)
+    try:
+        return value._canonical  # type: ignore[no-any-return]
+    except AttributeError:
+        text = value._canonical = canonical_json(value)
+        return text

@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from idflow.kinds.normal import canonical_json
-from idflow.plan.frozen import FrozenDict, FrozenList, freeze, is_frozen, thaw
+from idflow.plan.frozen import FrozenDict, FrozenList, canonical, freeze, is_frozen, thaw
 
 BODY = {"name": "w", "version": 1, "tasks": [{"name": "t", "inputParameters": {"a": [1, 1.0, True, None]}}],
         "decisionCases": {"x": []}, "ratio": 0.5}  # fmt: skip
@@ -30,6 +30,18 @@ def test_json_of_a_frozen_body_is_the_plain_body_s():
     frozen = freeze(BODY)
     assert json.dumps(frozen) == json.dumps(BODY)
     assert canonical_json(frozen) == canonical_json(BODY)
+
+
+def test_the_canonical_json_of_a_frozen_body_is_made_once(monkeypatch):
+    import idflow.plan.frozen as frozen_module
+
+    frozen, calls = freeze(BODY), []
+    monkeypatch.setattr(frozen_module, "canonical_json", lambda v: calls.append(v) or canonical_json(v))
+    assert canonical(frozen) == canonical(frozen) == canonical_json(BODY)
+    assert len(calls) == 1  # kept on the body: it cannot change
+    assert canonical(BODY) == canonical_json(BODY) and len(calls) == 2  # a plain dict can: made every time
+    assert canonical(frozen["tasks"]) == canonical_json(BODY["tasks"])
+    assert pickle.loads(pickle.dumps(frozen)) == frozen
 
 
 def test_freezing_a_frozen_body_is_the_body_itself_and_thaw_copies():

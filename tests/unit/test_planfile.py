@@ -125,6 +125,34 @@ def test_a_no_op_body_is_stored_without_the_server_defaults(tmp_path):
     assert again.to_dict() == plan.to_dict()
 
 
+def test_a_nested_no_op_workflow_is_stored_short_and_read_back_whole(tmp_path):
+    """Tasks inside a switch, a fork, a loop and a dynamic fork's inputs: the short form leaves the defaults out
+    at every depth, and normalising it (frozen values and all) gives the body back."""
+    tasks = [
+        {"name": "route", "taskReferenceName": "route", "type": "SWITCH", "evaluatorType": "value-param",
+         "expression": "kind", "inputParameters": {"kind": "${workflow.input.kind}", "o": {"d": [1, {"x": True}]}},
+         "decisionCases": {"a": [simple("same", "a1")], "b": [simple("same", "b1"), simple("same", "b2")]},
+         "defaultCase": [simple("same", "d1")]},
+        {"name": "fan", "taskReferenceName": "fan", "type": "FORK_JOIN",
+         "forkTasks": [[simple("same", "f1")], [simple("same", "f2")]]},
+        {"name": "join", "taskReferenceName": "join", "type": "JOIN", "joinOn": ["f1", "f2"]},
+        {"name": "loop", "taskReferenceName": "loop", "type": "DO_WHILE", "loopCondition": "false",
+         "loopOver": [simple("same", "l1")]},
+    ]  # fmt: skip
+    raw = workflow("nested", 1, tasks, inputParameters=["kind"], outputParameters={"r": "${route.output}"})
+    plan = plan_of(
+        desired({"name": "same", "retryCount": 2}, workflows=[normalise_workflowdef(raw)]),
+        actual({"name": "same", "retryCount": 2}, workflows=[raw]),
+    )
+    path = write_plan(plan, tmp_path / "plan.json", key=None)
+    flow = {c["name"]: c for c in json.loads(path.read_text())["changes"]}["nested"]
+    assert flow["action"] == "no-op" and flow["before_is_minimal"] is True
+    cases = flow["before"]["tasks"][0]["decisionCases"]
+    assert "optional" not in cases["b"][1] and "optional" not in flow["before"]["tasks"][3]["loopOver"][0]
+    again, _applied = read_plan(path, key=None)
+    assert again.to_dict() == plan.to_dict()
+
+
 def test_marking_a_plan_applied_keeps_the_short_bodies_it_was_read_with_without_making_them_again(
     tmp_path, monkeypatch
 ):
