@@ -47,13 +47,13 @@ _LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def freeze(value: Any) -> Any:
-    kind = type(value)  # exact types first: this runs for every value of every planned body
+    kind = type(value)  # exact types first, and leaves without a call: this runs for every value of every body
     if kind is dict:
-        return FrozenDict({k: freeze(v) for k, v in value.items()})
+        return FrozenDict({k: v if type(v) in _LEAVES else freeze(v) for k, v in value.items()})
     if kind in _LEAVES or kind is FrozenDict or kind is FrozenList:
         return value
     if kind is list or kind is tuple:
-        return FrozenList([freeze(v) for v in value])
+        return FrozenList([v if type(v) in _LEAVES else freeze(v) for v in value])
     if isinstance(value, Mapping):
         return FrozenDict({k: freeze(v) for k, v in value.items()})
     return value
@@ -63,11 +63,11 @@ def thaw(value: Any) -> Any:
     """A mutable copy: plain dicts and lists all the way down."""
     kind = type(value)
     if kind is FrozenDict or kind is dict:
-        return {k: thaw(v) for k, v in value.items()}
+        return {k: v if type(v) in _LEAVES else thaw(v) for k, v in value.items()}
     if kind in _LEAVES:
         return value
     if kind is FrozenList or kind is list or kind is tuple:
-        return [thaw(v) for v in value]
+        return [v if type(v) in _LEAVES else thaw(v) for v in value]
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     return value
