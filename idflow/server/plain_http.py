@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -102,6 +103,40 @@ DECODERS = {"gzip": _gzip, "x-gzip": _gzip, "deflate": _deflate}
 _CHUNK = 65536
 
 
+class BoundedBody:
+    """An answer's body as its chunks arrive: decoded as its ``Content-Encoding`` says (gzip, deflate, or as it
+    is) and counted after decoding, never more than ``limit`` bytes of it however well it compresses. Both
+    transports read bodies through it."""
+
+    def __init__(self, limit: int, encoding: str):
+        self._limit = limit
+        self._seen = 0
+        self._decoder = DECODERS[encoding]() if encoding in DECODERS else None
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        """The decoded pieces of one chunk; ResponseTooLarge past the limit, Undecodable for a bad encoding."""
+        if self._decoder is None:
+            yield self._counted(chunk)
+            return
+        try:
+            while chunk:
+                piece = self._decoder.decompress(chunk, self._limit + 1)  # never more than the limit allows
+                chunk = self._decoder.unconsumed_tail
+                yield self._counted(piece)
+        except zlib.error as exc:
+            raise Undecodable(f"cannot decode the answer ({exc})") from None
+
+    def finish(self) -> bytes:
+        """What the decoder still holds once the last chunk is in."""
+        return self._counted(self._decoder.flush()) if self._decoder is not None else b""
+
+    def _counted(self, piece: bytes) -> bytes:
+        self._seen += len(piece)
+        if self._seen > self._limit:
+            raise ResponseTooLarge(self._limit)
+        return piece
+
+
 class PlainHttpClient:
     """Requests to one ``http://`` base URL. Thread-safe: each request takes a connection of its own."""
 
@@ -184,35 +219,15 @@ class PlainHttpClient:
         length = response.getheader("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
             raise ResponseTooLarge(self.max_bytes)
-        decoder = DECODERS.get((response.getheader("content-encoding") or "").strip().lower())
-        if decoder is None and length.isdigit():
+        encoding = (response.getheader("content-encoding") or "").strip().lower()
+        if encoding not in DECODERS and length.isdigit():
             data = response.read()  # the length is within the limit; each socket wait keeps the deadline
         else:
-            data = self._bounded(response, decoder() if decoder is not None else None)
+            body = BoundedBody(self.max_bytes, encoding)
+            pieces = [piece for chunk in iter(lambda: response.read(_CHUNK), b"") for piece in body.feed(chunk)]
+            data = b"".join((*pieces, body.finish()))
         charset = response.headers.get_content_charset() or "utf-8"
         try:
             return data.decode(charset, "replace")
         except LookupError:
             return data.decode("utf-8", "replace")
-
-    def _bounded(self, response: http.client.HTTPResponse, decoder: Any) -> bytes:
-        """The body, decoded, read in chunks and never more than the limit (however well it compresses)."""
-        pieces: list[bytes] = []
-        seen = 0
-        while chunk := response.read(_CHUNK):
-            try:
-                while chunk:
-                    piece = chunk if decoder is None else decoder.decompress(chunk, self.max_bytes + 1)
-                    chunk = b"" if decoder is None else decoder.unconsumed_tail
-                    seen += len(piece)
-                    if seen > self.max_bytes:
-                        raise ResponseTooLarge(self.max_bytes)
-                    pieces.append(piece)
-            except zlib.error as exc:
-                raise Undecodable(f"cannot decode the answer ({exc})") from None
-        if decoder is not None:
-            tail = decoder.flush()
-            if seen + len(tail) > self.max_bytes:
-                raise ResponseTooLarge(self.max_bytes)
-            pieces.append(tail)
-        return b"".join(pieces)

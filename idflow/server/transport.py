@@ -13,7 +13,6 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,12 +21,12 @@ import httpx
 
 from idflow.server.plain_http import (
     DECODERS,
+    BoundedBody,
     ConnectFailed,
     Dropped,
     ResponseTooLarge,
     TimedOut,
     TransportError,
-    Undecodable,
 )
 
 _state = threading.local()  # the deadline of the request this thread is sending or reading
@@ -130,39 +129,16 @@ class _BoundedStream(httpx.SyncByteStream):
 
     def __init__(self, inner: Any, limit: int, encoding: str):
         self._inner = inner
-        self._limit = limit
-        self._decoder = DECODERS[encoding]() if encoding in DECODERS else None
+        self._body = BoundedBody(limit, encoding)
 
     def __iter__(self) -> Iterator[bytes]:
-        seen = 0
         for chunk in self._inner:
             if (_remaining() or 1) <= 0:
                 raise httpx.ReadTimeout("the request's total deadline passed")
-            for piece in self._decode(chunk):
-                seen += len(piece)
-                if seen > self._limit:
-                    raise ResponseTooLarge(self._limit)
-                yield piece
-        if self._decoder is not None:
-            tail = self._decoder.flush()
-            if seen + len(tail) > self._limit:
-                raise ResponseTooLarge(self._limit)
-            if tail:
-                yield tail
-
-    def _decode(self, chunk: bytes) -> Iterator[bytes]:
-        if self._decoder is None:
-            yield chunk
-            return
-        try:
-            data = chunk
-            while data:
-                # never more than the limit allows, however well the data compresses
-                piece = self._decoder.decompress(data, self._limit + 1)
-                data = self._decoder.unconsumed_tail
-                yield piece
-        except zlib.error as exc:
-            raise Undecodable(f"cannot decode the answer ({exc})") from None
+            yield from self._body.feed(chunk)
+        tail = self._body.finish()
+        if tail:
+            yield tail
 
     def close(self) -> None:
         _state.deadline = None
