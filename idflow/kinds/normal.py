@@ -9,12 +9,12 @@ filled in, and fields the server does not keep are left out (the file readers re
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
+from idflow import jsontext
 from idflow.kinds.server_model import AUDIT_FIELDS, MODEL, SCHEMA_DEF, TASK_DEF, UNSET, Struct, element_type
 from idflow.kinds.server_model import RETRY_LOGICS as RETRY_LOGICS
 from idflow.kinds.server_model import TIMEOUT_POLICIES as TIMEOUT_POLICIES
@@ -361,8 +361,8 @@ def _converter(type_: str) -> _Normalise:
     )
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+#: The one JSON text of a value: sorted keys, no spaces (what fingerprints, checksums and comparisons hash).
+canonical_json = jsontext.canonical
 
 
 def content_hash(value: Any) -> str:

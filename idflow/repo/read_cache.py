@@ -43,7 +43,9 @@ class Reader:
     libraries: tuple[str, ...] = ()  # third-party modules whose version counts (a parser's)
 
 
-_MODEL = ("idflow.errors", "idflow.kinds.normal", "idflow.kinds.server_model", "idflow.kinds.ownership")
+_MODEL = (
+    "idflow.errors", "idflow.kinds.normal", "idflow.kinds.server_model", "idflow.kinds.ownership", "idflow.jsontext",
+)  # fmt: skip
 TASK_FILES = Reader(
     "task-files.json",
     ("idflow.repo.task_files", "idflow.repo.static", "idflow.repo.safefile", "idflow.decorator", *_MODEL),
