@@ -71,6 +71,14 @@ def run(command: list[str], env: dict[str, str], cwd: Path | None = None, check:
     return result
 
 
+def describe(checkout: Path) -> str:
+    """The commit a checkout is at, as ``git describe --always`` says it ('?' outside git)."""
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "describe", "--always", "--dirty"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or "?"
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -270,6 +278,11 @@ class Bench:
         command = [PY, "-m", "idflow.cli", "--config", str(project.config), *argv]
         return run(command, env or self.env, cwd=project.root, check=check)
 
+    def against(self, project: Project, *argv: str) -> Run:
+        """``idflow ARGV`` run by the checkout given with ``--against`` (its sources first on the path)."""
+        env = {**self.env, "PYTHONPATH": str(self.args.against)}
+        return run([PY, "-m", "idflow.cli", "--config", str(project.config), *argv], env, cwd=project.root)
+
     def register(self, project: Project, env: dict[str, str] | None = None) -> None:
         self.idflow(project, "apply", "--plan-now", "-y", env=env)
         out = str(project.root / "state" / "p.json")
@@ -300,11 +313,14 @@ class Bench:
         print(f"{label}: registering {size} tasks + {workflows} workflows", flush=True)
         self.register(project)
         out = str(project.root / "state" / "plan.json")
+        commands = [lambda: self.idflow(project, "plan", "-o", out), self.floor_gets]
+        if self.args.against and not big:  # the same plans by another checkout of idflow, interleaved
+            commands.append(lambda: self.against(project, "plan", "-o", str(project.root / "state" / "other.json")))
         project.set_retry(4)
-        changed, floor = self.times(lambda: self.idflow(project, "plan", "-o", out), self.floor_gets)
+        changed, floor, *changed_other = self.times(*commands)
         assert "update" in changed[0].out, changed[0].out[-500:]
         project.set_retry(3)
-        in_sync, floor2 = self.times(lambda: self.idflow(project, "plan", "-o", out), self.floor_gets)
+        in_sync, floor2, *in_sync_other = self.times(*commands)
         size_bytes = Path(out).stat().st_size
         figures = {
             "changed": median([r.seconds for r in changed]),
@@ -318,6 +334,9 @@ class Bench:
             "plan_bytes": size_bytes,
             "objects": size + workflows,
         }
+        if changed_other:
+            figures["against_changed"] = median([r.seconds for r in changed_other[0]])
+            figures["against_in_sync"] = median([r.seconds for r in in_sync_other[0]])
         self.figures[label] = figures
         if not big:
             self.plan_project = project
@@ -333,6 +352,10 @@ class Bench:
                                   ("plan, same project in sync", "in_sync", 0.7)):  # fmt: skip
             self.add(work, f"<= {target} s", f"{f[key]:.2f} s (CPU {f[key + '_cpu']:.2f})", fl,
                      f"{f[key] / f['floor']:.1f}x floor", f[key] <= target)  # fmt: skip
+            if f"against_{key}" in f:
+                other = f[f"against_{key}"]
+                self.add(f"  the same plan by {self.args.against.name} ({describe(self.args.against)})", "-",
+                         f"{other:.2f} s", "-", f"this idflow takes {f[key] / other:.2f}x its time", None)  # fmt: skip
 
     def rows_planfile(self) -> None:
         f = self.figures.get("plan") or self.row_plan(self.size(1000), self.size(200), "plan")
@@ -533,9 +556,13 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
     parser.add_argument("--no-foreign", action="store_true", help="do not load the server with others' objects")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--against", type=Path, help="also time the plan rows with the idflow checkout here")
     parser.add_argument("--write-baseline", action="store_true", help=f"record the plan file size in {BASELINE.name}")
     args = parser.parse_args()
     args.repeat = args.repeat or (3 if args.quick else 5)
+    if args.against and not (args.against / "idflow" / "cli").is_dir():
+        parser.error(f"--against {args.against}: not a checkout of idflow (no idflow/cli in it)")
+    args.against = args.against.resolve() if args.against else None
     only = [r.strip() for r in args.only.split(",") if r.strip()]
     unknown = set(only) - set(ROWS)
     if unknown:
