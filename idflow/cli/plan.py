@@ -120,6 +120,7 @@ def plan(
     With several --env (or --all-envs): one plan per environment, each saved in its own state folder,
     rendered together (markdown: one comment, a summary of every environment first)."""
     from idflow.plan.file import write_plan
+    from idflow.plan.inputs import read_cache_dir
     from idflow.reconcile import make_plan
 
     options = options_from(**shape)  # type: ignore[arg-type]
@@ -153,7 +154,7 @@ def plan(
             click.get_current_context().exit(EXIT_CHANGES)
         return
     path = out or app.config.state_dir / "plan.json"
-    write_plan(the_plan, path)
+    write_plan(the_plan, path, cache_dir=read_cache_dir(app.config))
     emit_plan(app, the_plan, "text" if fmt == "github" else fmt, max_chars=max_chars, parts_dir=parts_dir)
     if fmt == "github":
         from idflow.cli.annotate import find_repo_root
@@ -225,6 +226,7 @@ def _plan_environments(
     from idflow.cli.common import echo, emit_plans
     from idflow.config import environment_names
     from idflow.plan.file import write_plan
+    from idflow.plan.inputs import read_cache_dir
     from idflow.reconcile import make_plan
     from idflow.server.client import ConductorRemote
 
@@ -254,7 +256,7 @@ def _plan_environments(
         if drift:
             the_plan = replace(the_plan, changes=the_plan.drift, unmanaged=())
         else:
-            path = write_plan(the_plan, config.state_dir / "plan.json")
+            path = write_plan(the_plan, config.state_dir / "plan.json", cache_dir=read_cache_dir(config))
             if fmt in ("text", "github"):
                 echo(f"Saved the plan for {name} to {path}. Apply it with: idflow apply --env {name} {path}", err=True)
         plans.append(the_plan)

@@ -69,17 +69,29 @@ SAME_BODY = "after_is_before"
 SHORT_BODY = "before_is_minimal"
 
 
-def _stored(plan: Plan) -> dict[str, Any]:
-    """The plan's dict as the file stores it: a no-op's body once, and short (see the module's docstring)."""
+def _stored(plan: Plan, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The plan's dict as the file stores it: a no-op's body once, and short (see the module's docstring).
+    With ``cache_dir``, short forms made for earlier plans are taken from there (``_cached_short_body``)."""
     doc = plan.to_dict(thawed=False)  # frozen bodies are JSON-ready: no copy of every body to write it
+    cache = None
+    if cache_dir is not None:
+        from idflow.repo.read_cache import SHORT_BODIES, ReadCache
+
+        cache = ReadCache(cache_dir, SHORT_BODIES, None)
     for change in doc["changes"]:
         if change["action"] == Action.NOOP.value and change["after"] is not None:
             change["after"] = None
             change[SAME_BODY] = True
-            short = _short_body(change["kind"], change["before"])
+            kind, body = change["kind"], change["before"]
+            if cache is None:
+                short = _short_body(kind, body)
+            else:
+                short = _cached_short_body(cache, f"{kind}:{change['name']}:{change['version']}", kind, body)
             if short is not None:
                 change["before"] = short
                 change[SHORT_BODY] = True
+    if cache is not None:
+        cache.save()
     return doc
 
 
@@ -96,6 +108,25 @@ def _remember_shorts(plan: Plan, doc: dict[str, Any]) -> None:
         if change.action is Action.NOOP and stored.get(SHORT_BODY) is True and change.before is not None:
             shorts[id(change.before)] = (change.before, stored["before"])
     _read_shorts = shorts
+
+
+def _cached_short_body(cache: Any, entry: str, kind: str, body: Any) -> Any:
+    """``_short_body(kind, body)``, kept in ``cache`` under the object (``entry``) and the hash of the body's
+    canonical JSON: a body that did not change since the last plan gets the short form checked then
+    (making and checking 1,200 of them was most of writing an in-sync plan file)."""
+
+    def made() -> tuple[Any, Any]:
+        short = _short_body(kind, body)
+        return short, [] if short is None else [short]
+
+    return cache.result(entry, canonical(body).encode("utf-8"), made, _kept_short)
+
+
+def _kept_short(payload: Any) -> Any:
+    """The short form a cache entry holds (None: the body has none); TypeError for any other entry."""
+    if type(payload) is not list or len(payload) > 1 or (payload and type(payload[0]) is not dict):
+        raise TypeError("not a short form")
+    return payload[0] if payload else None
 
 
 def _short_body(kind: str, body: Any) -> Any:
@@ -140,8 +171,10 @@ def _restored(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "changes": restored}
 
 
-def document(plan: Plan, applied: dict[str, Any] | None = None, *, key: Any = _FROM_ENV) -> dict[str, Any]:
-    doc = _stored(plan)
+def document(
+    plan: Plan, applied: dict[str, Any] | None = None, *, key: Any = _FROM_ENV, cache_dir: Path | None = None
+) -> dict[str, Any]:
+    doc = _stored(plan, cache_dir)
     doc["applied"] = applied
     secret = _key(key)
     if secret is not None:
@@ -173,8 +206,16 @@ def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> Path:
     return path
 
 
-def write_plan(plan: Plan, path: Path, applied: dict[str, Any] | None = None, *, key: Any = _FROM_ENV) -> Path:
-    return write_json_atomic(path, document(plan, applied, key=key), indent=None)
+def write_plan(
+    plan: Plan,
+    path: Path,
+    applied: dict[str, Any] | None = None,
+    *,
+    key: Any = _FROM_ENV,
+    cache_dir: Path | None = None,
+) -> Path:
+    """``cache_dir``: where the short forms of no-op bodies are kept between plans (none: made every time)."""
+    return write_json_atomic(path, document(plan, applied, key=key, cache_dir=cache_dir), indent=None)
 
 
 def read_document(path: Path, *, key: Any = _FROM_ENV) -> dict[str, Any]:

@@ -7,7 +7,8 @@ and the SHA-256 of its bytes, for one reader: the source of the modules that com
 ``Reader``'s ``modules``), the Python version and the configured owner. A file whose bytes changed is read
 again; a cache of another reader, or one that is absent, unreadable or malformed, is not used at all. Only
 results that JSON gives back exactly are kept (a tuple, a date or a NaN in a value is not). Templates are
-never cached: what they render depends on variables and on the files they include.
+never cached: what they render depends on variables and on the files they include. The same cache keeps
+the short forms of a plan file's no-op bodies (``SHORT_BODIES``), under each body's hash instead of a path.
 
 The cache only saves time: every file is still read from disk and hashed, nothing is taken from the cache
 without its file's current hash, and a cache that cannot be written is left as it is.
@@ -41,6 +42,7 @@ class Reader:
     cache_name: str
     modules: tuple[str, ...]
     libraries: tuple[str, ...] = ()  # third-party modules whose version counts (a parser's)
+    whole_package: bool = False  # the source of every idflow module counts (no short list says it all)
 
 
 _MODEL = (
@@ -59,6 +61,11 @@ WORKFLOW_FILES = Reader(
     libraries=("yaml",),
 )  # fmt: skip
 
+#: Not a file reader: the short forms of a plan file's no-op bodies (``idflow.plan.file``), under the
+#: SHA-256 of each body's canonical JSON. What decides a short form (the server's model, every kind's
+#: normal form, ``idflow.adopt.minimal``) is spread over the package, so all of it counts.
+SHORT_BODIES = Reader("short-bodies.json", (), whole_package=True)
+
 
 def reader_fingerprint(reader: Reader, owner_email: str | None) -> str:
     digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{owner_email}".encode())
@@ -66,6 +73,10 @@ def reader_fingerprint(reader: Reader, owner_email: str | None) -> str:
         digest.update(Path(sys.modules[name].__file__ or "").read_bytes())
     for name in reader.libraries:
         digest.update(f"\0{name} {getattr(sys.modules[name], '__version__', '?')}".encode())
+    if reader.whole_package:  # about 100 files, 10 ms
+        package = Path(__file__).resolve().parents[1]
+        for path in sorted(package.rglob("*.py")):
+            digest.update(f"\0{path.relative_to(package).as_posix()}\0".encode() + path.read_bytes())
     return digest.hexdigest()
 
 

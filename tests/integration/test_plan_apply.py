@@ -246,3 +246,27 @@ def test_an_edit_the_read_cache_has_seen_before_is_planned(cli_project, remote, 
     source.write_text(original)
     doc = plan_json(cli_project)
     assert changes_by_name(doc)[a]["diff"] == [{"path": "retryCount", "before": 3, "after": 2}]
+
+
+def test_plan_files_from_kept_short_forms_are_the_same_and_see_the_servers_edits(cli_project, remote, unique):
+    """The short forms of no-op bodies kept in state/cache on a real server: an in-sync plan file is the
+    same from them as when they were made, and a definition edited on the server is planned back."""
+    a, b = f"{unique}_a", f"{unique}_b"
+    cli_project.write_task(a, retry_count=2)
+    cli_project.write_task(b, retry_count=5)
+    assert cli_project("apply", "--plan-now", "-y").exit_code == 0
+    plan_file = cli_project.root / "state" / "plan.json"
+    assert cli_project("plan").exit_code == 0
+    made = json.loads(plan_file.read_text())["changes"]
+    assert (cli_project.root / "state" / "cache" / "short-bodies.json").is_file()
+    assert cli_project("plan").exit_code == 0
+    kept = json.loads(plan_file.read_text())["changes"]
+    assert kept == made and {c["action"] for c in kept if c["name"] in (a, b)} == {"no-op"}
+    assert all(c.get("before_is_minimal") for c in kept if c["name"] in (a, b))
+    remote.update_task_def({**remote.get_task_def(b), "retryCount": 9})
+    assert cli_project("plan").exit_code == 0
+    after_edit = changes_by_name(json.loads(plan_file.read_text()))
+    assert after_edit[b]["diff"] == [{"path": "retryCount", "before": 9, "after": 5}]
+    assert after_edit[a]["action"] == "no-op"
+    assert cli_project("apply", "-y").exit_code == 0
+    assert remote.get_task_def(b)["retryCount"] == 5

@@ -228,3 +228,72 @@ def test_the_stored_once_flag_is_only_for_no_ops(tmp_path, edit):
     path.write_text(json.dumps(doc))
     with pytest.raises(PlanFileError, match=r"malformed plan file .*after_is_before"):
         read_plan(path, key=None)
+
+
+def _in_sync_with_a_workflow():
+    flow = normalise_workflowdef(workflow("flow", 1, [simple("same")]))
+    return plan_of(
+        desired({"name": "same", "retryCount": 2}, {"name": "upd", "retryCount": 1}, workflows=[flow]),
+        actual({"name": "same", "retryCount": 2}, {"name": "upd"}, workflows=[workflow("flow", 1, [simple("same")])]),
+    )
+
+
+def _changes(path):
+    return json.loads(path.read_text())["changes"]
+
+
+def test_short_forms_kept_between_plans_give_the_same_plan_file_without_being_made_again(tmp_path, monkeypatch):
+    import idflow.adopt.minimal
+
+    plan, cache = _in_sync_with_a_workflow(), tmp_path / "cache"
+    uncached = _changes(write_plan(plan, tmp_path / "plain.json", key=None))
+    assert _changes(write_plan(plan, tmp_path / "cold.json", key=None, cache_dir=cache)) == uncached
+    assert (cache / "short-bodies.json").is_file()
+    made = []
+    real = idflow.adopt.minimal.minimal
+    monkeypatch.setattr(idflow.adopt.minimal, "minimal", lambda *a: made.append(a) or real(*a))
+    warm = write_plan(_in_sync_with_a_workflow(), tmp_path / "warm.json", key=None, cache_dir=cache)
+    assert _changes(warm) == uncached and made == []
+    assert read_plan(warm, key=None)[0].to_dict() == plan.to_dict()
+
+
+def test_a_body_that_changed_gets_its_short_form_made_again(tmp_path):
+    cache = tmp_path / "cache"
+    write_plan(_in_sync_with_a_workflow(), tmp_path / "a.json", key=None, cache_dir=cache)
+    changed = plan_of(
+        desired({"name": "same", "retryCount": 5}),
+        actual({"name": "same", "retryCount": 5, "timeoutSeconds": 99}),
+    )
+    stored = {c["name"]: c for c in _changes(write_plan(changed, tmp_path / "b.json", key=None, cache_dir=cache))}
+    assert stored["same"]["before"]["retryCount"] == 5
+    assert read_plan(tmp_path / "b.json", key=None)[0].to_dict() == changed.to_dict()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda e: [e[0], {"name": "same"}], id="not_a_list"),
+        pytest.param(lambda e: [e[0], [{"name": "same"}, {}]], id="two_forms"),
+        pytest.param(lambda e: [e[0], ["text"]], id="not_an_object"),
+        pytest.param(lambda e: ["0" * 64, [{"name": "same"}]], id="another_body"),
+    ],
+)
+def test_a_damaged_short_form_entry_is_made_again(tmp_path, damage):
+    plan, cache = _in_sync_with_a_workflow(), tmp_path / "cache"
+    expected = _changes(write_plan(plan, tmp_path / "a.json", key=None, cache_dir=cache))
+    kept = json.loads((cache / "short-bodies.json").read_text())
+    kept["files"] = {key: damage(entry) for key, entry in kept["files"].items()}
+    (cache / "short-bodies.json").write_text(json.dumps(kept))
+    assert _changes(write_plan(plan, tmp_path / "b.json", key=None, cache_dir=cache)) == expected
+
+
+def test_short_forms_are_kept_for_one_build_of_idflow(monkeypatch):
+    """Any idflow module's source is part of the short forms' fingerprint (not a list that can fall behind)."""
+    from pathlib import Path
+
+    from idflow.repo.read_cache import SHORT_BODIES, reader_fingerprint
+
+    before = reader_fingerprint(SHORT_BODIES, None)
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda p: real(p) + (b"#" if p.name == "minimal.py" else b""))
+    assert reader_fingerprint(SHORT_BODIES, None) != before
