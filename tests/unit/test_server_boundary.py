@@ -342,8 +342,11 @@ def test_writes_without_credentials_send_json_and_their_error_answers_are_named(
     "absent", a bulk answer naming a rejected workflow; a create is sent once."""
     from idflow.errors import Conflict, NotFound, ValidationRejected
 
-    rejected = {"status": 400, "message": "Validation failed",
-                "validationErrors": [{"path": "registerTaskDef.taskDefinitions[0].retryCount", "message": "bad"}]}
+    rejected = {
+        "status": 400,
+        "message": "Validation failed",
+        "validationErrors": [{"path": "registerTaskDef.taskDefinitions[0].retryCount", "message": "bad"}],
+    }
     with HostileServer() as server:
         server.answer("PUT", TASKDEFS, b"")
         server.answer("POST", TASKDEFS, json.dumps(rejected).encode(), status=400)

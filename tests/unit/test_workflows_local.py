@@ -123,15 +123,27 @@ def test_nested_owners_of_another_owner_are_problems_too(tmp_path: Path) -> None
     ("name", "text"),
     [
         # JSON: the nested key written once more than the workflow's own, or spelt with an escape
-        ("wf.json", '{"name": "wf", "ownerEmail": "team@example.com", "tasks": [{"name": "t", '
-         '"taskReferenceName": "t", "taskDefinition": {"name": "t", "ownerEmail": "idflow@example.com"}}]}'),
-        ("wf.json", '{"name": "wf", "tasks": [{"name": "t", "taskReferenceName": "t", '
-         '"taskDefinition": {"name": "t", "owner\\u0045mail": "idflow@example.com"}}]}'),
+        (
+            "wf.json",
+            '{"name": "wf", "ownerEmail": "team@example.com", "tasks": [{"name": "t", '
+            '"taskReferenceName": "t", "taskDefinition": {"name": "t", "ownerEmail": "idflow@example.com"}}]}',
+        ),
+        (
+            "wf.json",
+            '{"name": "wf", "tasks": [{"name": "t", "taskReferenceName": "t", '
+            '"taskDefinition": {"name": "t", "owner\\u0045mail": "idflow@example.com"}}]}',
+        ),
         # YAML: an escaped key, and an alias repeating a node whose key is written once
-        ("wf.yaml", 'name: wf\ntasks:\n  - name: t\n    taskReferenceName: t\n'
-         '    taskDefinition: {name: t, "owner\\x45mail": idflow@example.com}\n'),
-        ("wf.yaml", 'name: wf\nownerEmail: &who idflow@example.com\nx: &td {name: t, ownerEmail: idflow@example.com}\n'
-         'tasks:\n  - {name: t, taskReferenceName: t, taskDefinition: *td}\n'),
+        (
+            "wf.yaml",
+            "name: wf\ntasks:\n  - name: t\n    taskReferenceName: t\n"
+            '    taskDefinition: {name: t, "owner\\x45mail": idflow@example.com}\n',
+        ),
+        (
+            "wf.yaml",
+            "name: wf\nownerEmail: &who idflow@example.com\nx: &td {name: t, ownerEmail: idflow@example.com}\n"
+            "tasks:\n  - {name: t, taskReferenceName: t, taskDefinition: *td}\n",
+        ),
     ],
 )
 def test_a_nested_owner_is_found_however_the_file_spells_it(tmp_path: Path, name: str, text: str) -> None:
