@@ -302,8 +302,7 @@ class Bench:
 
     def against(self, project: Project, *argv: str) -> Run:
         """``idflow ARGV`` run by the checkout given with ``--against`` (its sources first on the path)."""
-        env = {**self.env, "PYTHONPATH": str(self.args.against)}
-        return run([PY, "-m", "idflow.cli", "--config", str(project.config), *argv], env, cwd=project.root)
+        return self.idflow(project, *argv, env={**self.env, "PYTHONPATH": str(self.args.against)})
 
     def register(self, project: Project, env: dict[str, str] | None = None) -> None:
         self.idflow(project, "apply", "--plan-now", "-y", env=env)

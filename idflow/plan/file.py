@@ -73,19 +73,19 @@ def _stored(plan: Plan, cache_dir: Path | None = None) -> dict[str, Any]:
     """The plan's dict as the file stores it: a no-op's body once, and short (see the module's docstring).
     With ``cache_dir``, short forms made for earlier plans are taken from there (``_cached_short_body``)."""
     doc = plan.to_dict(thawed=False)  # frozen bodies are JSON-ready: no copy of every body to write it
-    cache = None
-    if cache_dir is not None:
-        from idflow.repo.read_cache import SHORT_BODIES, ReadCache
-
-        cache = ReadCache(cache_dir, SHORT_BODIES, None)
+    cache = None  # opened at the first no-op: a plan without one neither reads nor rewrites it
     for change in doc["changes"]:
         if change["action"] == Action.NOOP.value and change["after"] is not None:
             change["after"] = None
             change[SAME_BODY] = True
             kind, body = change["kind"], change["before"]
-            if cache is None:
+            if cache_dir is None:
                 short = _short_body(kind, body)
             else:
+                if cache is None:
+                    from idflow.repo.read_cache import SHORT_BODIES, ReadCache
+
+                    cache = ReadCache(cache_dir, SHORT_BODIES, None)
                 short = _cached_short_body(cache, f"{kind}:{change['name']}:{change['version']}", kind, body)
             if short is not None:
                 change["before"] = short
